@@ -1,0 +1,1 @@
+"""The faust worker: app, agents, tables, timers, and the pure domain rules."""

@@ -1,0 +1,101 @@
+"""The faust application object, its topics and its tables. Imports no agent.
+
+Everything is built from Settings by `build_app`, so tests run workers with their
+own topic prefix and app id, and nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from faust.types import TableT, TopicT
+
+from inventory.settings import Settings
+from topics.names import (
+    AUDIT,
+    INVENTORY_COMMANDS,
+    INVENTORY_EVENTS,
+    ORDERS_COMMANDS,
+    ORDERS_EVENTS,
+    dlq_of,
+    prefixed,
+)
+
+
+@dataclass
+class Pipeline:
+    """The app and the handles the agents and timers share."""
+
+    settings: Settings
+    app: faust.App
+    inventory_commands: TopicT
+    orders_commands: TopicT
+    stock: TableT  # product id -> agents.domain.stock.to_dict(...)
+    inventory_applied: TableT  # command id -> applied entry (see agents.dedupe)
+    orders: TableT  # order id -> agents.domain.order_state.to_dict(...)
+    orders_applied: TableT
+    deadlines: TableT  # order id -> expires_at (epoch seconds) of PENDING orders only
+
+    def topic(self, logical: str) -> TopicT:
+        """A raw-bytes topic handle for a logical topic name."""
+        return self.raw_topic(prefixed(self.settings.topic_prefix, logical))
+
+    def raw_topic(self, physical: str) -> TopicT:
+        cache = self._topics
+        if physical not in cache:
+            cache[physical] = self.app.topic(
+                physical, key_serializer="raw", value_serializer="raw", internal=False
+            )
+        return cache[physical]
+
+    def __post_init__(self) -> None:
+        self._topics: dict[str, TopicT] = {}
+
+
+def build_app(settings: Settings) -> Pipeline:
+    """A configured faust App with its source topics and changelog-backed tables."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_list],
+        store="memory://",  # tables are rebuilt from their changelog topics on start
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=1,
+        table_standby_replicas=0,
+        stream_wait_empty=False,
+        broker_commit_every=200,
+        broker_commit_interval=1.0,
+    )
+
+    def source(logical: str) -> TopicT:
+        # Source topics are created by `inventory stream create-topics` with the same partition
+        # count as the tables; declaring them here again would only hide a mismatch.
+        return app.topic(
+            prefixed(settings.topic_prefix, logical),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    def table(name: str) -> TableT:
+        return app.Table(name, partitions=settings.partitions, key_type=str, value_type=None)
+
+    pipeline = Pipeline(
+        settings=settings,
+        app=app,
+        inventory_commands=source(INVENTORY_COMMANDS),
+        orders_commands=source(ORDERS_COMMANDS),
+        stock=table("stock"),
+        inventory_applied=table("inventory-applied"),
+        orders=table("orders"),
+        orders_applied=table("orders-applied"),
+        deadlines=table("order-deadlines"),
+    )
+    for logical in (INVENTORY_EVENTS, ORDERS_EVENTS, AUDIT, dlq_of(INVENTORY_COMMANDS)):
+        pipeline.topic(logical)
+    return pipeline

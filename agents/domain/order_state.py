@@ -1,0 +1,301 @@
+"""The order state machine and the order record it governs.
+
+    pending -> confirmed -> processing -> shipped -> delivered
+    pending | confirmed -> cancelled
+
+No cancel after shipped; delivered and cancelled are final. Every function
+returns a new `Order` with `version + 1` and one more history entry; the
+argument is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Final
+
+from agents.domain.errors import InvalidQuantity, InvalidTransition, InvalidValue
+from agents.domain.validation import (
+    MAX_QUANTITY,
+    is_int,
+    money,
+    optional_record_field,
+    record_field,
+    require_id,
+    require_product_id,
+)
+
+_RECORD = "order"
+_CENT: Final = Decimal("0.01")
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its life; the value is the wire and database name.
+
+    A `StrEnum` (a `str` and an `Enum`): members compare equal to their wire
+    values and `str(OrderStatus.PENDING) == "pending"`.
+    """
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    PROCESSING = "processing"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.PROCESSING, OrderStatus.CANCELLED}),
+    OrderStatus.PROCESSING: frozenset({OrderStatus.SHIPPED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+def parse_status(text: str) -> OrderStatus:
+    """Return the status named `text` (exact wire value, e.g. "confirmed").
+
+    Raises InvalidValue (a ValueError) listing the known statuses otherwise.
+    """
+    try:
+        return OrderStatus(text)
+    except ValueError:
+        known = ", ".join(sorted(s.value for s in OrderStatus))
+        raise InvalidValue(
+            "status", f"unknown order status {text!r}; expected one of: {known}", text
+        ) from None
+
+
+def _status(value: OrderStatus | str) -> OrderStatus:
+    """Accept a member or its wire value; anything else is an InvalidValue."""
+    return value if isinstance(value, OrderStatus) else parse_status(value)
+
+
+def allowed_targets(status: OrderStatus) -> list[str]:
+    """Return the statuses `status` may move to, as sorted wire values ([] if final)."""
+    return sorted(s.value for s in TRANSITIONS[_status(status)])
+
+
+def check_transition(from_status: OrderStatus, to_status: OrderStatus) -> None:
+    """Return None if the state machine allows from_status -> to_status.
+
+    Raises InvalidTransition (with the allowed targets) otherwise, including
+    for a "change" to the same status.
+    """
+    source, target = _status(from_status), _status(to_status)
+    if target not in TRANSITIONS[source]:
+        raise InvalidTransition(source.value, target.value, allowed_targets(source))
+
+
+def is_final(status: OrderStatus) -> bool:
+    """Return True for a status with no way out (delivered, cancelled)."""
+    return not TRANSITIONS[_status(status)]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One status an order entered: when, why, and the request that caused it."""
+
+    status: OrderStatus
+    at: datetime
+    reason: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order for one product line, as the order agent keeps it in its table.
+
+    Times are timezone-aware UTC; `history` holds every status entered, oldest
+    first, starting with pending.
+    """
+
+    order_id: str
+    status: OrderStatus
+    customer_id: str
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+    total: Decimal
+    reservation_id: str
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    history: tuple[HistoryEntry, ...]
+    cancel_reason: str | None = None
+
+
+def create_order(
+    order_id: str,
+    customer_id: str,
+    product_id: str,
+    quantity: int,
+    unit_price: Decimal,
+    reservation_id: str,
+    expires_at: datetime,
+    now: datetime,
+    request_id: str | None,
+) -> Order:
+    """Return a new pending `Order` (version 1, total = quantity x unit_price to the cent).
+
+    Raises InvalidValue for blank ids, a malformed product id, a bad price or
+    a naive datetime, and InvalidQuantity unless 1 <= quantity <= MAX_QUANTITY.
+    """
+    if not is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(
+            quantity,
+            f"an order line must be an integer from 1 to {MAX_QUANTITY}",
+            minimum=1,
+            maximum=MAX_QUANTITY,
+        )
+    price = money(unit_price, "unit_price")
+    now = _utc(now, "now")
+    return Order(
+        order_id=require_id(order_id, "order_id"),
+        status=OrderStatus.PENDING,
+        customer_id=require_id(customer_id, "customer_id"),
+        product_id=require_product_id(product_id),
+        quantity=quantity,
+        unit_price=price,
+        total=(price * quantity).quantize(_CENT),
+        reservation_id=require_id(reservation_id, "reservation_id"),
+        expires_at=_utc(expires_at, "expires_at"),
+        created_at=now,
+        updated_at=now,
+        version=1,
+        history=(HistoryEntry(OrderStatus.PENDING, now, None, request_id),),
+    )
+
+
+def change_status(
+    order: Order,
+    to_status: OrderStatus,
+    now: datetime,
+    reason: str | None = None,
+    request_id: str | None = None,
+) -> Order:
+    """Return `order` moved to `to_status`, with a history entry and version + 1.
+
+    Cancelling records `reason` as `cancel_reason`. Raises InvalidTransition
+    if the state machine forbids the move, InvalidValue for a naive `now`.
+    """
+    target = _status(to_status)
+    check_transition(order.status, target)
+    now = _utc(now, "now")
+    return replace(
+        order,
+        status=target,
+        updated_at=now,
+        version=order.version + 1,
+        history=(*order.history, HistoryEntry(target, now, reason, request_id)),
+        cancel_reason=reason if target is OrderStatus.CANCELLED else order.cancel_reason,
+    )
+
+
+def is_expired(order: Order, now: datetime) -> bool:
+    """Return True if the order is still pending and `now` is at or past `expires_at`.
+
+    Raises InvalidValue for a naive `now`.
+    """
+    return order.status is OrderStatus.PENDING and _utc(now, "now") >= order.expires_at
+
+
+def to_dict(order: Order) -> dict[str, Any]:
+    """Return `order` as JSON-safe data (UTC ISO 8601 times, money as strings).
+
+    `from_dict` reverses it exactly.
+    """
+    return {
+        "order_id": order.order_id,
+        "status": order.status.value,
+        "customer_id": order.customer_id,
+        "product_id": order.product_id,
+        "quantity": order.quantity,
+        "unit_price": str(order.unit_price),
+        "total": str(order.total),
+        "reservation_id": order.reservation_id,
+        "expires_at": _iso(order.expires_at),
+        "created_at": _iso(order.created_at),
+        "updated_at": _iso(order.updated_at),
+        "version": order.version,
+        "history": [
+            {
+                "status": entry.status.value,
+                "at": _iso(entry.at),
+                "reason": entry.reason,
+                "request_id": entry.request_id,
+            }
+            for entry in order.history
+        ],
+        "cancel_reason": order.cancel_reason,
+    }
+
+
+def from_dict(data: Mapping[str, object]) -> Order:
+    """Rebuild an `Order` from `to_dict` output (e.g. a table row or an event).
+
+    Checks types, not business rules; unknown keys are ignored so an older
+    worker can read a newer row. Raises InvalidValue (a ValueError) for a
+    missing key, a wrong type, an unknown status or an unparsable time.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidValue(_RECORD, f"must be a mapping, not {type(data).__name__}")
+    history = tuple(
+        _history_entry_from_dict(item) for item in record_field(data, "history", list, _RECORD)
+    )
+    return Order(
+        order_id=record_field(data, "order_id", str, _RECORD),
+        status=parse_status(record_field(data, "status", str, _RECORD)),
+        customer_id=record_field(data, "customer_id", str, _RECORD),
+        product_id=record_field(data, "product_id", str, _RECORD),
+        quantity=record_field(data, "quantity", int, _RECORD),
+        unit_price=money(record_field(data, "unit_price", str, _RECORD), "order.unit_price"),
+        total=money(record_field(data, "total", str, _RECORD), "order.total"),
+        reservation_id=record_field(data, "reservation_id", str, _RECORD),
+        expires_at=_parse_time(data, "expires_at", _RECORD),
+        created_at=_parse_time(data, "created_at", _RECORD),
+        updated_at=_parse_time(data, "updated_at", _RECORD),
+        version=record_field(data, "version", int, _RECORD),
+        history=history,
+        cancel_reason=optional_record_field(data, "cancel_reason", str, _RECORD),
+    )
+
+
+def _history_entry_from_dict(item: object) -> HistoryEntry:
+    record = "order.history[]"
+    if not isinstance(item, Mapping):
+        raise InvalidValue(record, f"must be a mapping, not {type(item).__name__}")
+    return HistoryEntry(
+        status=parse_status(record_field(item, "status", str, record)),
+        at=_parse_time(item, "at", record),
+        reason=optional_record_field(item, "reason", str, record),
+        request_id=optional_record_field(item, "request_id", str, record),
+    )
+
+
+def _utc(moment: datetime, field: str) -> datetime:
+    """Return `moment` in UTC; a naive datetime is refused rather than guessed."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise InvalidValue(field, "must be a timezone-aware datetime", moment)
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(record: Mapping[str, object], key: str, record_name: str) -> datetime:
+    text = record_field(record, key, str, record_name)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidValue(
+            f"{record_name}.{key}", f"{text!r} is not an ISO 8601 time", text
+        ) from None
+    return _utc(moment, f"{record_name}.{key}")

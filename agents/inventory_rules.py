@@ -1,0 +1,265 @@
+"""Decisions of the inventory agent: one command and the product's row in, an Outcome out.
+
+No faust, no I/O: the agent loads the row, calls `decide`, stores and sends what comes back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from agents.domain import stock as rules
+from agents.domain.errors import DomainError
+from agents.outcome import Outcome, ok_reply, refusal
+from topics.messages import (
+    AdjustStock,
+    CommitReservation,
+    Continuation,
+    CreateOrder,
+    CreateOrderData,
+    CreateProduct,
+    ProductCreated,
+    ProductCreatedData,
+    ProductSnapshot,
+    ReleaseReservation,
+    ReservationChangedData,
+    ReservationCommitted,
+    ReservationCreated,
+    ReservationExpired,
+    ReservationReleased,
+    ReservationSnapshot,
+    ReserveStock,
+    StockAdjusted,
+    StockAdjustedData,
+    VersionToken,
+    derived_id,
+)
+from topics.names import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
+
+ENTITY = "product"
+
+
+def product_snapshot(stock: rules.Stock) -> ProductSnapshot:
+    return ProductSnapshot(
+        id=stock.product_id,
+        name=stock.name,
+        price=stock.price,
+        initial=stock.initial,
+        adjusted=stock.adjusted,
+        available=stock.available,
+        reserved=stock.reserved,
+        sold=stock.sold,
+        version=stock.version,
+    )
+
+
+def product_token(stock: rules.Stock) -> VersionToken:
+    return VersionToken(entity="product", id=stock.product_id, version=stock.version)
+
+
+def decide(row: dict[str, Any] | None, command: Any, now: datetime, ttl: timedelta) -> Outcome:
+    """Apply one inventory command to the product's row (None when the product is unknown)."""
+    product_id: str = command.data.product_id
+    try:
+        if isinstance(command, CreateProduct):
+            if row is not None:
+                return refusal(
+                    command,
+                    INVENTORY_COMMANDS,
+                    ENTITY,
+                    product_id,
+                    "product_exists",
+                    f"product {product_id!r} already exists",
+                )
+            return _created(command, now)
+        if row is None:
+            return refusal(
+                command,
+                INVENTORY_COMMANDS,
+                ENTITY,
+                product_id,
+                "product_not_found",
+                f"no product {product_id!r}",
+                {"product_id": product_id},
+            )
+        stock = rules.from_dict(row)
+        if isinstance(command, AdjustStock):
+            return _adjusted(stock, command, now)
+        if isinstance(command, ReserveStock):
+            return _reserved(stock, command, now, ttl)
+        if isinstance(command, CommitReservation):
+            return _committed(stock, command, now)
+        if isinstance(command, ReleaseReservation):
+            return _released(stock, command, now)
+    except DomainError as err:
+        return refusal(
+            command, INVENTORY_COMMANDS, ENTITY, product_id, err.code, err.message, err.details
+        )
+    raise TypeError(f"not an inventory command: {type(command).__name__}")
+
+
+def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": derived_id(command.id, f"event:{event_type}"),
+        "request_id": command.request_id,
+        "occurred_at": now,
+        "key": command.data.product_id,
+        "causation_id": command.id,
+    }
+
+
+def _finish(
+    out: Outcome, command: Any, stock: rules.Stock, result: dict[str, Any] | None = None
+) -> Outcome:
+    out.state = rules.to_dict(stock)
+    snapshot = product_snapshot(stock)
+    out.reply = ok_reply(
+        command.id,
+        {"product": snapshot.model_dump(mode="json"), **(result or {})},
+        [product_token(stock)],
+        command.continuation,
+    )
+    return out
+
+
+def _created(command: CreateProduct, now: datetime) -> Outcome:
+    d = command.data
+    stock = rules.create_product(d.product_id, d.name, d.price, d.initial_stock)
+    out = Outcome()
+    event = ProductCreated(
+        **_event_fields(command, "product.created", now),
+        data=ProductCreatedData(product=product_snapshot(stock)),
+    )
+    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    return _finish(out, command, stock)
+
+
+def _adjusted(stock: rules.Stock, command: AdjustStock, now: datetime) -> Outcome:
+    stock = rules.adjust(stock, command.data.delta)
+    out = Outcome()
+    event = StockAdjusted(
+        **_event_fields(command, "stock.adjusted", now),
+        data=StockAdjustedData(
+            product=product_snapshot(stock), delta=command.data.delta, reason=command.data.reason
+        ),
+    )
+    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    return _finish(out, command, stock)
+
+
+def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: timedelta) -> Outcome:
+    d = command.data
+    reservation_id = d.reservation_id or derived_id(command.id, "reservation")
+    order_id = d.order_id or derived_id(command.id, "order")
+    stock = rules.reserve(stock, reservation_id, d.quantity)
+    expires_at = now + ttl
+    reservation = ReservationSnapshot(
+        id=reservation_id,
+        product_id=stock.product_id,
+        order_id=order_id,
+        quantity=d.quantity,
+        status="active",
+        customer_id=d.customer_id,
+        expires_at=expires_at,
+        version=stock.version,
+    )
+    out = Outcome()
+    event = ReservationCreated(
+        **_event_fields(command, "reservation.created", now),
+        data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
+    )
+    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    # The order agent answers the caller once the order exists; what we know travels along.
+    create_order = CreateOrder(
+        id=derived_id(command.id, "command:order.create"),
+        request_id=command.request_id,
+        occurred_at=now,
+        key=order_id,
+        causation_id=command.id,
+        reply_to=command.reply_to,
+        continuation=Continuation(
+            result={
+                "reservation": reservation.model_dump(mode="json"),
+                "product": product_snapshot(stock).model_dump(mode="json"),
+            },
+            read_after=[
+                product_token(stock),
+                VersionToken(entity="reservation", id=reservation_id, version=stock.version),
+            ],
+        ),
+        data=CreateOrderData(
+            order_id=order_id,
+            reservation_id=reservation_id,
+            product_id=stock.product_id,
+            customer_id=d.customer_id,
+            quantity=d.quantity,
+            unit_price=stock.price,
+            expires_at=expires_at,
+        ),
+    )
+    out.emit(ORDERS_COMMANDS, order_id, create_order)
+    out.state = rules.to_dict(stock)
+    out.reply = None  # the order agent replies
+    return out
+
+
+def _reservation_change(
+    stock: rules.Stock, command: Any, quantity: int, status: str
+) -> ReservationSnapshot:
+    return ReservationSnapshot(
+        id=command.data.reservation_id,
+        product_id=stock.product_id,
+        order_id=command.data.order_id,
+        quantity=quantity,
+        status=status,  # type: ignore[arg-type]
+        version=stock.version,
+    )
+
+
+def _committed(stock: rules.Stock, command: CommitReservation, now: datetime) -> Outcome:
+    stock, quantity = rules.commit(stock, command.data.reservation_id)
+    reservation = _reservation_change(stock, command, quantity, "committed")
+    out = Outcome()
+    event = ReservationCommitted(
+        **_event_fields(command, "reservation.committed", now),
+        data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
+    )
+    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    return _finish_reservation(out, command, stock, reservation)
+
+
+def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) -> Outcome:
+    d = command.data
+    if d.was_committed:
+        stock = rules.release_sold(stock, d.quantity)
+        quantity = d.quantity
+    else:
+        stock, quantity = rules.release(stock, d.reservation_id)
+    expired = d.reason == "expired"
+    reservation = _reservation_change(
+        stock, command, quantity, "expired" if expired else "released"
+    )
+    event_cls = ReservationExpired if expired else ReservationReleased
+    out = Outcome()
+    event = event_cls(
+        **_event_fields(command, event_cls.model_fields["type"].default, now),
+        data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
+    )
+    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    return _finish_reservation(out, command, stock, reservation)
+
+
+def _finish_reservation(
+    out: Outcome, command: Any, stock: rules.Stock, reservation: ReservationSnapshot
+) -> Outcome:
+    out = _finish(out, command, stock)
+    out.reply = ok_reply(
+        command.id,
+        {},
+        [
+            product_token(stock),
+            VersionToken(entity="reservation", id=reservation.id, version=stock.version),
+        ],
+        command.continuation,
+    )
+    return out

@@ -1,0 +1,280 @@
+"""Decisions of the order agent: one command and the order's row in, an Outcome out.
+
+No faust, no I/O. Expiry is decided here too, so a confirm that arrives after the
+deadline but before the timer's ExpireOrder still finds the reservation expired.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agents.domain import order_state as rules
+from agents.domain.errors import DomainError
+from agents.domain.order_state import OrderStatus
+from agents.outcome import Outcome, ok_reply, refusal
+from topics.messages import (
+    ChangeStatus,
+    CommitReservation,
+    CommitReservationData,
+    Continuation,
+    CreateOrder,
+    ExpireOrder,
+    ExpireOrderData,
+    HistoryEntrySnapshot,
+    OrderCreated,
+    OrderCreatedData,
+    OrderSnapshot,
+    OrderStatusChanged,
+    OrderStatusChangedData,
+    ReleaseReservation,
+    ReleaseReservationData,
+    VersionToken,
+    derived_id,
+)
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, ORDERS_EVENTS
+
+ENTITY = "order"
+EXPIRED_REASON = "reservation_expired"
+DEADLINE_SET = "set"
+DEADLINE_CLEAR = "clear"
+
+
+def expire_command(order_id: str) -> ExpireOrder:
+    """The expiry command of one order: always the same id, so repeats are deduped."""
+    return ExpireOrder(
+        id=derived_id(order_id, "command:order.expire"),
+        request_id=derived_id(order_id, "request:order.expire"),
+        key=order_id,
+        data=ExpireOrderData(order_id=order_id),
+    )
+
+
+def order_snapshot(order: rules.Order) -> OrderSnapshot:
+    return OrderSnapshot(
+        id=order.order_id,
+        status=order.status.value,
+        customer_id=order.customer_id,
+        product_id=order.product_id,
+        quantity=order.quantity,
+        unit_price=order.unit_price,
+        total=order.total,
+        reservation_id=order.reservation_id,
+        expires_at=order.expires_at,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        cancel_reason=order.cancel_reason,
+        version=order.version,
+        history=[
+            HistoryEntrySnapshot(
+                status=h.status.value if isinstance(h.status, OrderStatus) else h.status,
+                at=h.at,
+                reason=h.reason,
+                request_id=h.request_id,
+            )
+            for h in order.history
+        ],
+    )
+
+
+def order_token(order: rules.Order) -> VersionToken:
+    return VersionToken(entity="order", id=order.order_id, version=order.version)
+
+
+def decide(row: dict[str, Any] | None, command: Any, now: datetime) -> Outcome:
+    """Apply one order command to the order's row (None when the order is unknown)."""
+    order_id: str = command.data.order_id
+    if isinstance(command, CreateOrder):
+        if row is not None:
+            return refusal(
+                command,
+                ORDERS_COMMANDS,
+                ENTITY,
+                order_id,
+                "order_exists",
+                f"order {order_id!r} already exists",
+            )
+        return _created(command, now)
+    if row is None:
+        if isinstance(command, ExpireOrder):
+            return Outcome()
+        return refusal(
+            command,
+            ORDERS_COMMANDS,
+            ENTITY,
+            order_id,
+            "order_not_found",
+            f"no order {order_id!r}",
+            {"order_id": order_id},
+        )
+    order = rules.from_dict(row)
+    if isinstance(command, ExpireOrder):
+        if rules.is_expired(order, now):
+            return _expire(order, command, now)
+        return Outcome()  # not pending any more, or not due: nothing to do
+    if isinstance(command, ChangeStatus):
+        return _change(order, command, now)
+    raise TypeError(f"not an order command: {type(command).__name__}")
+
+
+def _created(command: CreateOrder, now: datetime) -> Outcome:
+    d = command.data
+    order = rules.create_order(
+        d.order_id,
+        d.customer_id,
+        d.product_id,
+        d.quantity,
+        d.unit_price,
+        d.reservation_id,
+        d.expires_at,
+        now,
+        command.request_id,
+    )
+    out = Outcome()
+    snapshot = order_snapshot(order)
+    out.emit_event(
+        ORDERS_EVENTS,
+        OrderCreated(
+            id=derived_id(command.id, "event:order.created"),
+            request_id=command.request_id,
+            occurred_at=now,
+            key=order.order_id,
+            causation_id=command.id,
+            data=OrderCreatedData(order=snapshot),
+        ),
+        order.order_id,
+    )
+    out.state = rules.to_dict(order)
+    out.side_effects["deadline"] = (DEADLINE_SET, order.expires_at.timestamp())
+    out.reply = ok_reply(
+        command.id,
+        {"order": snapshot.model_dump(mode="json")},
+        [order_token(order)],
+        command.continuation,
+    )
+    return out
+
+
+def _transition(
+    out: Outcome,
+    order: rules.Order,
+    command: Any,
+    to: OrderStatus,
+    now: datetime,
+    reason: str | None,
+) -> rules.Order:
+    """Move the order, emit order.status_changed, and tell the inventory what it implies.
+    The follow-up command carries the caller's reply_to: the inventory agent answers."""
+    before = order.status
+    order = rules.change_status(order, to, now, reason=reason, request_id=command.request_id)
+    snapshot = order_snapshot(order)
+    out.emit_event(
+        ORDERS_EVENTS,
+        OrderStatusChanged(
+            id=derived_id(command.id, f"event:order.status_changed:{to.value}"),
+            request_id=command.request_id,
+            occurred_at=now,
+            key=order.order_id,
+            causation_id=command.id,
+            data=OrderStatusChangedData(
+                order=snapshot, from_status=before.value, to_status=to.value, reason=reason
+            ),
+        ),
+        order.order_id,
+    )
+    out.state = rules.to_dict(order)
+    if before is OrderStatus.PENDING:
+        out.side_effects["deadline"] = (DEADLINE_CLEAR, None)
+    continuation = Continuation(
+        result={"order": snapshot.model_dump(mode="json")}, read_after=[order_token(order)]
+    )
+    follow_up_fields = {
+        "request_id": command.request_id,
+        "occurred_at": now,
+        "key": order.product_id,
+        "causation_id": command.id,
+        "reply_to": getattr(command, "reply_to", None),
+        "continuation": continuation,
+    }
+    if to is OrderStatus.CONFIRMED:
+        out.emit(
+            INVENTORY_COMMANDS,
+            order.product_id,
+            CommitReservation(
+                id=derived_id(command.id, "command:reservation.commit"),
+                data=CommitReservationData(
+                    product_id=order.product_id,
+                    reservation_id=order.reservation_id,
+                    order_id=order.order_id,
+                ),
+                **follow_up_fields,
+            ),
+        )
+    elif to is OrderStatus.CANCELLED:
+        out.emit(
+            INVENTORY_COMMANDS,
+            order.product_id,
+            ReleaseReservation(
+                id=derived_id(command.id, "command:reservation.release"),
+                data=ReleaseReservationData(
+                    product_id=order.product_id,
+                    reservation_id=order.reservation_id,
+                    order_id=order.order_id,
+                    quantity=order.quantity,
+                    was_committed=before is OrderStatus.CONFIRMED,
+                    reason="expired" if reason == EXPIRED_REASON else "cancelled",
+                ),
+                **follow_up_fields,
+            ),
+        )
+    else:
+        out.reply = ok_reply(
+            command.id, continuation.result, continuation.read_after, command.continuation
+        )
+    return order
+
+
+def _expire(order: rules.Order, command: Any, now: datetime) -> Outcome:
+    out = Outcome()
+    _transition(out, order, command, OrderStatus.CANCELLED, now, EXPIRED_REASON)
+    out.reply = None
+    return out
+
+
+def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome:
+    try:
+        target = rules.parse_status(command.data.status)
+    except ValueError as err:
+        return refusal(command, ORDERS_COMMANDS, ENTITY, order.order_id, "invalid_status", str(err))
+    expired_now: Outcome | None = None
+    if rules.is_expired(order, now):
+        # The deadline passed before the timer's command arrived: expiry wins, as it would have.
+        expired_now = Outcome()
+        expire_cmd = expire_command(order.order_id).model_copy(
+            update={"request_id": command.request_id}
+        )
+        order = _transition(
+            expired_now, order, expire_cmd, OrderStatus.CANCELLED, now, EXPIRED_REASON
+        )
+        expired_now.reply = None
+    try:
+        rules.check_transition(order.status, target)
+    except DomainError as err:
+        refused = refusal(
+            command, ORDERS_COMMANDS, ENTITY, order.order_id, err.code, err.message, err.details
+        )
+        if expired_now is not None:
+            refused.state = expired_now.state
+            refused.side_effects = expired_now.side_effects
+            refused.messages = expired_now.messages + refused.messages
+            if refused.reply is not None:
+                refused.reply = refused.reply.model_copy(
+                    update={
+                        "message": f"reservation expired at {order.expires_at.isoformat()}; "
+                        + refused.reply.message
+                    }
+                )
+        return refused
+    out = expired_now or Outcome()
+    _transition(out, order, command, target, now, command.data.reason)
+    return out

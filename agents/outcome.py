@@ -1,0 +1,99 @@
+"""What deciding one command yields: the new table value, the messages to send, the reply.
+
+Plain data, no faust: the decision modules build it, the agents carry it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from topics.messages import (
+    CommandRejected,
+    CommandRejectedData,
+    Continuation,
+    ReplyData,
+    VersionToken,
+    derived_id,
+)
+from topics.names import AUDIT
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for a logical topic (the agent adds the prefix)."""
+
+    topic: str
+    key: str
+    value: bytes
+
+
+@dataclass
+class Outcome:
+    """`state` is the new table value (None: leave the row as it is)."""
+
+    state: dict[str, Any] | None = None
+    messages: list[Outgoing] = field(default_factory=list)
+    reply: ReplyData | None = None
+    # Extra table writes a decision implies, e.g. the order deadlines index.
+    side_effects: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, topic: str, key: str, message: BaseModel) -> None:
+        self.messages.append(Outgoing(topic, key, message.model_dump_json().encode()))
+
+    def emit_event(self, events_topic: str, message: BaseModel, key: str) -> None:
+        """An event goes to its entity's topic and, identical, to the audit topic."""
+        self.emit(events_topic, key, message)
+        self.emit(AUDIT, key, message)
+
+
+def ok_reply(
+    command_id: str,
+    result: dict[str, Any],
+    read_after: list[VersionToken],
+    continuation: Continuation | None = None,
+) -> ReplyData:
+    """A success reply, merged with what earlier steps of the same request carried along."""
+    if continuation is not None:
+        result = {**continuation.result, **result}
+        read_after = [*continuation.read_after, *read_after]
+    return ReplyData(
+        correlation_id=command_id, ok=True, code="ok", result=result, read_after=read_after
+    )
+
+
+def refusal(
+    command: Any,
+    source_topic: str,
+    entity_type: str,
+    entity_id: str,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> Outcome:
+    """A refused command: no state change, a `command.rejected` audit record and the reply."""
+    details = details or {}
+    out = Outcome()
+    rejected = CommandRejected(
+        id=derived_id(command.id, "event:command.rejected"),
+        request_id=command.request_id,
+        key=entity_id,
+        causation_id=command.id,
+        data=CommandRejectedData(
+            source_topic=source_topic,
+            command_type=command.type,
+            command_id=command.id,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            code=code,
+            message=message,
+            details=details,
+        ),
+    )
+    out.emit(AUDIT, entity_id, rejected)
+    out.reply = ReplyData(
+        correlation_id=command.id, ok=False, code=code, message=message, details=details
+    )
+    return out

@@ -1,0 +1,181 @@
+"""The one loop body both command agents share: decode, dedupe, decide, store, send.
+
+A command is applied at most once: its id and everything it sent are kept in an
+`*-applied` table. A redelivered command (a crash between the table write and the
+sends, or a producer retry) sends the same messages again instead of deciding
+again, and its reply goes to whoever asks now. Receivers dedupe by message id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.app import Pipeline
+from agents.outcome import Outcome, Outgoing
+from topics.messages import (
+    CommandRejected,
+    CommandRejectedData,
+    Reply,
+    ReplyData,
+    derived_id,
+    encode,
+)
+from topics.names import AUDIT, dlq_of, prefixed
+
+log = logging.getLogger(__name__)
+
+Decide = Callable[[dict[str, Any] | None, Any, datetime], Outcome]
+
+
+class CommandProcessor:
+    """Applies the commands of one command topic to one table."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        source_topic: str,
+        table: Any,
+        applied: Any,
+        decode: Callable[[bytes], Any],
+        entity_key: Callable[[Any], str],
+        decide: Decide,
+        on_side_effects: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.source_topic = source_topic
+        self.table = table
+        self.applied = applied
+        self.decode = decode
+        self.entity_key = entity_key
+        self.decide = decide
+        self.on_side_effects = on_side_effects
+        self.window = pipeline.settings.dedupe_window
+        self._recent: deque[str] | None = None
+
+    async def process(self, event: Any) -> None:
+        """Handle one Kafka record; never raises for bad input."""
+        raw: bytes = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+        key = event.key.decode() if isinstance(event.key, bytes) else event.key
+        try:
+            command = self.decode(raw)
+        except (ValidationError, ValueError, UnicodeDecodeError) as err:
+            await self.dead_letter(event, raw, "invalid_message", _describe(err))
+            return
+        entity = self.entity_key(command)
+        if key != entity or command.key != entity:
+            await self.dead_letter(
+                event,
+                raw,
+                "wrong_key",
+                f"record key {key!r} and envelope key {command.key!r} must both be {entity!r}",
+            )
+            return
+        try:
+            await self._apply(command, entity)
+        except Exception as err:  # a bug must not stop the partition: park the record
+            log.exception("command %s (%s) failed", command.id, command.type)
+            await self.dead_letter(event, raw, "internal_error", f"{type(err).__name__}: {err}")
+
+    async def _apply(self, command: Any, entity: str) -> None:
+        entry = self.applied.get(command.id)
+        if entry is not None:
+            await self._send(entry["messages"], entry["reply"], command.reply_to)
+            return
+        outcome = self.decide(self.table.get(entity), command, datetime.now(UTC))
+        if outcome.state is not None:
+            self.table[entity] = outcome.state
+        if self.on_side_effects and outcome.side_effects:
+            self.on_side_effects(entity, outcome.side_effects)
+        messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
+        reply = outcome.reply.model_dump_json() if outcome.reply else None
+        self._remember(command.id, {"at": time.time(), "messages": messages, "reply": reply})
+        await self._send(messages, reply, command.reply_to, command.request_id)
+
+    async def _send(
+        self,
+        messages: list[list[str]],
+        reply: str | None,
+        reply_to: str | None,
+        request_id: str | None = None,
+    ) -> None:
+        for topic, key, value in messages:
+            await self.pipeline.topic(topic).send(key=key.encode(), value=value.encode())
+        if reply is not None and reply_to:
+            data = ReplyData.model_validate_json(reply)
+            message = Reply(
+                id=derived_id(data.correlation_id, "reply"),
+                request_id=request_id or data.correlation_id,
+                key=data.correlation_id,
+                causation_id=data.correlation_id,
+                data=data,
+            )
+            await self.pipeline.raw_topic(reply_to).send(
+                key=data.correlation_id.encode(), value=encode(message)
+            )
+
+    def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
+        if self._recent is None:
+            # First command since start: the table was restored from its changelog.
+            restored = sorted(self.applied.items(), key=lambda kv: kv[1].get("at", 0))
+            self._recent = deque(k for k, _ in restored)
+        self.applied[command_id] = entry
+        self._recent.append(command_id)
+        while len(self._recent) > self.window:
+            old = self._recent.popleft()
+            self.applied.pop(old, None)
+
+    async def dead_letter(self, event: Any, raw: bytes, code: str, error: str) -> None:
+        """Park an unusable record on the DLQ (original bytes, reason in headers) and audit it."""
+        message = event.message
+        log.warning(
+            "dead-lettering %s[%s]@%s: %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            code,
+            error,
+        )
+        headers = [
+            ("x-error-code", code.encode()),
+            ("x-error", error[:4000].encode()),
+            ("x-source-topic", message.topic.encode()),
+            ("x-source-partition", str(message.partition).encode()),
+            ("x-source-offset", str(message.offset).encode()),
+        ]
+        key = event.key if isinstance(event.key, bytes) else None
+        await self.pipeline.topic(dlq_of(self.source_topic)).send(
+            key=key, value=raw, headers=headers
+        )
+        source = f"{message.topic}:{message.partition}:{message.offset}"
+        rejected = CommandRejected(
+            id=derived_id(source, "event:command.rejected"),
+            request_id=derived_id(source, "request"),
+            key=(key or b"-").decode(errors="replace")[:128] or "-",
+            data=CommandRejectedData(
+                source_topic=prefixed(self.pipeline.settings.topic_prefix, self.source_topic),
+                code=code,
+                message=error[:1000],
+                details={"partition": message.partition, "offset": message.offset},
+            ),
+        )
+        await self.pipeline.topic(AUDIT).send(key=rejected.key.encode(), value=encode(rejected))
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()
+        ]
+        return "; ".join(parts)[:2000]
+    return str(err)[:2000]
+
+
+__all__ = ["CommandProcessor", "Outgoing"]

@@ -1,0 +1,102 @@
+"""The faust worker: the inventory agent, the order agent and the expiry timer.
+
+Agents keep concurrency=1: with more, faust can commit offsets past records that
+are still being processed. Duplicates are handled by command ids, not by faust's
+exactly_once mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from agents import inventory_rules, order_rules
+from agents.app import Pipeline, build_app
+from agents.order_rules import expire_command
+from agents.processor import CommandProcessor
+from inventory.settings import Settings
+from topics.messages import decode_inventory_command, decode_order_command, encode
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
+
+log = logging.getLogger(__name__)
+
+# An ExpireOrder still unanswered after this long is sent again (its id stays the same).
+EXPIRE_RESEND_SECONDS = 5.0
+
+
+def register(pipeline: Pipeline) -> None:
+    """Attach the agents and the timer to the pipeline's app."""
+    app, settings = pipeline.app, pipeline.settings
+    ttl = timedelta(seconds=settings.reservation_ttl_seconds)
+
+    inventory = CommandProcessor(
+        pipeline,
+        source_topic=INVENTORY_COMMANDS,
+        table=pipeline.stock,
+        applied=pipeline.inventory_applied,
+        decode=decode_inventory_command,
+        entity_key=lambda c: c.data.product_id,
+        decide=lambda row, cmd, now: inventory_rules.decide(row, cmd, now, ttl),
+    )
+
+    def track_deadline(order_id: str, effects: dict[str, Any]) -> None:
+        action, value = effects.get("deadline", (None, None))
+        if action == order_rules.DEADLINE_SET:
+            pipeline.deadlines[order_id] = value
+        elif action == order_rules.DEADLINE_CLEAR:
+            pipeline.deadlines.pop(order_id, None)
+
+    orders = CommandProcessor(
+        pipeline,
+        source_topic=ORDERS_COMMANDS,
+        table=pipeline.orders,
+        applied=pipeline.orders_applied,
+        decode=decode_order_command,
+        entity_key=lambda c: c.data.order_id,
+        decide=order_rules.decide,
+        on_side_effects=track_deadline,
+    )
+
+    @app.agent(pipeline.inventory_commands, concurrency=1, name="inventory-agent")
+    async def inventory_agent(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            await inventory.process(event)
+
+    @app.agent(pipeline.orders_commands, concurrency=1, name="order-agent")
+    async def order_agent(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            await orders.process(event)
+
+    sent_at: dict[str, float] = {}
+
+    @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
+    async def expiry_sweep() -> None:
+        # A timer may not write a table, so it only asks: the order agent decides.
+        now = time.time()
+        commands = pipeline.topic(ORDERS_COMMANDS)
+        for order_id, deadline in list(pipeline.deadlines.items()):
+            if deadline is None or deadline > now:
+                continue
+            if now - sent_at.get(order_id, 0.0) < EXPIRE_RESEND_SECONDS:
+                continue
+            sent_at[order_id] = now
+            await commands.send(key=order_id.encode(), value=encode(expire_command(order_id)))
+        for order_id in [o for o in sent_at if o not in pipeline.deadlines]:
+            del sent_at[order_id]
+
+
+def run(settings: Settings) -> None:
+    """Run the worker in the foreground until SIGINT/SIGTERM."""
+    pipeline = build_app(settings)
+    register(pipeline)
+    worker = faust.Worker(
+        pipeline.app,
+        loglevel=settings.log_level,
+        quiet=True,
+    )
+    log.info("worker %s starting at %s", settings.app_id, datetime.now(UTC).isoformat())
+    worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""The shell around the pipeline: settings, the `inventory` command line, process supervision."""

@@ -1,0 +1,140 @@
+"""`inventory` — the command line of the pipeline.
+
+inventory stream create-topics   create every topic with its partition count (idempotent)
+inventory db migrate             apply database migrations (idempotent)
+inventory worker                 the faust worker: agents, tables, expiry timer
+inventory projector              the read-model projector
+inventory gateway                the aiohttp gateway
+inventory run                    all of the above, in the foreground, until Ctrl-C
+inventory cleanup                expire overdue pending orders now (the timer's sweep, by hand)
+inventory schemas [--check]      write (or check) the JSON Schemas in docs/schemas
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from inventory.settings import Settings, get_settings
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_create_topics(settings: Settings, _: argparse.Namespace) -> int:
+    from inventory.kafka_admin import create_topics
+
+    created = asyncio.run(create_topics(settings))
+    print(f"topics ready ({len(created)} created, {settings.partitions} partitions each)")
+    return 0
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from storage.engine import create_engine
+    from storage.migrate import migrate
+
+    async def go() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            return await migrate(engine, settings.database_schema)
+        finally:
+            await engine.dispose()
+
+    applied = asyncio.run(go())
+    print(f"database schema {settings.database_schema!r} up to date ({len(applied)} applied)")
+    return 0
+
+
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
+    from agents.worker import run
+
+    sys.argv = [sys.argv[0], "worker"]  # faust's Worker reads its own command line
+    run(settings)
+    return 0
+
+
+def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
+    from inventory.projector import run
+
+    asyncio.run(run(settings))
+    return 0
+
+
+def cmd_gateway(settings: Settings, _: argparse.Namespace) -> int:
+    from api.main import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+    from inventory.supervisor import run_all
+
+    return run_all(settings)
+
+
+def cmd_cleanup(settings: Settings, _: argparse.Namespace) -> int:
+    from inventory.cleanup import expire_overdue
+
+    sent = asyncio.run(expire_overdue(settings))
+    print(f"sent {sent} expire command(s) for overdue pending orders")
+    return 0
+
+
+def cmd_schemas(_: Settings, args: argparse.Namespace) -> int:
+    from topics.schemas import drifted, write_schemas
+
+    if args.check:
+        stale = drifted(SCHEMA_DIR)
+        if stale:
+            print(f"schemas out of date: {', '.join(stale)}; run `inventory schemas`")
+            return 1
+        print("schemas up to date")
+        return 0
+    for path in write_schemas(SCHEMA_DIR):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inventory", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    stream = sub.add_parser("stream", help="Kafka topics").add_subparsers(
+        dest="action", required=True
+    )
+    stream.add_parser("create-topics", help="create the pipeline's topics").set_defaults(
+        func=cmd_create_topics
+    )
+    db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("worker", help="run the faust worker").set_defaults(func=cmd_worker)
+    sub.add_parser("projector", help="run the read-model projector").set_defaults(
+        func=cmd_projector
+    )
+    sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
+    sub.add_parser("run", help="run the whole pipeline until Ctrl-C").set_defaults(func=cmd_run)
+    sub.add_parser("cleanup", help="expire overdue reservations now").set_defaults(func=cmd_cleanup)
+    schemas = sub.add_parser("schemas", help="write or check docs/schemas")
+    schemas.add_argument("--check", action="store_true", help="fail if the files are stale")
+    schemas.set_defaults(func=cmd_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    _configure_logging(settings)
+    return int(args.func(settings, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

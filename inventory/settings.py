@@ -1,0 +1,62 @@
+"""One settings object, read from environment variables once and passed down."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_KAFKA = "127.0.0.1:19092"
+LOCAL_DATABASE_URL = "postgresql+asyncpg://inventory@127.0.0.1:55432/inventory"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline. Environment variable = field name in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        LOCAL_KAFKA, description="Kafka bootstrap servers, comma separated."
+    )
+    database_url: str = Field(
+        LOCAL_DATABASE_URL, description="SQLAlchemy URL of PostgreSQL (asyncpg driver)."
+    )
+    database_schema: str = Field(
+        "public", description="Schema holding the read models (tests use one per run)."
+    )
+    topic_prefix: str = Field(
+        "", description="Prepended to every topic, consumer group and faust app id."
+    )
+    partitions: int = Field(4, ge=1, le=256, description="Partitions of command and event topics.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    reservation_ttl_seconds: float = Field(
+        600.0, gt=0, description="How long a reservation holds stock before it expires."
+    )
+    expiry_interval_seconds: float = Field(
+        0.5, gt=0, le=1.0, description="How often the expiry timer looks for overdue orders."
+    )
+    gateway_host: str = Field("127.0.0.1", description="Address the HTTP gateway binds.")
+    gateway_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP gateway.")
+    reply_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
+    )
+    dedupe_window: int = Field(
+        100_000, ge=100, description="Applied command ids remembered per partition."
+    )
+    log_level: str = Field("INFO", description="Python log level of all processes.")
+
+    @property
+    def app_id(self) -> str:
+        """faust application id: also its consumer group and changelog topic prefix."""
+        return f"{self.topic_prefix}inventory-stream"
+
+    @property
+    def kafka_bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,91 @@
+"""`inventory run`: the whole pipeline in the foreground, one child process per role.
+
+Ctrl-C (or SIGTERM) stops every child; a child that dies stops the others, so a
+half-running pipeline never pretends to be healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from inventory.kafka_admin import create_topics
+from inventory.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROLES = ("worker", "projector", "gateway")
+STOP_GRACE_SECONDS = 20.0
+
+
+def _migrate(settings: Settings) -> None:
+    from storage.engine import create_engine
+    from storage.migrate import migrate
+
+    async def go() -> None:
+        engine = create_engine(settings)
+        try:
+            await migrate(engine, settings.database_schema)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def start_role(role: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `inventory <role>` as a child process with this interpreter."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "inventory.cli", role],
+        env={**os.environ, **(env or {})},
+    )
+
+
+def stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for role, child in children.items():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %.0fs, killing it", role, STOP_GRACE_SECONDS)
+            child.kill()
+            child.wait()
+
+
+def run_all(settings: Settings) -> int:
+    """Prepare topics and schema, run every role until interrupted; exit code of the run."""
+    asyncio.run(create_topics(settings))
+    _migrate(settings)
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    children = {role: start_role(role) for role in ROLES}
+    print(
+        f"pipeline running: worker, projector, gateway on "
+        f"http://{settings.gateway_host}:{settings.gateway_port} (Ctrl-C stops it)",
+        flush=True,
+    )
+    code = 0
+    try:
+        while not stopping:
+            dead = {r: c.returncode for r, c in children.items() if c.poll() is not None}
+            if dead:
+                log.error("stopping the pipeline: %s exited", dead)
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        stop_all(children)
+    return code

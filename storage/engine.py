@@ -1,0 +1,38 @@
+"""The async engine factory and a health check."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from inventory.settings import Settings
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as a double-quoted SQL identifier (safe for any schema name)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """An asyncpg engine whose every connection works in `settings.database_schema`.
+
+    The schema is set as the connection's search_path, so the SQL in this package
+    stays unqualified and each test run can use a schema of its own. No connection
+    is opened here; a bad URL or a missing server shows on first use.
+    """
+    return create_async_engine(
+        settings.database_url,
+        pool_size=20,
+        max_overflow=20,
+        pool_pre_ping=False,
+        connect_args={
+            "server_settings": {"search_path": quote_identifier(settings.database_schema)}
+        },
+    )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Run `SELECT 1`; returns None when the database answers, raises the driver's
+    error (e.g. OSError, asyncpg or SQLAlchemy errors) when it does not."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

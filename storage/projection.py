@@ -1,0 +1,206 @@
+"""The projector's writes: events in, read-model rows upserted.
+
+Idempotent and order-tolerant: a row only moves to a higher `version`
+(`ON CONFLICT ... DO UPDATE ... WHERE version < excluded.version`), so a replayed
+or late event leaves the rows as they were.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.formats import iso_utc
+from storage.tables import orders, products, reservations
+from topics.messages import (
+    OrderCreated,
+    OrderSnapshot,
+    OrderStatusChanged,
+    ProductCreated,
+    ProductSnapshot,
+    ReservationCommitted,
+    ReservationCreated,
+    ReservationExpired,
+    ReservationReleased,
+    ReservationSnapshot,
+    StockAdjusted,
+)
+
+Row = dict[str, Any]
+
+_PRODUCT_EVENTS = (ProductCreated, StockAdjusted)
+_RESERVATION_EVENTS = (
+    ReservationCreated,
+    ReservationCommitted,
+    ReservationReleased,
+    ReservationExpired,
+)
+_ORDER_EVENTS = (OrderCreated, OrderStatusChanged)
+# asyncpg takes at most 32767 bind parameters per statement.
+_MAX_PARAMS = 32_767
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: a key of _Batch.rows
+class _Upsert:
+    """How one table is upserted: columns an update never touches, and columns an
+    update keeps when the newer snapshot leaves them empty."""
+
+    table: Table
+    keep_on_update: tuple[str, ...] = ()
+    coalesce: tuple[str, ...] = ()
+
+
+_PRODUCTS = _Upsert(products, keep_on_update=("created_at",))
+_RESERVATIONS = _Upsert(
+    reservations, keep_on_update=("created_at",), coalesce=("customer_id", "expires_at")
+)
+_ORDERS = _Upsert(orders)
+
+
+@dataclass
+class _Batch:
+    rows: dict[_Upsert, list[Row]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, event: Any) -> bool:
+        """Queue the rows `event` carries; False for a type the read models ignore."""
+        if isinstance(event, _PRODUCT_EVENTS):
+            self.rows[_PRODUCTS].append(_product_row(event.data.product, event.occurred_at))
+        elif isinstance(event, _RESERVATION_EVENTS):
+            self.rows[_PRODUCTS].append(_product_row(event.data.product, event.occurred_at))
+            self.rows[_RESERVATIONS].append(
+                _reservation_row(event.data.reservation, event.occurred_at)
+            )
+        elif isinstance(event, _ORDER_EVENTS):
+            self.rows[_ORDERS].append(_order_row(event.data.order))
+        else:
+            return False
+        return True
+
+
+async def project_events(engine: AsyncEngine, events: Sequence[Any]) -> int:
+    """Upsert the read-model rows carried by `events`, all in one transaction.
+
+    `events` are decoded envelopes from topics.messages; product, stock, reservation
+    and order events are applied, other types are skipped. Returns how many events
+    were applied (replays and stale versions count: they are applied as no-ops).
+    Raises the database error if the write fails; then nothing of the batch is kept,
+    so the caller can retry the whole batch.
+    """
+    batch = _Batch()
+    applied = sum(batch.add(event) for event in events)
+    if not applied:
+        return 0
+    async with engine.begin() as conn:
+        # Fixed table order and id-sorted rows: concurrent projectors lock in one order.
+        for spec in (_PRODUCTS, _RESERVATIONS, _ORDERS):
+            rows = _latest_per_id(batch.rows.get(spec, []), spec)
+            for chunk in _chunks(rows, max(1, _MAX_PARAMS // len(spec.table.c))):
+                await conn.execute(_upsert_statement(spec, chunk))
+    return applied
+
+
+def _upsert_statement(spec: _Upsert, rows: list[Row]) -> Any:
+    table = spec.table
+    stmt = pg_insert(table).values(rows)
+    excluded = stmt.excluded
+    set_: dict[str, Any] = {
+        c.name: excluded[c.name]
+        for c in table.c
+        if not c.primary_key and c.name not in spec.keep_on_update
+    }
+    for name in spec.coalesce:
+        set_[name] = func.coalesce(excluded[name], table.c[name])
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_=set_,
+        where=table.c.version < excluded.version,
+    )
+
+
+def _latest_per_id(rows: Iterable[Row], spec: _Upsert) -> list[Row]:
+    """One row per id: the rows folded in version order with the same rules the SQL
+    applies, so a batch gives the rows that one-by-one application would give."""
+    by_id: dict[str, Row] = {}
+    for row in sorted(rows, key=lambda r: r["version"]):  # stable: first of equal versions wins
+        old = by_id.get(row["id"])
+        if old is None:
+            by_id[row["id"]] = row
+        elif row["version"] > old["version"]:
+            merged = dict(row)
+            for name in spec.keep_on_update:
+                merged[name] = old[name]
+            for name in spec.coalesce:
+                if merged[name] is None:
+                    merged[name] = old[name]
+            by_id[row["id"]] = merged
+    return [by_id[key] for key in sorted(by_id)]
+
+
+def _chunks(rows: list[Row], size: int) -> Iterable[list[Row]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _product_row(p: ProductSnapshot, occurred_at: datetime) -> Row:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "price": p.price,
+        "initial": p.initial,
+        "adjusted": p.adjusted,
+        "available": p.available,
+        "reserved": p.reserved,
+        "sold": p.sold,
+        "version": p.version,
+        "created_at": occurred_at,
+        "updated_at": occurred_at,
+    }
+
+
+def _reservation_row(r: ReservationSnapshot, occurred_at: datetime) -> Row:
+    return {
+        "id": r.id,
+        "product_id": r.product_id,
+        "order_id": r.order_id,
+        "customer_id": r.customer_id,
+        "quantity": r.quantity,
+        "status": r.status,
+        "expires_at": r.expires_at,
+        "version": r.version,
+        "created_at": occurred_at,
+        "updated_at": occurred_at,
+    }
+
+
+def _order_row(o: OrderSnapshot) -> Row:
+    return {
+        "id": o.id,
+        "status": o.status,
+        "customer_id": o.customer_id,
+        "product_id": o.product_id,
+        "quantity": o.quantity,
+        "unit_price": o.unit_price,
+        "total": o.total,
+        "reservation_id": o.reservation_id,
+        "expires_at": o.expires_at,
+        "cancel_reason": o.cancel_reason,
+        "history": [
+            {
+                "status": h.status,
+                "at": iso_utc(h.at),
+                "reason": h.reason,
+                "request_id": h.request_id,
+            }
+            for h in o.history
+        ],
+        "version": o.version,
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
+    }

@@ -1,0 +1,155 @@
+"""Reads behind the gateway and the tests: plain JSON-ready dicts, never ORM objects.
+
+Money comes out as a decimal string ("19.99"), times as ISO 8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.formats import iso_utc, iso_utc_or_none, money
+from storage.tables import orders, products, reservations
+from topics.messages import VersionToken
+
+# One fixed statement whatever the tokens, so asyncpg prepares it once per connection.
+_VERSIONS_REACHED = text(
+    """
+    SELECT
+      (SELECT count(*)
+         FROM unnest(CAST(:product_ids AS text[]), CAST(:product_versions AS bigint[]))
+              AS t(id, version)
+         JOIN products AS r ON r.id = t.id AND r.version >= t.version)
+    + (SELECT count(*)
+         FROM unnest(CAST(:reservation_ids AS text[]), CAST(:reservation_versions AS bigint[]))
+              AS t(id, version)
+         JOIN reservations AS r ON r.id = t.id AND r.version >= t.version)
+    + (SELECT count(*)
+         FROM unnest(CAST(:order_ids AS text[]), CAST(:order_versions AS bigint[]))
+              AS t(id, version)
+         JOIN orders AS r ON r.id = t.id AND r.version >= t.version)
+    """
+)
+
+
+async def get_product(engine: AsyncEngine, product_id: str) -> dict[str, Any] | None:
+    """The product's read model, or None when it is not (yet) projected."""
+    row = await _one(engine, select(products).where(products.c.id == product_id))
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "name": row.name,
+        "price": money(row.price),
+        "available": row.available,
+        "reserved": row.reserved,
+        "sold": row.sold,
+        "initial": row.initial,
+        "adjusted": row.adjusted,
+        "version": row.version,
+    }
+
+
+async def get_reservation(engine: AsyncEngine, reservation_id: str) -> dict[str, Any] | None:
+    """The reservation's read model, or None when it is not (yet) projected."""
+    row = await _one(engine, select(reservations).where(reservations.c.id == reservation_id))
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "product_id": row.product_id,
+        "order_id": row.order_id,
+        "customer_id": row.customer_id,
+        "quantity": row.quantity,
+        "status": row.status,
+        "expires_at": iso_utc_or_none(row.expires_at),
+        "version": row.version,
+    }
+
+
+async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any] | None:
+    """The order's read model, or None when it is not (yet) projected.
+
+    `history` is a list of {"status", "at", "reason", "request_id"}, oldest first.
+    """
+    row = await _one(engine, select(orders).where(orders.c.id == order_id))
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "status": row.status,
+        "total": money(row.total),
+        "unit_price": money(row.unit_price),
+        "customer_id": row.customer_id,
+        "product_id": row.product_id,
+        "quantity": row.quantity,
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
+        "reservation_id": row.reservation_id,
+        "expires_at": iso_utc(row.expires_at),
+        "cancel_reason": row.cancel_reason,
+        "history": [
+            {
+                "status": h["status"],
+                "at": h["at"],
+                "reason": h.get("reason"),
+                "request_id": h.get("request_id"),
+            }
+            for h in row.history
+        ],
+        "version": row.version,
+    }
+
+
+async def versions_reached(engine: AsyncEngine, tokens: Sequence[VersionToken]) -> bool:
+    """True when every token's row exists with `version >= token.version`.
+
+    One query whatever the number of tokens; True for no tokens without a query.
+    """
+    if not tokens:
+        return True
+    params: dict[str, list[Any]] = {
+        f"{entity}_{part}": []
+        for entity in ("product", "reservation", "order")
+        for part in ("ids", "versions")
+    }
+    for token in tokens:
+        params[f"{token.entity}_ids"].append(token.id)
+        params[f"{token.entity}_versions"].append(token.version)
+    async with engine.connect() as conn:
+        reached = int((await conn.execute(_VERSIONS_REACHED, params)).scalar_one())
+    return reached == len(tokens)
+
+
+async def stock_invariant_violations(engine: AsyncEngine) -> list[str]:
+    """One message per product breaking `initial + adjusted = available + reserved + sold`
+    or holding a negative counter; an empty list when every product is sound."""
+    p = products.c
+    query = (
+        select(p.id, p.initial, p.adjusted, p.available, p.reserved, p.sold)
+        .where(
+            or_(
+                p.initial + p.adjusted != p.available + p.reserved + p.sold,
+                p.initial < 0,
+                p.available < 0,
+                p.reserved < 0,
+                p.sold < 0,
+            )
+        )
+        .order_by(p.id)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        f"product {r.id!r}: initial {r.initial} + adjusted {r.adjusted} "
+        f"vs available {r.available} + reserved {r.reserved} + sold {r.sold}"
+        for r in rows
+    ]
+
+
+async def _one(engine: AsyncEngine, query: Any) -> Row[Any] | None:
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).first()

@@ -1,0 +1,90 @@
+"""SQLAlchemy Core tables mirroring `migrations/*.sql` (the SQL is the source of truth).
+
+No schema is set: the connection's search_path decides, as for the SQL files.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+MONEY = Numeric(14, 2, asdecimal=True)
+TIMESTAMP = DateTime(timezone=True)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("price", MONEY, nullable=False),
+    Column("initial", Integer, nullable=False),
+    Column("adjusted", Integer, nullable=False),
+    Column("available", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("sold", Integer, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("product_id", Text, nullable=False),
+    Column("order_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=True),
+    Column("quantity", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("expires_at", TIMESTAMP, nullable=True),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+    Index("reservations_product_id_idx", "product_id"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("total", MONEY, nullable=False),
+    Column("reservation_id", Text, nullable=False),
+    Column("expires_at", TIMESTAMP, nullable=False),
+    Column("cancel_reason", Text, nullable=True),
+    Column("history", JSONB, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("updated_at", TIMESTAMP, nullable=False),
+    Index("orders_created_at_id_idx", "created_at", "id"),
+    Index("orders_status_created_at_id_idx", "status", "created_at", "id"),
+    Index("orders_total_id_idx", "total", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    Column("command_id", Text, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response", JSONB, nullable=True),
+    Column("created_at", TIMESTAMP, nullable=False, server_default=func.now()),
+)

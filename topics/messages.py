@@ -1,0 +1,411 @@
+"""Every message on every topic: one envelope, `type` as the discriminator, JSON on the wire.
+
+Commands go to `*.commands` topics, events to `*.events` and `audit`, replies to a
+gateway's reply topic. Money is Decimal (a string in JSON), times are UTC ISO 8601,
+ids are strings. `schema_version` changes only with an incompatible change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+MAX_QUANTITY = 10_000
+MAX_STOCK = 1_000_000_000
+
+ProductId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+EntityId = Annotated[str, Field(min_length=1, max_length=128)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+OrderStatusName = Literal["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
+ReservationStatus = Literal["active", "committed", "released", "expired"]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Envelope(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: EntityId = Field(default_factory=new_id, description="Unique id; receivers dedupe by it.")
+    request_id: EntityId = Field(
+        default_factory=new_id, description="The request that caused this message, end to end."
+    )
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    key: EntityId = Field(description="The Kafka key: product id, order id or entity id.")
+    causation_id: EntityId | None = Field(None, description="Id of the message that caused this.")
+
+
+class VersionToken(_Model):
+    """A read model row that must reach `version` before the caller may read it."""
+
+    entity: Literal["product", "reservation", "order"]
+    id: str
+    version: int
+
+
+class Continuation(_Model):
+    """What an earlier step of a multi-step command already knows for the caller's reply:
+    the step that finishes the work replies with this result merged with its own."""
+
+    result: dict[str, Any] = Field(default_factory=dict)
+    read_after: list[VersionToken] = Field(default_factory=list)
+
+
+class _Command(_Envelope):
+    reply_to: str | None = Field(
+        None, description="Topic where the outcome is sent for a synchronous caller, if any."
+    )
+    continuation: Continuation | None = Field(
+        None, description="Set by the pipeline on follow-up commands; outside producers omit it."
+    )
+
+
+# ---------------------------------------------------------------- inventory commands
+
+
+class CreateProductData(_Model):
+    product_id: ProductId
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    price: Money
+    initial_stock: Annotated[int, Field(ge=0, le=MAX_STOCK)]
+
+
+class AdjustStockData(_Model):
+    product_id: ProductId
+    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ReserveStockData(_Model):
+    product_id: ProductId
+    quantity: Quantity
+    customer_id: EntityId
+    reservation_id: EntityId | None = Field(
+        None, description="Chosen by the caller, or derived from the command id."
+    )
+    order_id: EntityId | None = Field(
+        None, description="Chosen by the caller, or derived from the command id."
+    )
+
+
+class CommitReservationData(_Model):
+    product_id: ProductId
+    reservation_id: EntityId
+    order_id: EntityId
+
+
+class ReleaseReservationData(_Model):
+    product_id: ProductId
+    reservation_id: EntityId
+    order_id: EntityId
+    quantity: Quantity
+    was_committed: bool = Field(
+        False, description="True when a confirmed order is cancelled: units return from sold."
+    )
+    reason: Literal["cancelled", "expired"]
+
+
+class CreateProduct(_Command):
+    type: Literal["product.create"] = "product.create"
+    data: CreateProductData
+
+
+class AdjustStock(_Command):
+    type: Literal["stock.adjust"] = "stock.adjust"
+    data: AdjustStockData
+
+
+class ReserveStock(_Command):
+    type: Literal["stock.reserve"] = "stock.reserve"
+    data: ReserveStockData
+
+
+class CommitReservation(_Command):
+    type: Literal["reservation.commit"] = "reservation.commit"
+    data: CommitReservationData
+
+
+class ReleaseReservation(_Command):
+    type: Literal["reservation.release"] = "reservation.release"
+    data: ReleaseReservationData
+
+
+InventoryCommand = Annotated[
+    CreateProduct | AdjustStock | ReserveStock | CommitReservation | ReleaseReservation,
+    Field(discriminator="type"),
+]
+
+# ---------------------------------------------------------------- order commands
+
+
+class CreateOrderData(_Model):
+    order_id: EntityId
+    reservation_id: EntityId
+    product_id: ProductId
+    customer_id: EntityId
+    quantity: Quantity
+    unit_price: Money
+    expires_at: AwareDatetime
+
+
+class ChangeStatusData(_Model):
+    order_id: EntityId
+    status: OrderStatusName
+    reason: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ExpireOrderData(_Model):
+    order_id: EntityId
+
+
+class CreateOrder(_Command):
+    type: Literal["order.create"] = "order.create"
+    data: CreateOrderData
+
+
+class ChangeStatus(_Command):
+    type: Literal["order.change_status"] = "order.change_status"
+    data: ChangeStatusData
+
+
+class ExpireOrder(_Command):
+    type: Literal["order.expire"] = "order.expire"
+    data: ExpireOrderData
+
+
+OrderCommand = Annotated[CreateOrder | ChangeStatus | ExpireOrder, Field(discriminator="type")]
+
+# ---------------------------------------------------------------- snapshots carried by events
+
+
+class ProductSnapshot(_Model):
+    id: ProductId
+    name: str
+    price: Money
+    initial: int
+    adjusted: int
+    available: int
+    reserved: int
+    sold: int
+    version: int
+
+
+class ReservationSnapshot(_Model):
+    id: EntityId
+    product_id: ProductId
+    order_id: EntityId
+    quantity: Quantity
+    status: ReservationStatus
+    customer_id: EntityId | None = None
+    expires_at: AwareDatetime | None = None
+    version: int = Field(description="The product version at this change (monotonic per product).")
+
+
+class HistoryEntrySnapshot(_Model):
+    status: OrderStatusName
+    at: AwareDatetime
+    reason: str | None = None
+    request_id: str | None = None
+
+
+class OrderSnapshot(_Model):
+    id: EntityId
+    status: OrderStatusName
+    customer_id: EntityId
+    product_id: ProductId
+    quantity: Quantity
+    unit_price: Money
+    total: Money
+    reservation_id: EntityId
+    expires_at: AwareDatetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    cancel_reason: str | None = None
+    version: int
+    history: list[HistoryEntrySnapshot]
+
+
+# ---------------------------------------------------------------- events
+
+
+class ProductCreatedData(_Model):
+    product: ProductSnapshot
+
+
+class StockAdjustedData(_Model):
+    product: ProductSnapshot
+    delta: int
+    reason: str
+
+
+class ReservationChangedData(_Model):
+    product: ProductSnapshot
+    reservation: ReservationSnapshot
+
+
+class OrderCreatedData(_Model):
+    order: OrderSnapshot
+
+
+class OrderStatusChangedData(_Model):
+    order: OrderSnapshot
+    from_status: OrderStatusName
+    to_status: OrderStatusName
+    reason: str | None = None
+
+
+class CommandRejectedData(_Model):
+    source_topic: str
+    command_type: str | None = None
+    command_id: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductCreated(_Envelope):
+    type: Literal["product.created"] = "product.created"
+    data: ProductCreatedData
+
+
+class StockAdjusted(_Envelope):
+    type: Literal["stock.adjusted"] = "stock.adjusted"
+    data: StockAdjustedData
+
+
+class ReservationCreated(_Envelope):
+    type: Literal["reservation.created"] = "reservation.created"
+    data: ReservationChangedData
+
+
+class ReservationCommitted(_Envelope):
+    type: Literal["reservation.committed"] = "reservation.committed"
+    data: ReservationChangedData
+
+
+class ReservationReleased(_Envelope):
+    type: Literal["reservation.released"] = "reservation.released"
+    data: ReservationChangedData
+
+
+class ReservationExpired(_Envelope):
+    type: Literal["reservation.expired"] = "reservation.expired"
+    data: ReservationChangedData
+
+
+class OrderCreated(_Envelope):
+    type: Literal["order.created"] = "order.created"
+    data: OrderCreatedData
+
+
+class OrderStatusChanged(_Envelope):
+    type: Literal["order.status_changed"] = "order.status_changed"
+    data: OrderStatusChangedData
+
+
+class CommandRejected(_Envelope):
+    type: Literal["command.rejected"] = "command.rejected"
+    data: CommandRejectedData
+
+
+InventoryEvent = Annotated[
+    ProductCreated
+    | StockAdjusted
+    | ReservationCreated
+    | ReservationCommitted
+    | ReservationReleased
+    | ReservationExpired,
+    Field(discriminator="type"),
+]
+OrderEvent = Annotated[OrderCreated | OrderStatusChanged, Field(discriminator="type")]
+AuditEvent = Annotated[
+    ProductCreated
+    | StockAdjusted
+    | ReservationCreated
+    | ReservationCommitted
+    | ReservationReleased
+    | ReservationExpired
+    | OrderCreated
+    | OrderStatusChanged
+    | CommandRejected,
+    Field(discriminator="type"),
+]
+
+# ---------------------------------------------------------------- replies to the gateway
+
+
+class ReplyData(_Model):
+    correlation_id: EntityId = Field(description="Id of the command this answers.")
+    ok: bool
+    code: str = Field(description="'ok' or a machine-readable refusal such as insufficient_stock.")
+    message: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] = Field(default_factory=dict)
+    read_after: list[VersionToken] = Field(default_factory=list)
+
+
+class Reply(_Envelope):
+    type: Literal["reply"] = "reply"
+    data: ReplyData
+
+
+# ---------------------------------------------------------------- codecs
+
+INVENTORY_COMMAND = TypeAdapter[Any](InventoryCommand)
+ORDER_COMMAND = TypeAdapter[Any](OrderCommand)
+INVENTORY_EVENT = TypeAdapter[Any](InventoryEvent)
+ORDER_EVENT = TypeAdapter[Any](OrderEvent)
+AUDIT_EVENT = TypeAdapter[Any](AuditEvent)
+REPLY = TypeAdapter(Reply)
+
+
+def encode(message: BaseModel) -> bytes:
+    """The JSON bytes put on the wire."""
+    return message.model_dump_json().encode()
+
+
+def decode_inventory_command(raw: bytes | str) -> Any:
+    """Parse and validate; raises pydantic.ValidationError naming what is wrong."""
+    return INVENTORY_COMMAND.validate_json(raw)
+
+
+def decode_order_command(raw: bytes | str) -> Any:
+    return ORDER_COMMAND.validate_json(raw)
+
+
+def decode_inventory_event(raw: bytes | str) -> Any:
+    return INVENTORY_EVENT.validate_json(raw)
+
+
+def decode_order_event(raw: bytes | str) -> Any:
+    return ORDER_EVENT.validate_json(raw)
+
+
+def decode_audit_event(raw: bytes | str) -> Any:
+    return AUDIT_EVENT.validate_json(raw)
+
+
+def decode_reply(raw: bytes | str) -> Reply:
+    return REPLY.validate_json(raw)
+
+
+def derived_id(command_id: str, role: str) -> str:
+    """A deterministic id for something a command creates, so a redelivered command
+    creates the same reservation, order or follow-up command again, never a second one."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"inventory-stream:{role}:{command_id}"))

@@ -1,0 +1,58 @@
+"""Topic names, keys and partitioning: defined once, here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INVENTORY_COMMANDS = "inventory.commands"
+INVENTORY_EVENTS = "inventory.events"
+ORDERS_COMMANDS = "orders.commands"
+ORDERS_EVENTS = "orders.events"
+AUDIT = "audit"
+GATEWAY_REPLIES = "gateway.replies"
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the pipeline needs. `co_partitioned` topics share the pipeline's partition count
+    because a faust table (or a key-ordered consumer) depends on the same key landing on the
+    same partition number in each of them."""
+
+    name: str
+    key: str
+    carries: str
+    co_partitioned: bool = True
+    compacted: bool = False
+
+
+PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        INVENTORY_COMMANDS, "product id", "create product, adjust stock, reserve, commit, release"
+    ),
+    TopicSpec(INVENTORY_EVENTS, "product id", "what the inventory agent decided"),
+    TopicSpec(ORDERS_COMMANDS, "order id", "create order, change status, expire"),
+    TopicSpec(ORDERS_EVENTS, "order id", "what the order agent decided"),
+    TopicSpec(AUDIT, "entity id", "every state change and every rejected command"),
+    TopicSpec(
+        INVENTORY_COMMANDS + DLQ_SUFFIX, "as source", "inventory commands that failed to parse"
+    ),
+    TopicSpec(ORDERS_COMMANDS + DLQ_SUFFIX, "as source", "order commands that failed to parse"),
+    TopicSpec(INVENTORY_EVENTS + DLQ_SUFFIX, "as source", "events the projector could not read"),
+    TopicSpec(ORDERS_EVENTS + DLQ_SUFFIX, "as source", "events the projector could not read"),
+)
+
+
+def dlq_of(topic: str) -> str:
+    """Name of the dead-letter topic of `topic`."""
+    return topic + DLQ_SUFFIX
+
+
+def prefixed(prefix: str, name: str) -> str:
+    """The physical topic name: tests and parallel deployments share a broker through a prefix."""
+    return f"{prefix}{name}"
+
+
+def reply_topic(prefix: str, instance_id: str) -> str:
+    """The reply topic of one gateway process (one partition, deleted when the process stops)."""
+    return prefixed(prefix, f"{GATEWAY_REPLIES}.{instance_id}")

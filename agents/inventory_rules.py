@@ -178,6 +178,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
         causation_id=command.id,
         reply_to=command.reply_to,
         continuation=Continuation(
+            correlation_id=command.id,
             result={
                 "reservation": reservation.model_dump(mode="json"),
                 "product": product_snapshot(stock).model_dump(mode="json"),
@@ -255,7 +256,7 @@ def _finish_reservation(
     out = _finish(out, command, stock)
     out.reply = ok_reply(
         command.id,
-        {},
+        {"product": product_snapshot(stock).model_dump(mode="json")},
         [
             product_token(stock),
             VersionToken(entity="reservation", id=reservation.id, version=stock.version),

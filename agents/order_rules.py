@@ -186,7 +186,9 @@ def _transition(
     if before is OrderStatus.PENDING:
         out.side_effects["deadline"] = (DEADLINE_CLEAR, None)
     continuation = Continuation(
-        result={"order": snapshot.model_dump(mode="json")}, read_after=[order_token(order)]
+        correlation_id=command.continuation.correlation_id if command.continuation else command.id,
+        result={"order": snapshot.model_dump(mode="json")},
+        read_after=[order_token(order)],
     )
     follow_up_fields = {
         "request_id": command.request_id,
@@ -228,9 +230,7 @@ def _transition(
             ),
         )
     else:
-        out.reply = ok_reply(
-            command.id, continuation.result, continuation.read_after, command.continuation
-        )
+        out.reply = ok_reply(command.id, {}, [], continuation)
     return order
 
 

@@ -57,6 +57,7 @@ def ok_reply(
 ) -> ReplyData:
     """A success reply, merged with what earlier steps of the same request carried along."""
     if continuation is not None:
+        command_id = continuation.correlation_id
         result = {**continuation.result, **result}
         read_after = [*continuation.read_after, *read_after]
     return ReplyData(

@@ -32,3 +32,56 @@ def settings() -> Settings:
         partitions=int(os.environ.get("TEST_PARTITIONS", "2")),
         gateway_port=0,
     )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings):  # type: ignore[no-untyped-def]
+    """An engine on a fresh schema of this run, migrated; dropped at the end of the run."""
+    from sqlalchemy import text
+
+    from storage.engine import create_engine
+    from storage.migrate import migrate
+
+    eng = create_engine(settings)
+    await migrate(eng, settings.database_schema)
+    yield eng
+    if not os.environ.get("KEEP_TEST_SCHEMA"):
+        async with eng.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def pipeline(settings: Settings, engine):  # type: ignore[no-untyped-def]
+    """Real worker + projector processes on this run's topics, and a CommandBus to them."""
+    from tests.support.pipeline import start_pipeline, stop_pipeline
+
+    running = await start_pipeline(settings, engine, f"{RUN_ID}/main")
+    yield running
+    await stop_pipeline(running)
+
+
+@pytest.fixture(scope="session")
+async def short_ttl_pipeline(settings: Settings):  # type: ignore[no-untyped-def]
+    """A second pipeline (own topics, app id and schema) whose reservations expire in 3 s."""
+    from sqlalchemy import text
+
+    from storage.engine import create_engine
+    from storage.migrate import migrate
+    from tests.support.pipeline import start_pipeline, stop_pipeline
+
+    short = settings.model_copy(
+        update={
+            "topic_prefix": f"t{RUN_ID}s.",
+            "database_schema": f"test_{RUN_ID}_s",
+            "reservation_ttl_seconds": 3.0,
+        }
+    )
+    eng = create_engine(short)
+    await migrate(eng, short.database_schema)
+    running = await start_pipeline(short, eng, f"{RUN_ID}/short-ttl")
+    yield running
+    await stop_pipeline(running)
+    async with eng.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{short.database_schema}" CASCADE'))
+    await eng.dispose()

@@ -61,6 +61,7 @@ class Continuation(_Model):
     """What an earlier step of a multi-step command already knows for the caller's reply:
     the step that finishes the work replies with this result merged with its own."""
 
+    correlation_id: EntityId = Field(description="Id of the command the caller waits on.")
     result: dict[str, Any] = Field(default_factory=dict)
     read_after: list[VersionToken] = Field(default_factory=list)
 

@@ -1,0 +1,62 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+# Everything else here is what they are made of.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test stop services venv unit integration e2e lint schemas check-schemas \
+	bench-reserve clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Kafka (KRaft, from Maven Central) and PostgreSQL (initdb), unless configured externally.
+services: venv
+	scripts/kafka.sh start
+	scripts/postgres.sh start
+
+## The whole pipeline in the foreground; Ctrl-C stops it and the services it started.
+run: venv
+	scripts/run.sh
+
+## All three test layers against the real broker and database.
+test: services
+	scripts/test.sh tests/unit tests/integration tests/e2e
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: services
+	scripts/test.sh tests/integration
+
+e2e: services
+	scripts/test.sh tests/e2e
+
+## Stops anything the project left running.
+stop:
+	-@pkill -TERM -f "inventory.cli (worker|projector|gateway|run)" 2>/dev/null; true
+	scripts/kafka.sh stop
+	scripts/postgres.sh stop
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy agents/domain
+
+schemas: venv
+	$(BIN)/inventory schemas
+
+check-schemas: venv
+	$(BIN)/inventory schemas --check
+
+bench-reserve: services
+	$(BIN)/python -m bench.reserve
+
+clean: stop
+	rm -rf .local $(VENV)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make run`: start the services, then the pipeline in the foreground. On exit
+# (Ctrl-C included) stop the services this invocation started, and only those.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+started=()
+if ! scripts/kafka.sh status >/dev/null 2>&1; then started+=(kafka); fi
+if ! scripts/postgres.sh status >/dev/null 2>&1; then started+=(postgres); fi
+
+cleanup() {
+  for service in "${started[@]}"; do scripts/"$service".sh stop; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+scripts/kafka.sh start || exit 1
+scripts/postgres.sh start || exit 1
+.venv/bin/inventory run

@@ -1,0 +1,176 @@
+"""Each command path through the real worker: Kafka in, table + events + reply out."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from storage.queries import get_order, get_product, get_reservation
+from tests.support.pipeline import Pipeline
+from tests.support.waiting import eventually
+from topics.messages import (
+    AdjustStock,
+    AdjustStockData,
+    ChangeStatus,
+    ChangeStatusData,
+    CreateProduct,
+    CreateProductData,
+    ReserveStock,
+    ReserveStockData,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def pid() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+def reserve(product_id: str, quantity: int = 1, **ids: str) -> ReserveStock:
+    return ReserveStock(
+        key=product_id,
+        data=ReserveStockData(product_id=product_id, quantity=quantity, customer_id="c-1", **ids),
+    )
+
+
+def change(order_id: str, status: str) -> ChangeStatus:
+    return ChangeStatus(key=order_id, data=ChangeStatusData(order_id=order_id, status=status))
+
+
+async def test_created_product_is_answered_and_projected(pipeline: Pipeline) -> None:
+    product_id = pid()
+    reply = await pipeline.create_product(product_id, 7, price="2.50")
+    assert reply.data.result["product"]["available"] == 7
+    row = await eventually(
+        lambda: get_product(pipeline.engine, product_id), lambda r: r is not None
+    )
+    assert row["price"] == "2.50" and row["available"] == 7
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_creating_an_existing_product_is_refused(pipeline: Pipeline) -> None:
+    product_id = pid()
+    await pipeline.create_product(product_id, 1)
+    again = await pipeline.request(
+        CreateProduct(
+            key=product_id,
+            data=CreateProductData(product_id=product_id, name="x", price="1", initial_stock=9),
+        )
+    )
+    assert not again.data.ok and again.data.code == "product_exists"
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_adjusting_below_zero_is_refused_and_changes_nothing(pipeline: Pipeline) -> None:
+    product_id = pid()
+    await pipeline.create_product(product_id, 3)
+    up = await pipeline.request(
+        AdjustStock(
+            key=product_id, data=AdjustStockData(product_id=product_id, delta=4, reason="restock")
+        )
+    )
+    assert up.data.ok and up.data.result["product"]["available"] == 7
+    down = await pipeline.request(
+        AdjustStock(
+            key=product_id, data=AdjustStockData(product_id=product_id, delta=-8, reason="loss")
+        )
+    )
+    assert not down.data.ok and down.data.code == "negative_stock"
+    table = await pipeline.stock_table()
+    assert table[product_id]["available"] == 7
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_reservation_creates_a_pending_order_and_holds_stock(pipeline: Pipeline) -> None:
+    product_id = pid()
+    await pipeline.create_product(product_id, 5, price="3.10")
+    reply = await pipeline.request(reserve(product_id, 2))
+    assert reply.data.ok, reply.data
+    order = reply.data.result["order"]
+    reservation = reply.data.result["reservation"]
+    assert order["status"] == "pending" and order["total"] == "6.20"
+    assert reservation["status"] == "active" and reservation["order_id"] == order["id"]
+    # read-your-writes tokens cover product, reservation and order
+    assert {t.entity for t in reply.data.read_after} == {"product", "reservation", "order"}
+    await eventually(
+        lambda: get_order(pipeline.engine, order["id"]), lambda r: r is not None, what="order row"
+    )
+    assert (await get_reservation(pipeline.engine, reservation["id"]))["status"] == "active"
+    product = await eventually(
+        lambda: get_product(pipeline.engine, product_id),
+        lambda r: r is not None and r["reserved"] == 2,
+    )
+    assert product["available"] == 3
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_reserving_more_than_available_is_refused_with_the_quantity(
+    pipeline: Pipeline,
+) -> None:
+    product_id = pid()
+    await pipeline.create_product(product_id, 2)
+    reply = await pipeline.request(reserve(product_id, 3))
+    assert not reply.data.ok
+    assert reply.data.code == "insufficient_stock"
+    assert reply.data.details["available"] == 2
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_reserving_an_unknown_product_is_refused(pipeline: Pipeline) -> None:
+    reply = await pipeline.request(reserve(pid(), 1))
+    assert not reply.data.ok and reply.data.code == "product_not_found"
+
+
+async def test_confirm_moves_units_to_sold_and_cancel_returns_them(pipeline: Pipeline) -> None:
+    product_id = pid()
+    await pipeline.create_product(product_id, 4)
+    first = (await pipeline.request(reserve(product_id, 1))).data.result["order"]["id"]
+    second = (await pipeline.request(reserve(product_id, 2))).data.result["order"]["id"]
+
+    confirmed = await pipeline.request(change(first, "confirmed"))
+    assert confirmed.data.ok and confirmed.data.result["order"]["status"] == "confirmed"
+    assert confirmed.data.result["product"]["sold"] == 1
+
+    cancelled = await pipeline.request(change(second, "cancelled"))
+    assert cancelled.data.ok
+    assert cancelled.data.result["product"]["reserved"] == 0
+    assert cancelled.data.result["product"]["available"] == 3
+
+    # cancelling the confirmed order gives its unit back from sold
+    back = await pipeline.request(change(first, "cancelled"))
+    assert back.data.ok
+    assert back.data.result["product"] == {
+        **back.data.result["product"],
+        "available": 4,
+        "reserved": 0,
+        "sold": 0,
+    }
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_order_walks_the_state_machine_and_refuses_illegal_moves(pipeline: Pipeline) -> None:
+    product_id = pid()
+    await pipeline.create_product(product_id, 1)
+    order_id = (await pipeline.request(reserve(product_id))).data.result["order"]["id"]
+    illegal = await pipeline.request(change(order_id, "shipped"))
+    assert not illegal.data.ok and illegal.data.code == "invalid_transition"
+    assert illegal.data.details == {
+        "from": "pending",
+        "to": "shipped",
+        "allowed": ["cancelled", "confirmed"],
+    }
+    for status in ("confirmed", "processing", "shipped"):
+        assert (await pipeline.request(change(order_id, status))).data.ok, status
+    no_cancel = await pipeline.request(change(order_id, "cancelled"))
+    assert not no_cancel.data.ok and no_cancel.data.details["from"] == "shipped"
+    done = await pipeline.request(change(order_id, "delivered"))
+    assert done.data.ok
+    history = [h["status"] for h in done.data.result["order"]["history"]]
+    assert history == ["pending", "confirmed", "processing", "shipped", "delivered"]
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_unknown_order_is_refused(pipeline: Pipeline) -> None:
+    reply = await pipeline.request(change(str(uuid.uuid4()), "confirmed"))
+    assert not reply.data.ok and reply.data.code == "order_not_found"

@@ -1,0 +1,150 @@
+"""A running pipeline for tests: real worker and projector processes on the run's topics,
+a real CommandBus to talk to them, and the invariant checks every scenario ends with."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agents.domain import stock as stock_rules
+from api.bus import CommandBus
+from inventory.kafka_admin import create_topics
+from inventory.settings import Settings
+from storage.queries import get_product, stock_invariant_violations
+from tests.support.processes import ROOT, ProcessGroup
+from tests.support.waiting import eventually
+from topics.messages import CreateProduct, CreateProductData, Reply
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
+
+COMMAND_TOPICS = {"inventory": INVENTORY_COMMANDS, "orders": ORDERS_COMMANDS}
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    engine: AsyncEngine
+    processes: ProcessGroup
+    bus: CommandBus
+    producer: AIOKafkaProducer
+
+    def topic(self, logical: str) -> str:
+        return prefixed(self.settings.topic_prefix, logical)
+
+    async def request(self, command: Any) -> Reply:
+        """Send a command to its topic (by the command's family) and await the reply."""
+        logical = (
+            INVENTORY_COMMANDS
+            if command.type.split(".")[0] in ("product", "stock", "reservation")
+            else ORDERS_COMMANDS
+        )
+        return await self.bus.request(self.topic(logical), command)
+
+    async def send_raw(self, logical: str, key: bytes | None, value: bytes) -> None:
+        """Post bytes straight to a topic, as an outside producer would."""
+        await self.producer.send_and_wait(self.topic(logical), value=value, key=key)
+
+    async def create_product(self, product_id: str, stock: int, price: str = "10.00") -> Reply:
+        reply = await self.request(
+            CreateProduct(
+                key=product_id,
+                data=CreateProductData(
+                    product_id=product_id,
+                    name=f"Product {product_id}",
+                    price=price,
+                    initial_stock=stock,
+                ),
+            )
+        )
+        assert reply.data.ok, reply.data
+        return reply
+
+    async def stock_table(self) -> dict[str, dict[str, Any]]:
+        """The worker's `stock` table as its changelog topic holds it (latest value per key)."""
+        return await read_compacted(self.settings, f"{self.settings.app_id}-stock-changelog")
+
+    async def assert_invariants(self, product_ids: list[str] | None = None) -> None:
+        """Invariant 1 in the table and in the read model (once it has caught up)."""
+        table = await self.stock_table()
+        ids = product_ids if product_ids is not None else list(table)
+        for product_id in ids:
+            assert product_id in table, f"{product_id} missing from the stock table"
+            stock = stock_rules.from_dict(table[product_id])
+            assert stock_rules.invariant_violations(stock) == [], (product_id, stock)
+            await eventually(
+                lambda pid=product_id: get_product(self.engine, pid),
+                lambda row, v=stock.version: row is not None and row["version"] >= v,
+                what=f"read model of {product_id} at version {stock.version}",
+            )
+        assert await stock_invariant_violations(self.engine) == []
+
+
+async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:
+    """Read a faust changelog topic from the start to its end; JSON keys and values."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_list,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.assignment() or set()
+        deadline = time.monotonic() + 10
+        while not partitions and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            partitions = consumer.assignment()
+        ends = await consumer.end_offsets(list(partitions))
+        values: dict[str, Any] = {}
+        pending = {tp for tp, end in ends.items() if end > 0}
+        while pending:
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    key = json.loads(record.key)
+                    if record.value is None:
+                        values.pop(key, None)
+                    else:
+                        values[key] = json.loads(record.value)
+                    if record.offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def start_pipeline(settings: Settings, engine: AsyncEngine, log_name: str) -> Pipeline:
+    """Topics, a worker and a projector for `settings`; returns once the worker answers."""
+    await create_topics(settings)
+    group = ProcessGroup(settings, ROOT / ".local" / "test-logs" / log_name)
+    group.start("worker")
+    group.start("projector")
+    bus = CommandBus(settings)
+    await bus.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
+    await producer.start()
+    pipeline = Pipeline(settings, engine, group, bus, producer)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            # A fresh product per attempt: an earlier attempt may still be applied late.
+            await pipeline.create_product(f"probe-{time.time_ns()}", 1)
+            return pipeline
+        except TimeoutError:
+            dead = [p for p in group.processes if not p.alive()]
+            if dead or time.monotonic() > deadline:
+                await stop_pipeline(pipeline)
+                logs = "\n".join(f"--- {p.role}\n{p.tail()}" for p in group.processes)
+                raise RuntimeError(f"pipeline did not start:\n{logs}") from None
+
+
+async def stop_pipeline(pipeline: Pipeline) -> None:
+    await pipeline.bus.stop()
+    await pipeline.producer.stop()
+    pipeline.processes.stop_all()

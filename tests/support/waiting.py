@@ -1,0 +1,30 @@
+"""Waiting for asynchronous effects: poll with a deadline, fail with a clear message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Call `probe` until `accept(result)`; return that result or fail naming the last one."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = await probe()
+        if accept(last):
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s; last value: {last!r}")
+        await asyncio.sleep(interval)

@@ -1,13 +1,17 @@
 """The one loop body both command agents share: decode, dedupe, decide, store, send.
 
-A command is applied at most once: its id and everything it sent are kept in an
-`*-applied` table. A redelivered command (a crash between the table write and the
-sends, or a producer retry) sends the same messages again instead of deciding
-again, and its reply goes to whoever asks now. Receivers dedupe by message id.
+A command is applied at most once: its id, the record it came in and everything it
+sent are kept in an `*-applied` table. When the same record comes again (a crash after
+the table write but before faust committed the offset, which it does only after
+flushing the producer), the same messages are sent again instead of deciding again;
+receivers dedupe by message id. When another record carries an applied command id (a
+client retry), its outputs were already delivered, so only the reply is sent, to
+whoever asks now.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -27,7 +31,9 @@ from topics.messages import (
     derived_id,
     encode,
 )
-from topics.names import AUDIT, dlq_of, prefixed
+from topics.names import AUDIT, INVENTORY_COMMANDS, ORDERS_COMMANDS, dlq_of, prefixed
+
+COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +85,20 @@ class CommandProcessor:
             )
             return
         try:
-            await self._apply(command, entity)
+            await self._apply(command, entity, (event.message.partition, event.message.offset))
         except Exception as err:  # a bug must not stop the partition: park the record
             log.exception("command %s (%s) failed", command.id, command.type)
             await self.dead_letter(event, raw, "internal_error", f"{type(err).__name__}: {err}")
 
-    async def _apply(self, command: Any, entity: str) -> None:
+    async def _apply(self, command: Any, entity: str, source: tuple[int, int]) -> None:
         entry = self.applied.get(command.id)
         if entry is not None:
-            await self._send(entry["messages"], entry["reply"], command.reply_to)
+            redelivered = tuple(entry.get("source") or ()) == source
+            if redelivered:
+                messages = entry["messages"]
+            else:
+                messages = _forward_follow_ups(entry["messages"], command.reply_to)
+            await self._send(messages, entry["reply"], command.reply_to, command.request_id)
             return
         outcome = self.decide(self.table.get(entity), command, datetime.now(UTC))
         if outcome.state is not None:
@@ -96,7 +107,10 @@ class CommandProcessor:
             self.on_side_effects(entity, outcome.side_effects)
         messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
         reply = outcome.reply.model_dump_json() if outcome.reply else None
-        self._remember(command.id, {"at": time.time(), "messages": messages, "reply": reply})
+        self._remember(
+            command.id,
+            {"at": time.time(), "source": list(source), "messages": messages, "reply": reply},
+        )
         await self._send(messages, reply, command.reply_to, command.request_id)
 
     async def _send(
@@ -167,6 +181,20 @@ class CommandProcessor:
             ),
         )
         await self.pipeline.topic(AUDIT).send(key=rejected.key.encode(), value=encode(rejected))
+
+
+def _forward_follow_ups(messages: list[list[str]], reply_to: str | None) -> list[list[str]]:
+    """For a client retry: the follow-up commands again, answering the new caller, so the
+    agent that finishes the work (and dedupes them) replies to it. Events are not repeated."""
+    if not reply_to:
+        return []
+    forwarded = []
+    for topic, key, value in messages:
+        if topic in COMMAND_TOPICS:
+            body = json.loads(value)
+            body["reply_to"] = reply_to
+            forwarded.append([topic, key, json.dumps(body)])
+    return forwarded
 
 
 def _describe(err: Exception) -> str:

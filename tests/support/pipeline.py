@@ -84,6 +84,37 @@ class Pipeline:
         assert await stock_invariant_violations(self.engine) == []
 
 
+async def collect(
+    settings: Settings,
+    topic: str,
+    accept: Any,
+    *,
+    within: float = 15.0,
+) -> list[Any]:
+    """Read `topic` from the start until `accept(records)` is true; return the records.
+    Fails with what it saw when the deadline passes."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_list,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    seen: list[Any] = []
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                seen.extend(records)
+            if accept(seen):
+                return seen
+        raise AssertionError(f"{topic}: condition not met in {within}s; saw {len(seen)} records")
+    finally:
+        await consumer.stop()
+
+
 async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:
     """Read a faust changelog topic from the start to its end; JSON keys and values."""
     consumer = AIOKafkaConsumer(

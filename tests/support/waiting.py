@@ -14,17 +14,17 @@ async def eventually(
     probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], bool],
     *,
-    timeout: float = 20.0,
+    within: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
     """Call `probe` until `accept(result)`; return that result or fail naming the last one."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: T | None = None
     while True:
         last = await probe()
         if accept(last):
             return last
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s; last value: {last!r}")
+            raise AssertionError(f"{what} not reached within {within}s; last value: {last!r}")
         await asyncio.sleep(interval)

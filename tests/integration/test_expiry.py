@@ -1,0 +1,103 @@
+"""Reservations expire by themselves (TTL 3 s here), and confirm racing expiry has one winner."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+
+import pytest
+
+from storage.queries import get_order
+from tests.support.pipeline import Pipeline
+from tests.support.waiting import eventually
+from topics.messages import ChangeStatus, ChangeStatusData, ReserveStock, ReserveStockData
+
+pytestmark = pytest.mark.integration
+
+
+def pid() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+async def reserve(pipeline: Pipeline, product_id: str, quantity: int = 1) -> dict:
+    reply = await pipeline.request(
+        ReserveStock(
+            key=product_id,
+            data=ReserveStockData(product_id=product_id, quantity=quantity, customer_id="c"),
+        )
+    )
+    assert reply.data.ok, reply.data
+    return reply.data.result
+
+
+async def test_an_unconfirmed_reservation_expires_and_frees_its_stock(
+    short_ttl_pipeline: Pipeline,
+) -> None:
+    pipeline = short_ttl_pipeline
+    product_id = pid()
+    await pipeline.create_product(product_id, 3)
+    result = await reserve(pipeline, product_id, 2)
+    order_id = result["order"]["id"]
+    deadline = datetime.fromisoformat(result["reservation"]["expires_at"]).timestamp()
+
+    order = await eventually(
+        lambda: get_order(pipeline.engine, order_id),
+        lambda row: row is not None and row["status"] == "cancelled",
+        within=15,
+        what="expired order",
+    )
+    assert order["cancel_reason"] == "reservation_expired"
+    table = await pipeline.stock_table()
+    assert table[product_id]["available"] == 3 and table[product_id]["reserved"] == 0
+    # the stock was available again within 2 s of the deadline
+    expired_at = datetime.fromisoformat(order["history"][-1]["at"]).timestamp()
+    assert expired_at - deadline < 2.0, f"expired {expired_at - deadline:.2f}s after the deadline"
+    await pipeline.assert_invariants([product_id])
+
+
+async def test_confirm_racing_expiry_has_exactly_one_winner_per_order(
+    short_ttl_pipeline: Pipeline,
+) -> None:
+    pipeline = short_ttl_pipeline
+    product_id = pid()
+    await pipeline.create_product(product_id, 20)
+    results = [await reserve(pipeline, product_id) for _ in range(10)]
+    deadline = datetime.fromisoformat(results[0]["reservation"]["expires_at"]).timestamp()
+    # fire the confirms around the deadline so some land before and some after
+    await asyncio.sleep(max(0.0, deadline - time.time() - 0.3))
+    confirms = []
+    for result in results:
+        order_id = result["order"]["id"]
+        confirms.append(
+            pipeline.request(
+                ChangeStatus(
+                    key=order_id, data=ChangeStatusData(order_id=order_id, status="confirmed")
+                )
+            )
+        )
+        await asyncio.sleep(0.06)
+    replies = await asyncio.gather(*confirms)
+
+    won = 0
+    for result, reply in zip(results, replies, strict=True):
+        order_id = result["order"]["id"]
+        final = await eventually(
+            lambda oid=order_id: get_order(pipeline.engine, oid),
+            lambda row: row is not None and row["status"] in ("confirmed", "cancelled"),
+            within=15,
+            what=f"settled order {order_id}",
+        )
+        if reply.data.ok:
+            won += 1
+            assert final["status"] == "confirmed"
+        else:
+            assert reply.data.code == "invalid_transition"
+            assert (
+                final["status"] == "cancelled" and final["cancel_reason"] == "reservation_expired"
+            )
+    table = await pipeline.stock_table()
+    stock = table[product_id]
+    assert stock["sold"] == won and stock["reserved"] == 0 and stock["available"] == 20 - won
+    await pipeline.assert_invariants([product_id])

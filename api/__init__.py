@@ -1,0 +1,2 @@
+"""The aiohttp gateway: publishes commands to Kafka, awaits the agents' replies,
+answers queries from the read models in storage/."""

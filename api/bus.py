@@ -1,0 +1,236 @@
+"""Request/reply over Kafka for the gateway: send a command, await the agent's reply.
+
+Each gateway process owns a one-partition reply topic named after a random instance
+id, so any number of gateways share the command topics and never see each other's
+replies. Replies are matched to waiting requests by the command id they answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import ConsumerStoppedError, KafkaError
+from pydantic import ValidationError
+
+from inventory.settings import Settings
+from topics.messages import (
+    AdjustStock,
+    ChangeStatus,
+    CreateProduct,
+    Reply,
+    ReserveStock,
+    decode_reply,
+    encode,
+)
+from topics.names import reply_topic
+
+log = logging.getLogger(__name__)
+
+REPLY_RETENTION_MS = 3_600_000
+HEALTH_TIMEOUT_SECONDS = 2.0
+_TOPIC_ALREADY_EXISTS = 36  # Kafka error code; a restart with the same instance id is fine
+
+
+# The commands a synchronous caller sends; all share the envelope's id, key, request_id.
+Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus
+
+
+class PipelineUnavailable(Exception):
+    """The command could not be handed to Kafka (the broker refused or is unreachable)."""
+
+
+class CommandBus:
+    """Publishes commands and resolves each `request()` with the reply naming its command id.
+
+    Lifecycle: `await start()`, any number of concurrent `request()` calls, `await stop()`.
+    """
+
+    def __init__(self, settings: Settings, instance_id: str | None = None) -> None:
+        self._settings = settings
+        self.instance_id = instance_id or secrets.token_hex(8)
+        self.reply_topic = reply_topic(settings.topic_prefix, self.instance_id)
+        # Several requests may wait for one command id: a retry with the same
+        # Idempotency-Key re-sends the stored id while the first try still waits.
+        self._waiters: dict[str, set[asyncio.Future[Reply]]] = {}
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    def _client_args(self, role: str) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self._settings.kafka_bootstrap_list,
+            "client_id": f"gateway-{self.instance_id}-{role}",
+        }
+
+    async def start(self) -> None:
+        """Create the reply topic, start reading it from its end, start the producer.
+
+        Raises aiokafka's KafkaError (or OSError) when the broker cannot be reached;
+        whatever was started is stopped again first.
+        """
+        try:
+            self._admin = AIOKafkaAdminClient(**self._client_args("admin"))
+            await self._admin.start()
+            await self._create_reply_topic()
+
+            self._consumer = AIOKafkaConsumer(
+                **self._client_args("replies"),
+                group_id=None,  # no group: nothing to rebalance, no offsets to commit
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+            )
+            await self._consumer.start()
+            partition = TopicPartition(self.reply_topic, 0)
+            self._consumer.assign([partition])
+            await self._consumer.seek_to_end(partition)
+            # position() returns once the end offset is really resolved, so a reply to
+            # the first command can never land before the point we read from.
+            await self._consumer.position(partition)
+
+            self._producer = AIOKafkaProducer(
+                **self._client_args("commands"),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+            )
+            await self._producer.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._reader = asyncio.create_task(
+            self._read_replies(), name=f"gateway-replies-{self.instance_id}"
+        )
+        log.info("command bus started, replies on %s", self.reply_topic)
+
+    async def _create_reply_topic(self) -> None:
+        assert self._admin is not None
+        topic = NewTopic(
+            self.reply_topic,
+            num_partitions=1,
+            replication_factor=self._settings.replication_factor,
+            topic_configs={"retention.ms": str(REPLY_RETENTION_MS)},
+        )
+        response = await self._admin.create_topics([topic])
+        for name, code, *message in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise KafkaError(f"cannot create reply topic {name}: error {code} {message}")
+
+    async def _read_replies(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000)
+            except ConsumerStoppedError:
+                return
+            except KafkaError:
+                # The consumer reconnects by itself; keep the loop alive, don't spin.
+                log.exception("reading replies from %s failed; retrying", self.reply_topic)
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._dispatch(record.value)
+
+    def _dispatch(self, raw: bytes | None) -> None:
+        try:
+            reply = decode_reply(raw or b"")
+        except ValidationError as exc:
+            log.warning(
+                "ignoring undecodable message on %s: %s", self.reply_topic, exc.errors()[:3]
+            )
+            return
+        waiters = self._waiters.pop(reply.data.correlation_id, None)
+        if not waiters:
+            # A late reply to a request that timed out, or a duplicate: nobody waits.
+            log.debug("no waiter for reply to %s", reply.data.correlation_id)
+            return
+        for future in waiters:
+            if not future.done():
+                future.set_result(reply)
+
+    async def request(self, topic: str, command: Command) -> Reply:
+        """Send `command` (with `reply_to` set to this bus's topic) and return its reply.
+
+        `topic` is the physical topic name. Raises asyncio.TimeoutError when no reply
+        arrives within settings.reply_timeout_seconds (send included), and
+        PipelineUnavailable when Kafka refuses the message.
+        """
+        if self._producer is None:
+            raise RuntimeError("CommandBus.request() before start()")
+        command = command.model_copy(update={"reply_to": self.reply_topic})
+        command_id = command.id
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        # Registered before the send: the reply may arrive before send_and_wait returns.
+        self._waiters.setdefault(command_id, set()).add(future)
+        try:
+            async with asyncio.timeout(self._settings.reply_timeout_seconds):
+                try:
+                    await self._producer.send_and_wait(
+                        topic,
+                        encode(command),
+                        key=command.key.encode(),
+                        headers=[("request_id", command.request_id.encode())],
+                    )
+                except KafkaError as exc:
+                    raise PipelineUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                return await future
+        finally:
+            waiters = self._waiters.get(command_id)
+            if waiters is not None:
+                waiters.discard(future)
+                if not waiters:
+                    del self._waiters[command_id]
+            future.cancel()
+
+    async def kafka_error(self) -> str | None:
+        """None when the broker answers a metadata request for the reply topic within
+        2 s and the topic is there; otherwise what went wrong."""
+        if self._admin is None:
+            return "command bus not started"
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+                topics = await self._admin.describe_topics([self.reply_topic])
+        except TimeoutError:
+            return f"broker did not answer within {HEALTH_TIMEOUT_SECONDS:g} s"
+        except (KafkaError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        codes = [t["error_code"] for t in topics]
+        if codes != [0]:
+            return f"reply topic {self.reply_topic} unavailable (error codes {codes})"
+        return None
+
+    async def kafka_ok(self) -> bool:
+        """True when the broker answers within 2 s (see kafka_error for the reason)."""
+        return await self.kafka_error() is None
+
+    async def stop(self) -> None:
+        """Stop reading and sending, fail waiting requests, delete the reply topic
+        (best effort: a leftover topic expires its data after an hour anyway)."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+        for waiters in self._waiters.values():
+            for future in waiters:
+                future.cancel()
+        self._waiters.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._admin is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await self._admin.delete_topics([self.reply_topic])
+            except Exception as exc:  # noqa: BLE001 - best effort, never fail the shutdown
+                log.warning("could not delete reply topic %s: %s", self.reply_topic, exc)
+            await self._admin.close()
+            self._admin = None

@@ -1,0 +1,151 @@
+"""Send one command through the pipeline on behalf of an HTTP request.
+
+Idempotency-Key handling, the bounded wait for the reply, read-your-writes, and
+the mapping of a refusal to an error response all live here, so views stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.bus import Command, PipelineUnavailable
+from api.errors import ApiError, error_body, status_for_refusal, validation_error
+from api.keys import BUS, ENGINE, SETTINGS
+from api.middleware import current_request_id, json_response
+from storage import idempotency, queries
+from topics.messages import Reply, VersionToken, new_id
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
+READ_POLL_SECONDS = 0.003
+
+# What a view makes of an ok reply: (status, body without request_id).
+OnOk = Callable[[Reply], tuple[int, dict[str, Any]]]
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """sha256 of method, path and the body as canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method}\n{path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key, None without one; ApiError 422 if empty or too long."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise validation_error(
+            [
+                {
+                    "loc": ["header", IDEMPOTENCY_HEADER],
+                    "msg": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                    "type": "string_length",
+                }
+            ]
+        )
+    return key
+
+
+async def execute(
+    request: web.Request,
+    body: Any,
+    topic: str,
+    build: Callable[[str], Command],
+    on_ok: OnOk,
+) -> web.Response:
+    """Send `build(command_id)` to `topic`, await the reply and answer the caller.
+
+    `body` is the parsed JSON (for the Idempotency-Key hash). With a key, a retry gets
+    the stored answer, or re-sends the stored command id when the first try has no
+    answer yet. Raises ApiError: 422 `idempotency_key_reused`, 504 `pipeline_timeout`,
+    503 `pipeline_unavailable`, or the refusal's code and status.
+    """
+    engine = request.app[ENGINE]
+    key = idempotency_key(request)
+    command_id = new_id()
+    if key is not None:
+        digest = request_hash(request.method, request.path, body)
+        record, created = await idempotency.claim(engine, key, digest, command_id)
+        if record.request_hash != digest:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request; use a new key",
+                {"idempotency_key": key},
+            )
+        if not created and record.status_code is not None and record.response is not None:
+            return json_response(record.response, record.status_code)
+        # No stored answer: the first try timed out or is still in flight. The same
+        # command id lets the agents dedupe it and send their reply again.
+        command_id = record.command_id
+
+    status, response = await _send(request, topic, build(command_id), on_ok)
+    if key is not None:
+        try:
+            await idempotency.complete(engine, key, status, response)
+        except Exception:  # the command did apply: answer anyway, a retry re-sends it
+            log.exception("could not store the answer for Idempotency-Key %r", key)
+    return json_response(response, status)
+
+
+async def _send(
+    request: web.Request, topic: str, command: Command, on_ok: OnOk
+) -> tuple[int, dict[str, Any]]:
+    settings = request.app[SETTINGS]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.reply_timeout_seconds
+    try:
+        reply = await request.app[BUS].request(topic, command)
+    except TimeoutError as exc:
+        raise ApiError(
+            504,
+            "pipeline_timeout",
+            f"the pipeline did not answer within {settings.reply_timeout_seconds:g} s; the "
+            "command may still be applied: retry with the same Idempotency-Key to get its "
+            "result without applying it twice",
+            {"command_id": command.id, "timeout_seconds": settings.reply_timeout_seconds},
+        ) from exc
+    except PipelineUnavailable as exc:
+        raise ApiError(
+            503,
+            "pipeline_unavailable",
+            "the command could not be sent to the pipeline; retry with the same "
+            "Idempotency-Key",
+            {"command_id": command.id, "reason": str(exc)},
+        ) from exc
+
+    data = reply.data
+    if not data.ok:
+        return status_for_refusal(data.code), error_body(data.code, data.message, data.details)
+    await wait_for_read_models(request.app[ENGINE], data.read_after, deadline)
+    return on_ok(reply)
+
+
+async def wait_for_read_models(
+    engine: AsyncEngine, tokens: Sequence[VersionToken], deadline: float
+) -> bool:
+    """Poll until the read models reach `tokens` (True) or the loop time passes
+    `deadline` (False, logged: the command did apply, the projector is just behind)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        if await queries.versions_reached(engine, tokens):
+            return True
+        if loop.time() >= deadline:
+            log.warning(
+                "read models did not reach %s before the reply deadline (request_id=%s)",
+                [t.model_dump() for t in tokens],
+                current_request_id(),
+            )
+            return False
+        await asyncio.sleep(READ_POLL_SECONDS)

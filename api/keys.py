@@ -1,0 +1,16 @@
+"""Typed application keys: what create_app() puts on the app for the views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.bus import CommandBus
+from inventory.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+BUS = web.AppKey("bus", CommandBus)
+OPENAPI = web.AppKey("openapi", dict[str, Any])

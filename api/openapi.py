@@ -1,0 +1,123 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from api.dispatch import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY
+from api.middleware import MAX_BODY_BYTES, REQUEST_ID_HEADER
+from api.routes import Route
+from api.schemas import ErrorResponse
+
+_REF = "#/components/schemas/{model}"
+
+# Errors any route can answer besides its own.
+_COMMON_ERRORS: dict[int, str] = {
+    405: "Method not allowed on this path (`method_not_allowed`).",
+    500: "Unexpected error (`internal_error`); quote the request_id.",
+}
+
+
+def build_openapi(routes: tuple[Route, ...], version: str = "0.1.0") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes`: bodies and responses from their models."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
+    for route in routes:
+        if route.body is not None:
+            models.append((route.body, "validation"))
+        models.extend((r.model, "serialization") for r in route.responses if r.model)
+    refs, top = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "inventory-stream gateway",
+            "version": version,
+            "description": (
+                "Stock reservations over a Kafka pipeline. Every response carries an "
+                f"`{REQUEST_ID_HEADER}` header and (except this document) `request_id` in "
+                "the JSON body. Errors are "
+                '`{"error": {"code", "message", "details"}, "request_id"}`. Money is a '
+                "decimal string, times are UTC ISO 8601. Bodies are limited to "
+                f"{MAX_BODY_BYTES} bytes."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "parameters": {
+                "RequestId": {
+                    "name": REQUEST_ID_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": "Kept if it matches the pattern, else a UUID is made.",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                },
+                "IdempotencyKey": {
+                    "name": IDEMPOTENCY_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "Makes the POST safe to retry: a retry returns the first answer; "
+                        "the same key with another body is 422 `idempotency_key_reused`."
+                    ),
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+                },
+            },
+            "headers": {
+                "RequestId": {
+                    "description": "The request id (the caller's, or a generated UUID).",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    }
+
+
+def _operation(
+    route: Route, refs: dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
+) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [{"$ref": "#/components/parameters/RequestId"}]
+    if "{id}" in route.path:
+        parameters.append(
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+        )
+    if route.method == "POST":
+        parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+
+    error_ref = refs[(ErrorResponse, "serialization")]
+    responses: dict[str, Any] = {}
+    statuses = [(r.status, r.description, r.model) for r in route.responses]
+    statuses += [(s, d, None) for s, d in _COMMON_ERRORS.items()]
+    for status, description, model in statuses:
+        if model is not None:
+            schema = refs[(model, "serialization")]
+        elif status >= 400:
+            schema = error_ref
+        else:
+            schema = {"type": "object"}
+        responses[str(status)] = {
+            "description": description,
+            "headers": {REQUEST_ID_HEADER: {"$ref": "#/components/headers/RequestId"}},
+            "content": {"application/json": {"schema": schema}},
+        }
+
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
+        }
+    return operation

@@ -1,0 +1,204 @@
+"""HTTP handlers: validate, build the command, send it, present the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from api.bodies import parse_body, path_param, read_json
+from api.dispatch import execute
+from api.errors import ApiError
+from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
+from api.middleware import current_request_id, json_response
+from api.presenters import present_order, present_product, present_reservation
+from api.schemas import (
+    AdjustStockRequest,
+    ChangeStatusRequest,
+    CreateProductRequest,
+    ReserveRequest,
+)
+from storage import queries
+from storage.engine import ping
+from topics.messages import (
+    AdjustStock,
+    AdjustStockData,
+    ChangeStatus,
+    ChangeStatusData,
+    CreateProduct,
+    CreateProductData,
+    Reply,
+    ReserveStock,
+    ReserveStockData,
+)
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
+
+PRODUCT_ID = r"[A-Za-z0-9._-]{1,64}"
+ENTITY_ID = r"[^/]{1,128}"
+HEALTH_TIMEOUT_SECONDS = 2.0
+_CENT = Decimal("0.01")
+
+
+def _topic(request: web.Request, name: str) -> str:
+    return prefixed(request.app[SETTINGS].topic_prefix, name)
+
+
+def _request_id() -> str:
+    request_id = current_request_id()
+    assert request_id is not None, "views run inside request_id_middleware"
+    return request_id
+
+
+# ---------------------------------------------------------------- products
+
+
+async def create_product(request: web.Request) -> web.Response:
+    """POST /api/products/ → 201 {"product"}; 409 product_exists."""
+    raw, body = await read_json(request)
+    req = parse_body(CreateProductRequest, raw)
+
+    def build(command_id: str) -> CreateProduct:
+        data = CreateProductData(
+            product_id=req.id,
+            name=req.name,
+            price=req.price.quantize(_CENT),  # "1e2" travels as "100.00"
+            initial_stock=req.stock,
+        )
+        return CreateProduct(id=command_id, request_id=_request_id(), key=req.id, data=data)
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        return 201, {"product": present_product(reply.data.result["product"])}
+
+    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def adjust_stock(request: web.Request) -> web.Response:
+    """POST /api/products/{id}/adjust_stock/ → 200 {"product"}; 409 negative_stock; 404."""
+    product_id = path_param(request, "id", PRODUCT_ID, "a product id (1-64 of A-Za-z0-9._-)")
+    raw, body = await read_json(request)
+    req = parse_body(AdjustStockRequest, raw)
+
+    def build(command_id: str) -> AdjustStock:
+        data = AdjustStockData(product_id=product_id, delta=req.delta, reason=req.reason)
+        return AdjustStock(id=command_id, request_id=_request_id(), key=product_id, data=data)
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        return 200, {"product": present_product(reply.data.result["product"])}
+
+    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def get_product(request: web.Request) -> web.Response:
+    """GET /api/products/{id} → {"product"}; 404 product_not_found."""
+    product_id = request.match_info["id"]
+    row = await queries.get_product(request.app[ENGINE], product_id)
+    if row is None:
+        raise ApiError(404, "product_not_found", f"no product {product_id!r}", {"id": product_id})
+    return json_response({"product": present_product(row)})
+
+
+# ---------------------------------------------------------------- reservations and orders
+
+
+async def create_reservation(request: web.Request) -> web.Response:
+    """POST /api/reservations/ → 201 {"reservation", "order"}; 409 insufficient_stock; 404."""
+    raw, body = await read_json(request)
+    req = parse_body(ReserveRequest, raw)
+
+    def build(command_id: str) -> ReserveStock:
+        # Reservation and order ids are derived from the command id by the agent, so
+        # a re-sent command (same id) names the same reservation and order.
+        data = ReserveStockData(
+            product_id=req.product_id, quantity=req.quantity, customer_id=req.customer_id
+        )
+        return ReserveStock(
+            id=command_id, request_id=_request_id(), key=req.product_id, data=data
+        )
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        result = reply.data.result
+        return 201, {
+            "reservation": present_reservation(result["reservation"]),
+            "order": present_order(result["order"]),
+        }
+
+    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def get_reservation(request: web.Request) -> web.Response:
+    """GET /api/reservations/{id} → {"reservation"}; 404 reservation_not_found."""
+    reservation_id = request.match_info["id"]
+    row = await queries.get_reservation(request.app[ENGINE], reservation_id)
+    if row is None:
+        raise ApiError(
+            404,
+            "reservation_not_found",
+            f"no reservation {reservation_id!r}",
+            {"id": reservation_id},
+        )
+    return json_response({"reservation": present_reservation(row)})
+
+
+async def get_order(request: web.Request) -> web.Response:
+    """GET /api/orders/{id} → {"order"}; 404 order_not_found."""
+    order_id = request.match_info["id"]
+    row = await queries.get_order(request.app[ENGINE], order_id)
+    if row is None:
+        raise ApiError(404, "order_not_found", f"no order {order_id!r}", {"id": order_id})
+    return json_response({"order": present_order(row)})
+
+
+async def change_status(request: web.Request) -> web.Response:
+    """POST /api/orders/{id}/change_status/ → 200 {"order"}; 409 invalid_transition; 404."""
+    order_id = path_param(request, "id", ENTITY_ID, "an order id of 1-128 characters")
+    raw, body = await read_json(request)
+    req = parse_body(ChangeStatusRequest, raw)
+
+    def build(command_id: str) -> ChangeStatus:
+        data = ChangeStatusData(order_id=order_id, status=req.status, reason=req.reason)
+        return ChangeStatus(id=command_id, request_id=_request_id(), key=order_id, data=data)
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        return 200, {"order": present_order(reply.data.result["order"])}
+
+    return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, on_ok)
+
+
+# ---------------------------------------------------------------- operations
+
+
+async def _database_error(request: web.Request) -> str | None:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            await ping(request.app[ENGINE])
+    except TimeoutError:
+        return f"database did not answer within {HEALTH_TIMEOUT_SECONDS:g} s"
+    except Exception as exc:  # any driver error means "not healthy", with its text
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz → 200 when the broker and the database answer within 2 s, else 503."""
+    kafka_error, database_error = await asyncio.gather(
+        request.app[BUS].kafka_error(), _database_error(request)
+    )
+    checks: dict[str, dict[str, Any]] = {}
+    for name, error in (("kafka", kafka_error), ("database", database_error)):
+        checks[name] = {"ok": True} if error is None else {"ok": False, "error": error}
+    healthy = kafka_error is None and database_error is None
+    return json_response(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        200 if healthy else 503,
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /api/openapi.json → the OpenAPI 3.1 document (built once at startup).
+
+    The body is the bare document (a `request_id` key would make it invalid OpenAPI);
+    the X-Request-ID header is set as on every response.
+    """
+    return web.json_response(request.app[OPENAPI])

@@ -1,0 +1,25 @@
+"""E2E layer: HTTP through a real gateway process, worker and projector."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.support.pipeline import Pipeline
+
+
+@pytest.fixture(scope="session")
+def gateway_url(pipeline: Pipeline) -> str:
+    """Base URL of a gateway process on this run's topics and schema."""
+    process = pipeline.processes.start("gateway")
+    return pipeline.processes.gateway_url(process)
+
+
+@pytest.fixture(scope="session")
+async def http(gateway_url: str) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
+        base_url=gateway_url, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        yield session

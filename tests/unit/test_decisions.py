@@ -1,0 +1,146 @@
+"""The agents' decisions as pure functions: a command and a row in, state + messages out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from agents import inventory_rules, order_rules
+from agents.domain import stock as stock_rules
+from topics.messages import (
+    ChangeStatus,
+    ChangeStatusData,
+    CreateOrder,
+    CreateOrderData,
+    CreateProduct,
+    CreateProductData,
+    ExpireOrder,
+    ExpireOrderData,
+    ReserveStock,
+    ReserveStockData,
+)
+from topics.names import AUDIT, INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+TTL = timedelta(minutes=10)
+
+
+def product_row(stock: int = 5) -> dict:
+    return stock_rules.to_dict(stock_rules.create_product("p", "P", Decimal("2.50"), stock))
+
+
+def reserve(quantity: int = 1) -> ReserveStock:
+    return ReserveStock(
+        key="p",
+        reply_to="replies",
+        data=ReserveStockData(product_id="p", quantity=quantity, customer_id="c"),
+    )
+
+
+def topics_of(outcome) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.topic for m in outcome.messages]
+
+
+def pending_order_row(expires_at: datetime = NOW + TTL) -> dict:
+    command = CreateOrder(
+        key="o",
+        data=CreateOrderData(
+            order_id="o",
+            reservation_id="r",
+            product_id="p",
+            customer_id="c",
+            quantity=2,
+            unit_price=Decimal("2.50"),
+            expires_at=expires_at,
+        ),
+    )
+    outcome = order_rules.decide(None, command, NOW)
+    assert outcome.state is not None
+    return outcome.state
+
+
+def test_creating_a_product_emits_the_event_to_its_topic_and_to_audit() -> None:
+    command = CreateProduct(
+        key="p", data=CreateProductData(product_id="p", name="P", price="1", initial_stock=3)
+    )
+    outcome = inventory_rules.decide(None, command, NOW, TTL)
+    assert outcome.state is not None and outcome.state["available"] == 3
+    assert topics_of(outcome) == [INVENTORY_EVENTS, AUDIT]
+    assert outcome.reply is not None and outcome.reply.ok
+
+
+def test_a_reservation_holds_stock_and_asks_the_order_agent_for_the_order() -> None:
+    command = reserve(2)
+    outcome = inventory_rules.decide(product_row(5), command, NOW, TTL)
+    assert outcome.state is not None
+    assert (outcome.state["available"], outcome.state["reserved"]) == (3, 2)
+    assert topics_of(outcome) == [INVENTORY_EVENTS, AUDIT, ORDERS_COMMANDS]
+    create_order = json.loads(outcome.messages[-1].value)
+    assert create_order["reply_to"] == "replies"
+    assert create_order["continuation"]["correlation_id"] == command.id
+    assert outcome.reply is None, "the order agent answers once the order exists"
+
+
+def test_the_same_reservation_command_derives_the_same_ids() -> None:
+    command = reserve()
+    first = inventory_rules.decide(product_row(), command, NOW, TTL)
+    second = inventory_rules.decide(product_row(), command, NOW, TTL)
+    assert [m.value for m in first.messages] == [m.value for m in second.messages]
+
+
+def test_an_insufficient_reservation_is_refused_with_the_available_quantity() -> None:
+    outcome = inventory_rules.decide(product_row(1), reserve(2), NOW, TTL)
+    assert outcome.state is None
+    assert outcome.reply is not None and outcome.reply.code == "insufficient_stock"
+    assert outcome.reply.details == {"available": 1, "requested": 2}
+    assert topics_of(outcome) == [AUDIT], "a refusal is audited as command.rejected"
+
+
+def test_confirming_sends_commit_and_lets_the_inventory_agent_answer() -> None:
+    command = ChangeStatus(key="o", data=ChangeStatusData(order_id="o", status="confirmed"))
+    outcome = order_rules.decide(pending_order_row(), command, NOW)
+    assert outcome.state is not None and outcome.state["status"] == "confirmed"
+    commit = json.loads(outcome.messages[-1].value)
+    assert outcome.messages[-1].topic == INVENTORY_COMMANDS
+    assert commit["type"] == "reservation.commit"
+    assert commit["continuation"]["correlation_id"] == command.id
+    assert outcome.reply is None
+
+
+def test_cancelling_a_confirmed_order_returns_units_from_sold() -> None:
+    confirm = ChangeStatus(key="o", data=ChangeStatusData(order_id="o", status="confirmed"))
+    confirmed = order_rules.decide(pending_order_row(), confirm, NOW).state
+    cancel = ChangeStatus(key="o", data=ChangeStatusData(order_id="o", status="cancelled"))
+    outcome = order_rules.decide(confirmed, cancel, NOW)
+    release = json.loads(outcome.messages[-1].value)
+    assert release["type"] == "reservation.release"
+    assert release["data"]["was_committed"] is True and release["data"]["quantity"] == 2
+
+
+def test_a_confirm_after_the_deadline_finds_the_order_expired() -> None:
+    row = pending_order_row(expires_at=NOW - timedelta(seconds=1))
+    command = ChangeStatus(key="o", data=ChangeStatusData(order_id="o", status="confirmed"))
+    outcome = order_rules.decide(row, command, NOW)
+    assert outcome.state is not None and outcome.state["status"] == "cancelled"
+    assert outcome.reply is not None and outcome.reply.code == "invalid_transition"
+    kinds = [json.loads(m.value)["type"] for m in outcome.messages]
+    assert kinds.count("order.status_changed") == 2  # orders.events and audit
+    assert "reservation.release" in kinds and "command.rejected" in kinds
+
+
+def test_expire_before_the_deadline_does_nothing() -> None:
+    command = ExpireOrder(key="o", data=ExpireOrderData(order_id="o"))
+    outcome = order_rules.decide(pending_order_row(), command, NOW)
+    assert outcome.state is None and outcome.messages == []
+
+
+def test_expire_after_the_deadline_cancels_and_releases() -> None:
+    command = ExpireOrder(key="o", data=ExpireOrderData(order_id="o"))
+    outcome = order_rules.decide(pending_order_row(NOW - timedelta(seconds=1)), command, NOW)
+    assert outcome.state is not None
+    assert outcome.state["status"] == "cancelled"
+    assert outcome.state["cancel_reason"] == order_rules.EXPIRED_REASON
+    release = json.loads(outcome.messages[-1].value)
+    assert release["data"]["reason"] == "expired"
+    assert outcome.side_effects["deadline"][0] == order_rules.DEADLINE_CLEAR

@@ -177,6 +177,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
         key=order_id,
         causation_id=command.id,
         reply_to=command.reply_to,
+        reply_partition=command.reply_partition,
         continuation=Continuation(
             correlation_id=command.id,
             result={

@@ -196,6 +196,7 @@ def _transition(
         "key": order.product_id,
         "causation_id": command.id,
         "reply_to": getattr(command, "reply_to", None),
+        "reply_partition": getattr(command, "reply_partition", None),
         "continuation": continuation,
     }
     if to is OrderStatus.CONFIRMED:

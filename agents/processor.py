@@ -31,7 +31,14 @@ from topics.messages import (
     derived_id,
     encode,
 )
-from topics.names import AUDIT, INVENTORY_COMMANDS, ORDERS_COMMANDS, dlq_of, prefixed
+from topics.names import (
+    AUDIT,
+    GATEWAY_REPLIES,
+    INVENTORY_COMMANDS,
+    ORDERS_COMMANDS,
+    dlq_of,
+    prefixed,
+)
 
 COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
 
@@ -64,6 +71,7 @@ class CommandProcessor:
         self.decide = decide
         self.on_side_effects = on_side_effects
         self.window = pipeline.settings.dedupe_window
+        self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
         self._recent: deque[str] | None = None
 
     async def process(self, event: Any) -> None:
@@ -97,8 +105,8 @@ class CommandProcessor:
             if redelivered:
                 messages = entry["messages"]
             else:
-                messages = _forward_follow_ups(entry["messages"], command.reply_to)
-            await self._send(messages, entry["reply"], command.reply_to, command.request_id)
+                messages = _forward_follow_ups(entry["messages"], command)
+            await self._send(messages, entry["reply"], command)
             return
         outcome = self.decide(self.table.get(entity), command, datetime.now(UTC))
         if outcome.state is not None:
@@ -111,29 +119,37 @@ class CommandProcessor:
             command.id,
             {"at": time.time(), "source": list(source), "messages": messages, "reply": reply},
         )
-        await self._send(messages, reply, command.reply_to, command.request_id)
+        await self._send(messages, reply, command)
 
-    async def _send(
-        self,
-        messages: list[list[str]],
-        reply: str | None,
-        reply_to: str | None,
-        request_id: str | None = None,
-    ) -> None:
+    async def _send(self, messages: list[list[str]], reply: str | None, command: Any) -> None:
         for topic, key, value in messages:
             await self.pipeline.topic(topic).send(key=key.encode(), value=value.encode())
-        if reply is not None and reply_to:
-            data = ReplyData.model_validate_json(reply)
-            message = Reply(
-                id=derived_id(data.correlation_id, "reply"),
-                request_id=request_id or data.correlation_id,
-                key=data.correlation_id,
-                causation_id=data.correlation_id,
-                data=data,
+        if reply is None or not command.reply_to:
+            return
+        partition = command.reply_partition
+        # Only the pipeline's own reply topic: a reply to a topic that does not exist would
+        # block this partition while the producer waits for its metadata.
+        if command.reply_to != self.replies_topic or (
+            partition is not None and partition >= self.pipeline.settings.partitions
+        ):
+            log.warning(
+                "not replying to %s[%s] for %s: not the pipeline's reply topic",
+                command.reply_to,
+                partition,
+                command.id,
             )
-            await self.pipeline.raw_topic(reply_to).send(
-                key=data.correlation_id.encode(), value=encode(message)
-            )
+            return
+        data = ReplyData.model_validate_json(reply)
+        message = Reply(
+            id=derived_id(data.correlation_id, "reply"),
+            request_id=command.request_id,
+            key=data.correlation_id,
+            causation_id=data.correlation_id,
+            data=data,
+        )
+        await self.pipeline.topic(GATEWAY_REPLIES).send(
+            key=data.correlation_id.encode(), value=encode(message), partition=partition
+        )
 
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
         if self._recent is None:
@@ -183,16 +199,17 @@ class CommandProcessor:
         await self.pipeline.topic(AUDIT).send(key=rejected.key.encode(), value=encode(rejected))
 
 
-def _forward_follow_ups(messages: list[list[str]], reply_to: str | None) -> list[list[str]]:
+def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[str]]:
     """For a client retry: the follow-up commands again, answering the new caller, so the
     agent that finishes the work (and dedupes them) replies to it. Events are not repeated."""
-    if not reply_to:
+    if not command.reply_to:
         return []
     forwarded = []
     for topic, key, value in messages:
         if topic in COMMAND_TOPICS:
             body = json.loads(value)
-            body["reply_to"] = reply_to
+            body["reply_to"] = command.reply_to
+            body["reply_partition"] = command.reply_partition
             forwarded.append([topic, key, json.dumps(body)])
     return forwarded
 

@@ -1,8 +1,10 @@
 """Request/reply over Kafka for the gateway: send a command, await the agent's reply.
 
-Each gateway process owns a one-partition reply topic named after a random instance
-id, so any number of gateways share the command topics and never see each other's
-replies. Replies are matched to waiting requests by the command id they answer.
+All gateways share one reply topic (`<prefix>gateway.replies`, created with the others);
+each process reads one partition of it, chosen at random at start, and names it in
+every command it sends. Replies are matched to waiting requests by the command id they
+answer. A shared, pre-created topic means an agent never sends a late reply to a topic
+that has gone away with its gateway (which would stall the agent's partition).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import secrets
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import ValidationError
 
@@ -27,13 +29,11 @@ from topics.messages import (
     decode_reply,
     encode,
 )
-from topics.names import reply_topic
+from topics.names import GATEWAY_REPLIES, prefixed
 
 log = logging.getLogger(__name__)
 
-REPLY_RETENTION_MS = 3_600_000
 HEALTH_TIMEOUT_SECONDS = 2.0
-_TOPIC_ALREADY_EXISTS = 36  # Kafka error code; a restart with the same instance id is fine
 
 
 # The commands a synchronous caller sends; all share the envelope's id, key, request_id.
@@ -53,7 +53,8 @@ class CommandBus:
     def __init__(self, settings: Settings, instance_id: str | None = None) -> None:
         self._settings = settings
         self.instance_id = instance_id or secrets.token_hex(8)
-        self.reply_topic = reply_topic(settings.topic_prefix, self.instance_id)
+        self.reply_topic = prefixed(settings.topic_prefix, GATEWAY_REPLIES)
+        self.reply_partition = 0  # chosen in start()
         # Several requests may wait for one command id: a retry with the same
         # Idempotency-Key re-sends the stored id while the first try still waits.
         self._waiters: dict[str, set[asyncio.Future[Reply]]] = {}
@@ -69,7 +70,7 @@ class CommandBus:
         }
 
     async def start(self) -> None:
-        """Create the reply topic, start reading it from its end, start the producer.
+        """Pick a reply partition, start reading it from its end, start the producer.
 
         Raises aiokafka's KafkaError (or OSError) when the broker cannot be reached;
         whatever was started is stopped again first.
@@ -77,7 +78,7 @@ class CommandBus:
         try:
             self._admin = AIOKafkaAdminClient(**self._client_args("admin"))
             await self._admin.start()
-            await self._create_reply_topic()
+            self.reply_partition = await self._pick_reply_partition()
 
             self._consumer = AIOKafkaConsumer(
                 **self._client_args("replies"),
@@ -86,7 +87,7 @@ class CommandBus:
                 auto_offset_reset="latest",
             )
             await self._consumer.start()
-            partition = TopicPartition(self.reply_topic, 0)
+            partition = TopicPartition(self.reply_topic, self.reply_partition)
             self._consumer.assign([partition])
             await self._consumer.seek_to_end(partition)
             # position() returns once the end offset is really resolved, so a reply to
@@ -106,20 +107,19 @@ class CommandBus:
         self._reader = asyncio.create_task(
             self._read_replies(), name=f"gateway-replies-{self.instance_id}"
         )
-        log.info("command bus started, replies on %s", self.reply_topic)
+        log.info("command bus started, replies on %s[%d]", self.reply_topic, self.reply_partition)
 
-    async def _create_reply_topic(self) -> None:
+    async def _pick_reply_partition(self) -> int:
+        """A random partition of the shared reply topic. Two gateways may pick the same one:
+        each then skips the other's replies, whose command ids it never sent."""
         assert self._admin is not None
-        topic = NewTopic(
-            self.reply_topic,
-            num_partitions=1,
-            replication_factor=self._settings.replication_factor,
-            topic_configs={"retention.ms": str(REPLY_RETENTION_MS)},
-        )
-        response = await self._admin.create_topics([topic])
-        for name, code, *message in response.topic_errors:
-            if code not in (0, _TOPIC_ALREADY_EXISTS):
-                raise KafkaError(f"cannot create reply topic {name}: error {code} {message}")
+        [description] = await self._admin.describe_topics([self.reply_topic])
+        count = len(description.get("partitions") or [])
+        if description.get("error_code") or count == 0:
+            raise KafkaError(
+                f"reply topic {self.reply_topic} is missing: run `inventory stream create-topics`"
+            )
+        return secrets.randbelow(count)
 
     async def _read_replies(self) -> None:
         assert self._consumer is not None
@@ -163,7 +163,9 @@ class CommandBus:
         """
         if self._producer is None:
             raise RuntimeError("CommandBus.request() before start()")
-        command = command.model_copy(update={"reply_to": self.reply_topic})
+        command = command.model_copy(
+            update={"reply_to": self.reply_topic, "reply_partition": self.reply_partition}
+        )
         command_id = command.id
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         # Registered before the send: the reply may arrive before send_and_wait returns.
@@ -210,8 +212,7 @@ class CommandBus:
         return await self.kafka_error() is None
 
     async def stop(self) -> None:
-        """Stop reading and sending, fail waiting requests, delete the reply topic
-        (best effort: a leftover topic expires its data after an hour anyway)."""
+        """Stop reading and sending; requests still waiting are cancelled."""
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
@@ -227,10 +228,5 @@ class CommandBus:
             await self._consumer.stop()
             self._consumer = None
         if self._admin is not None:
-            try:
-                async with asyncio.timeout(5):
-                    await self._admin.delete_topics([self.reply_topic])
-            except Exception as exc:  # noqa: BLE001 - best effort, never fail the shutdown
-                log.warning("could not delete reply topic %s: %s", self.reply_topic, exc)
             await self._admin.close()
             self._admin = None

@@ -68,7 +68,12 @@ class Continuation(_Model):
 
 class _Command(_Envelope):
     reply_to: str | None = Field(
-        None, description="Topic where the outcome is sent for a synchronous caller, if any."
+        None,
+        description="The pipeline's reply topic (<prefix>gateway.replies) when a synchronous "
+        "caller waits for the outcome; any other topic is ignored.",
+    )
+    reply_partition: int | None = Field(
+        None, ge=0, description="The reply topic partition the caller reads."
     )
     continuation: Continuation | None = Field(
         None, description="Set by the pipeline on follow-up commands; outside producers omit it."

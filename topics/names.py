@@ -35,6 +35,12 @@ PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ORDERS_EVENTS, "order id", "what the order agent decided"),
     TopicSpec(AUDIT, "entity id", "every state change and every rejected command"),
     TopicSpec(
+        GATEWAY_REPLIES,
+        "command id",
+        "outcomes for synchronous callers, partition chosen by them",
+        co_partitioned=False,
+    ),
+    TopicSpec(
         INVENTORY_COMMANDS + DLQ_SUFFIX, "as source", "inventory commands that failed to parse"
     ),
     TopicSpec(ORDERS_COMMANDS + DLQ_SUFFIX, "as source", "order commands that failed to parse"),
@@ -51,8 +57,3 @@ def dlq_of(topic: str) -> str:
 def prefixed(prefix: str, name: str) -> str:
     """The physical topic name: tests and parallel deployments share a broker through a prefix."""
     return f"{prefix}{name}"
-
-
-def reply_topic(prefix: str, instance_id: str) -> str:
-    """The reply topic of one gateway process (one partition, deleted when the process stops)."""
-    return prefixed(prefix, f"{GATEWAY_REPLIES}.{instance_id}")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
 from storage.projection import project_events
-from tests.integration.gateway_fixtures import (
+from tests.integration.gateway.gateway_fixtures import (
     ensure_topics,
     gateway_client,
     order_snapshot,

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
-from tests.integration.gateway_fixtures import (
+from tests.integration.gateway.gateway_fixtures import (
     ensure_topics,
     gateway_client,
     ok,

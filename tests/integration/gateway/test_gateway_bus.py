@@ -1,4 +1,4 @@
-"""CommandBus on the real broker: private reply topics, correlation, bad replies."""
+"""CommandBus on the real broker: reply partitions, correlation, bad replies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from api.bus import CommandBus
 from inventory.settings import Settings
-from tests.integration.gateway_fixtures import ensure_topics, ok, responder, unique
+from tests.integration.gateway.gateway_fixtures import ensure_topics, ok, responder, unique
 from topics.messages import CreateProduct, CreateProductData, ReplyData
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
@@ -23,8 +23,8 @@ def create(product_id: str) -> CreateProduct:
 
 
 def echo(command: Any) -> ReplyData:
-    # The result names the reply topic it was sent to, so each caller can check it.
-    return ok(command, {"product_id": command.key, "reply_to": command.reply_to})
+    # The result names the reply partition it was sent to, so each caller can check it.
+    return ok(command, {"product_id": command.key, "reply_partition": command.reply_partition})
 
 
 async def test_two_gateways_at_once_each_get_their_own_replies(settings: Settings) -> None:
@@ -33,13 +33,15 @@ async def test_two_gateways_at_once_each_get_their_own_replies(settings: Setting
     first, second = CommandBus(settings), CommandBus(settings)
     await asyncio.gather(first.start(), second.start())
     try:
-        assert first.reply_topic != second.reply_topic
         async with responder(settings, echo):
             calls = [(bus, create(unique("p"))) for _ in range(10) for bus in (first, second)]
             replies = await asyncio.gather(*(bus.request(topic, cmd) for bus, cmd in calls))
         for (bus, command), reply in zip(calls, replies, strict=True):
             assert reply.data.correlation_id == command.id
-            assert reply.data.result == {"product_id": command.key, "reply_to": bus.reply_topic}
+            assert reply.data.result == {
+                "product_id": command.key,
+                "reply_partition": bus.reply_partition,
+            }
     finally:
         await asyncio.gather(first.stop(), second.stop())
 
@@ -52,8 +54,9 @@ async def test_garbage_on_the_reply_topic_is_skipped(settings: Settings) -> None
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list)
     await producer.start()
     try:
-        await producer.send_and_wait(bus.reply_topic, b"not json")
-        await producer.send_and_wait(bus.reply_topic, b'{"type": "reply"}')
+        partition = bus.reply_partition
+        await producer.send_and_wait(bus.reply_topic, b"not json", partition=partition)
+        await producer.send_and_wait(bus.reply_topic, b'{"type": "reply"}', partition=partition)
         async with responder(settings, echo):
             reply = await bus.request(topic, create(unique("p")))
         assert reply.data.ok

@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from api.app import create_app
+from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
 from topics.messages import (
     HistoryEntrySnapshot,
@@ -33,7 +33,6 @@ from topics.messages import (
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
-TOPIC_ALREADY_EXISTS = 36
 # What the responder does with a command: a ReplyData to send, or None to stay silent.
 Answer = Callable[[Any], ReplyData | None]
 
@@ -43,19 +42,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def ensure_topics(settings: Settings, names: list[str]) -> None:
-    """Create the prefixed `names` with settings.partitions partitions (existing: fine)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_list)
-    await admin.start()
-    try:
-        new = [
-            NewTopic(prefixed(settings.topic_prefix, n), settings.partitions, 1) for n in names
-        ]
-        response = await admin.create_topics(new)
-        for topic, code, *_ in response.topic_errors:
-            assert code in (0, TOPIC_ALREADY_EXISTS), f"creating {topic}: error {code}"
-    finally:
-        await admin.close()
+async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
+    """Every pipeline topic under the settings' prefix (the reply topic included)."""
+    await create_topics(settings)
 
 
 @contextlib.asynccontextmanager
@@ -108,7 +97,9 @@ class Responder:
             data = self.answer(command) if self.answer else None
             if data is not None and command.reply_to:
                 reply = Reply(key=command.key, request_id=command.request_id, data=data)
-                await self._producer.send_and_wait(command.reply_to, encode(reply))
+                await self._producer.send_and_wait(
+                    command.reply_to, encode(reply), partition=command.reply_partition
+                )
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -31,10 +31,11 @@ class Pipeline:
     app: faust.App
     inventory_commands: TopicT
     orders_commands: TopicT
-    stock: TableT  # product id -> agents.domain.stock.to_dict(...)
-    inventory_applied: TableT  # command id -> applied entry (see agents.dedupe)
-    orders: TableT  # order id -> agents.domain.order_state.to_dict(...)
-    orders_applied: TableT
+    # product id -> agents.domain.stock.to_dict(...), and applied-command entries
+    # (see agents.processor)
+    stock: TableT
+    # order id -> agents.domain.order_state.to_dict(...), and applied-command entries
+    orders: TableT
     deadlines: TableT  # order id -> expires_at (epoch seconds) of PENDING orders only
 
     def topic(self, logical: str) -> TopicT:
@@ -69,6 +70,10 @@ def build_app(settings: Settings) -> Pipeline:
         table_standby_replicas=0,
         stream_wait_empty=False,
         broker_commit_every=200,
+        # A killed worker's partitions move to a live one only after its session expires
+        # (faust's default is 60 s): keep fail-over short.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
     )
 
@@ -91,9 +96,7 @@ def build_app(settings: Settings) -> Pipeline:
         inventory_commands=source(INVENTORY_COMMANDS),
         orders_commands=source(ORDERS_COMMANDS),
         stock=table("stock"),
-        inventory_applied=table("inventory-applied"),
         orders=table("orders"),
-        orders_applied=table("orders-applied"),
         deadlines=table("order-deadlines"),
     )
     for logical in (INVENTORY_EVENTS, ORDERS_EVENTS, AUDIT, dlq_of(INVENTORY_COMMANDS)):

@@ -1,12 +1,15 @@
 """The one loop body both command agents share: decode, dedupe, decide, store, send.
 
-A command is applied at most once: its id, the record it came in and everything it
-sent are kept in an `*-applied` table. When the same record comes again (a crash after
-the table write but before faust committed the offset, which it does only after
-flushing the producer), the same messages are sent again instead of deciding again;
-receivers dedupe by message id. When another record carries an applied command id (a
-client retry), its outputs were already delivered, so only the reply is sent, to
-whoever asks now.
+A command is applied at most once. Before the entity's row changes, an *applied entry*
+goes into the same table (key: APPLIED_PREFIX + command id): the record it came in,
+the row it produces, everything it sends and its reply. Both writes land on the same
+changelog partition, in that order, so after a crash either nothing of the command
+survived (it is decided again, with the same derived ids) or its entry did. When the
+same record comes again (a crash before faust committed its offset, which faust does
+only after flushing the producer), the entry's row is written again if the table lost
+it and the same messages are sent again; receivers dedupe by message id. When another
+record carries an applied command id (a client retry), its outputs were already
+delivered, so only the reply is sent, to whoever asks now.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from topics.names import (
 )
 
 COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
+# Applied entries share the table with the entity rows; entity ids never contain
+# control characters (topics.messages.EntityId), so this prefix cannot collide.
+APPLIED_PREFIX = "\x00applied:"
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,6 @@ class CommandProcessor:
         *,
         source_topic: str,
         table: Any,
-        applied: Any,
         decode: Callable[[bytes], Any],
         entity_key: Callable[[Any], str],
         decide: Decide,
@@ -65,7 +70,6 @@ class CommandProcessor:
         self.pipeline = pipeline
         self.source_topic = source_topic
         self.table = table
-        self.applied = applied
         self.decode = decode
         self.entity_key = entity_key
         self.decide = decide
@@ -77,7 +81,7 @@ class CommandProcessor:
     async def process(self, event: Any) -> None:
         """Handle one Kafka record; never raises for bad input."""
         raw: bytes = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-        key = event.key.decode() if isinstance(event.key, bytes) else event.key
+        key = event.key.decode(errors="replace") if isinstance(event.key, bytes) else event.key
         try:
             command = self.decode(raw)
         except (ValidationError, ValueError, UnicodeDecodeError) as err:
@@ -99,27 +103,43 @@ class CommandProcessor:
             await self.dead_letter(event, raw, "internal_error", f"{type(err).__name__}: {err}")
 
     async def _apply(self, command: Any, entity: str, source: tuple[int, int]) -> None:
-        entry = self.applied.get(command.id)
+        entry = self.table.get(APPLIED_PREFIX + command.id)
         if entry is not None:
-            redelivered = tuple(entry.get("source") or ()) == source
-            if redelivered:
+            if tuple(entry.get("source") or ()) == source:
+                self._restore(entity, entry)
                 messages = entry["messages"]
             else:
                 messages = _forward_follow_ups(entry["messages"], command)
             await self._send(messages, entry["reply"], command)
             return
         outcome = self.decide(self.table.get(entity), command, datetime.now(UTC))
+        messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
+        reply = outcome.reply.model_dump_json() if outcome.reply else None
+        entry = {
+            "at": time.time(),
+            "source": list(source),
+            "state": outcome.state,
+            "side_effects": outcome.side_effects,
+            "messages": messages,
+            "reply": reply,
+        }
+        self._remember(command.id, entry)  # first: see the module docstring
         if outcome.state is not None:
             self.table[entity] = outcome.state
         if self.on_side_effects and outcome.side_effects:
             self.on_side_effects(entity, outcome.side_effects)
-        messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
-        reply = outcome.reply.model_dump_json() if outcome.reply else None
-        self._remember(
-            command.id,
-            {"at": time.time(), "source": list(source), "messages": messages, "reply": reply},
-        )
         await self._send(messages, reply, command)
+
+    def _restore(self, entity: str, entry: dict[str, Any]) -> None:
+        """After a crash between the entry and the row: write the row the command produced.
+        Nothing newer can have been applied, as the redelivered record is the oldest open one."""
+        state = entry.get("state")
+        current = self.table.get(entity)
+        if state is not None and (current is None or current["version"] < state["version"]):
+            log.warning("restoring %s to version %s after a crash", entity, state["version"])
+            self.table[entity] = state
+        if self.on_side_effects and entry.get("side_effects"):
+            self.on_side_effects(entity, entry["side_effects"])
 
     async def _send(self, messages: list[list[str]], reply: str | None, command: Any) -> None:
         for topic, key, value in messages:
@@ -154,13 +174,16 @@ class CommandProcessor:
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
         if self._recent is None:
             # First command since start: the table was restored from its changelog.
-            restored = sorted(self.applied.items(), key=lambda kv: kv[1].get("at", 0))
+            restored = sorted(
+                ((k, v) for k, v in self.table.items() if k.startswith(APPLIED_PREFIX)),
+                key=lambda kv: kv[1].get("at", 0),
+            )
             self._recent = deque(k for k, _ in restored)
-        self.applied[command_id] = entry
-        self._recent.append(command_id)
+        key = APPLIED_PREFIX + command_id
+        self.table[key] = entry
+        self._recent.append(key)
         while len(self._recent) > self.window:
-            old = self._recent.popleft()
-            self.applied.pop(old, None)
+            self.table.pop(self._recent.popleft(), None)
 
     async def dead_letter(self, event: Any, raw: bytes, code: str, error: str) -> None:
         """Park an unusable record on the DLQ (original bytes, reason in headers) and audit it."""
@@ -188,7 +211,7 @@ class CommandProcessor:
         rejected = CommandRejected(
             id=derived_id(source, "event:command.rejected"),
             request_id=derived_id(source, "request"),
-            key=(key or b"-").decode(errors="replace")[:128] or "-",
+            key=_printable((key or b"-").decode(errors="replace")),
             data=CommandRejectedData(
                 source_topic=prefixed(self.pipeline.settings.topic_prefix, self.source_topic),
                 code=code,
@@ -212,6 +235,12 @@ def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[st
             body["reply_partition"] = command.reply_partition
             forwarded.append([topic, key, json.dumps(body)])
     return forwarded
+
+
+def _printable(text: str) -> str:
+    """An entity id for the audit record of a record whose key may be any bytes."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text)[:128]
+    return cleaned or "-"
 
 
 def _describe(err: Exception) -> str:

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
     )
     dedupe_window: int = Field(
-        100_000, ge=100, description="Applied command ids remembered per partition."
+        100_000, ge=100, description="Applied command ids each agent of a worker remembers."
     )
     log_level: str = Field("INFO", description="Python log level of all processes.")
 

@@ -19,7 +19,8 @@ MAX_QUANTITY = 10_000
 MAX_STOCK = 1_000_000_000
 
 ProductId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-EntityId = Annotated[str, Field(min_length=1, max_length=128)]
+# No control characters: the agents keep their own bookkeeping under such keys.
+EntityId = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,128}$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 OrderStatusName = Literal["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]

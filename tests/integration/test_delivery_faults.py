@@ -166,3 +166,15 @@ async def test_order_commands_with_garbage_go_to_their_own_dlq(pipeline: Pipelin
         header(next(r for r in records if r.key == marker.encode()), "x-error-code")
         == "invalid_message"
     )
+
+
+async def test_a_record_with_a_binary_key_is_dead_lettered_too(pipeline: Pipeline) -> None:
+    key = b"\x00\xff\x01" + uuid.uuid4().bytes
+    await pipeline.send_raw(INVENTORY_COMMANDS, key, b"{}")
+    records = await collect(
+        pipeline.settings,
+        pipeline.topic(dlq_of(INVENTORY_COMMANDS)),
+        lambda recs: any(r.key == key for r in recs),
+    )
+    assert header(next(r for r in records if r.key == key), "x-error-code") == "invalid_message"
+    await pipeline.create_product(pid(), 1)  # the agent is still alive

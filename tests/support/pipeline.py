@@ -66,7 +66,8 @@ class Pipeline:
 
     async def stock_table(self) -> dict[str, dict[str, Any]]:
         """The worker's `stock` table as its changelog topic holds it (latest value per key)."""
-        return await read_compacted(self.settings, f"{self.settings.app_id}-stock-changelog")
+        rows = await read_compacted(self.settings, f"{self.settings.app_id}-stock-changelog")
+        return {k: v for k, v in rows.items() if not k.startswith("\x00")}
 
     async def assert_invariants(self, product_ids: list[str] | None = None) -> None:
         """Invariant 1 in the table and in the read model (once it has caught up)."""

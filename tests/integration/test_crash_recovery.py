@@ -1,0 +1,81 @@
+"""A worker killed with SIGKILL in the middle of reservations: after a restart the tables
+come back from their changelogs, and retried commands apply once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from inventory.settings import Settings
+from storage.engine import create_engine
+from storage.migrate import migrate
+from tests.conftest import RUN_ID
+from tests.support.pipeline import start_pipeline, stop_pipeline
+from topics.messages import Reply, ReserveStock, ReserveStockData
+
+pytestmark = pytest.mark.integration
+
+
+async def request_until_answered(pipeline, command: ReserveStock, retried: set[str]) -> Reply:  # type: ignore[no-untyped-def]
+    """What a careful client does: retry the same command (same id) until it is answered."""
+    for _ in range(20):
+        try:
+            return await pipeline.request(command)
+        except TimeoutError:
+            retried.add(command.id)
+    raise AssertionError(f"{command.id} never answered")
+
+
+async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Settings) -> None:
+    crash = settings.model_copy(
+        update={
+            "topic_prefix": f"t{RUN_ID}c.",
+            "database_schema": f"test_{RUN_ID}_c",
+            "reply_timeout_seconds": 3.0,
+        }
+    )
+    engine = create_engine(crash)
+    await migrate(engine, crash.database_schema)
+    pipeline = await start_pipeline(crash, engine, f"{RUN_ID}/crash")
+    try:
+        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        total, stock = 300, 400
+        await pipeline.create_product(product_id, stock)
+        commands = [
+            ReserveStock(
+                key=product_id,
+                data=ReserveStockData(product_id=product_id, quantity=1, customer_id=f"c{i}"),
+            )
+            for i in range(total)
+        ]
+        worker = next(p for p in pipeline.processes.processes if p.role == "worker")
+        retried: set[str] = set()
+        inflight = [
+            asyncio.create_task(request_until_answered(pipeline, c, retried)) for c in commands
+        ]
+        done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+        worker.kill()  # SIGKILL while most of the commands are still in flight
+        pipeline.processes.start("worker")
+        replies = await asyncio.gather(*inflight)
+
+        assert retried, "the crash should have caught some commands in flight"
+        assert all(r.data.ok for r in replies), [r.data.code for r in replies if not r.data.ok]
+        order_ids = {r.data.result["order"]["id"] for r in replies}
+        assert len(order_ids) == total, "one order per command"
+        table = await pipeline.stock_table()
+        assert table[product_id]["reserved"] == total
+        assert table[product_id]["available"] == stock - total
+        await pipeline.assert_invariants([product_id])
+        async with engine.connect() as conn:
+            orders = await conn.scalar(
+                text("SELECT count(*) FROM orders WHERE product_id = :p"), {"p": product_id}
+            )
+        assert orders == total
+    finally:
+        await stop_pipeline(pipeline)
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{crash.database_schema}" CASCADE'))
+        await engine.dispose()

@@ -1,8 +1,12 @@
-"""The read-model projector: a plain aiokafka consumer of the event topics that upserts
-PostgreSQL in batches and commits offsets only after the rows are written.
+"""The projector: plain aiokafka consumers that write PostgreSQL in batches and commit
+offsets only after the rows are written.
 
-Writes are idempotent (version-guarded), so a crash between the database commit and the
-offset commit only replays a batch, which changes nothing.
+Two loops run in one process, each with its own consumer group:
+- read models: `inventory.events` + `orders.events` → products, reservations, orders;
+- audit log: `audit` → audit_log.
+Writes are idempotent (version-guarded upserts, event ids), so a crash between the
+database commit and the offset commit only replays a batch, which changes nothing.
+A database outage is waited out: the batch is retried, nothing is skipped.
 """
 
 from __future__ import annotations
@@ -11,46 +15,93 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
+from storage.audit import record_audit_events
 from storage.engine import create_engine
 from storage.projection import project_events
-from topics.messages import decode_inventory_event, decode_order_event
-from topics.names import INVENTORY_EVENTS, ORDERS_EVENTS, dlq_of, prefixed
+from topics.messages import decode_audit_event, decode_inventory_event, decode_order_event
+from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS, dlq_of, prefixed
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
+RETRY_SECONDS = 1.0
+
+Apply = Callable[[AsyncEngine, Sequence[Any]], Awaitable[int]]
 
 
-def projector_group(settings: Settings) -> str:
-    return f"{settings.topic_prefix}projector"
+@dataclass(frozen=True)
+class Projection:
+    """One consumer loop: which topics, which group, how to decode, where to write."""
+
+    name: str
+    group: str
+    decoders: dict[str, Callable[[bytes], Any]]
+    apply: Apply
+
+
+def projections(settings: Settings) -> list[Projection]:
+    """The projections this pipeline runs (the gateway reports their lag)."""
+    p = settings.topic_prefix
+    return [
+        Projection(
+            "read_models",
+            f"{p}projector",
+            {
+                prefixed(p, INVENTORY_EVENTS): decode_inventory_event,
+                prefixed(p, ORDERS_EVENTS): decode_order_event,
+            },
+            project_events,
+        ),
+        Projection(
+            "audit_log",
+            f"{p}audit-log",
+            {prefixed(p, AUDIT): decode_audit_event},
+            record_audit_events,
+        ),
+    ]
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Consume and project until `stop` is set (or SIGINT/SIGTERM when run as a process)."""
+    """Run every projection until `stop` is set (or SIGINT/SIGTERM in a process)."""
     stop = stop or _stop_on_signals()
-    decoders = {
-        prefixed(settings.topic_prefix, INVENTORY_EVENTS): decode_inventory_event,
-        prefixed(settings.topic_prefix, ORDERS_EVENTS): decode_order_event,
-    }
     engine = create_engine(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
+    await producer.start()
+    try:
+        await asyncio.gather(
+            *(_consume(settings, p, engine, producer, stop) for p in projections(settings))
+        )
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+async def _consume(
+    settings: Settings,
+    projection: Projection,
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    stop: asyncio.Event,
+) -> None:
     consumer = AIOKafkaConsumer(
-        *decoders,
+        *projection.decoders,
         bootstrap_servers=settings.kafka_bootstrap_list,
-        group_id=projector_group(settings),
+        group_id=projection.group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        isolation_level="read_committed",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
     await consumer.start()
-    await producer.start()
-    log.info("projector consuming %s", ", ".join(decoders))
+    log.info("projection %s consuming %s", projection.name, ", ".join(projection.decoders))
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH_MAX)
@@ -60,16 +111,21 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             for tp, records in batches.items():
                 for record in records:
                     try:
-                        events.append(decoders[tp.topic](record.value))
+                        events.append(projection.decoders[tp.topic](record.value))
                     except (ValidationError, ValueError) as err:
                         await _dead_letter(producer, tp.topic, record, str(err))
-            if events:
-                await project_events(engine, events)
+            while events and not stop.is_set():
+                try:
+                    await projection.apply(engine, events)
+                    break
+                except (OperationalError, DBAPIError, OSError) as err:
+                    log.warning("%s: database write failed, retrying: %s", projection.name, err)
+                    await asyncio.sleep(RETRY_SECONDS)
+            if stop.is_set():
+                break  # uncommitted: the next start applies the batch again
             await consumer.commit()
     finally:
         await consumer.stop()
-        await producer.stop()
-        await engine.dispose()
 
 
 async def _dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, error: str) -> None:

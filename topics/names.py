@@ -46,6 +46,7 @@ PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ORDERS_COMMANDS + DLQ_SUFFIX, "as source", "order commands that failed to parse"),
     TopicSpec(INVENTORY_EVENTS + DLQ_SUFFIX, "as source", "events the projector could not read"),
     TopicSpec(ORDERS_EVENTS + DLQ_SUFFIX, "as source", "events the projector could not read"),
+    TopicSpec(AUDIT + DLQ_SUFFIX, "as source", "audit events the audit log could not read"),
 )
 
 

@@ -207,6 +207,26 @@ class CommandBus:
             return f"reply topic {self.reply_topic} unavailable (error codes {codes})"
         return None
 
+    async def consumer_lag(self, group: str, topics: list[str]) -> int:
+        """How many records of `topics` the consumer group has not committed yet.
+        Raises KafkaError/TimeoutError when the broker does not answer within 2 s."""
+        if self._admin is None or self._consumer is None:
+            raise RuntimeError("command bus not started")
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            described = await self._admin.describe_topics(topics)
+            partitions = [
+                TopicPartition(t["topic"], p["partition"])
+                for t in described
+                for p in t.get("partitions") or []
+            ]
+            committed = await self._admin.list_consumer_group_offsets(group)
+            ends = await self._consumer.end_offsets(partitions)
+        lag = 0
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+
     async def kafka_ok(self) -> bool:
         """True when the broker answers within 2 s (see kafka_error for the reason)."""
         return await self.kafka_error() is None

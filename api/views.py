@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from api.bodies import parse_body, path_param, read_json
 from api.dispatch import execute
@@ -20,6 +21,7 @@ from api.schemas import (
     CreateProductRequest,
     ReserveRequest,
 )
+from inventory.projector import projections
 from storage import queries
 from storage.engine import ping
 from topics.messages import (
@@ -189,10 +191,24 @@ async def healthz(request: web.Request) -> web.Response:
     for name, error in (("kafka", kafka_error), ("database", database_error)):
         checks[name] = {"ok": True} if error is None else {"ok": False, "error": error}
     healthy = kafka_error is None and database_error is None
-    return json_response(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        200 if healthy else 503,
-    )
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
+    if kafka_error is None:
+        body["projections"] = await _projection_lag(request)
+    return json_response(body, 200 if healthy else 503)
+
+
+async def _projection_lag(request: web.Request) -> dict[str, Any]:
+    """How far each projector is behind its topics (records not yet written to the
+    read models). Lag alone does not make the gateway unhealthy: it still answers."""
+    bus = request.app[BUS]
+    lags: dict[str, Any] = {}
+    for projection in projections(request.app[SETTINGS]):
+        try:
+            lag = await bus.consumer_lag(projection.group, list(projection.decoders))
+            lags[projection.name] = {"lag": lag}
+        except (KafkaError, TimeoutError) as err:
+            lags[projection.name] = {"lag": None, "error": f"{type(err).__name__}: {err}"}
+    return lags
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.pipeline import Pipeline
 from tests.support.processes import ROOT
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -176,3 +177,35 @@ async def test_two_gateways_serve_the_same_pipeline(
     assert sorted(r.status for r in responses) == [201] * 10 + [409] * 2
     second.stop()
     await pipeline.assert_invariants([product_id])
+
+
+async def test_healthz_reports_both_dependencies_and_projection_lag(
+    http: aiohttp.ClientSession, pipeline: Pipeline
+) -> None:
+    product_id = await create_product(http, 2)
+    await pipeline.assert_invariants([product_id])
+    async with http.get("/healthz") as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["checks"] == {"kafka": {"ok": True}, "database": {"ok": True}}
+    assert set(body["projections"]) == {"read_models", "audit_log"}
+    assert all(isinstance(p["lag"], int) and p["lag"] >= 0 for p in body["projections"].values())
+
+
+async def test_projection_lag_shows_events_not_yet_in_the_read_models(
+    http: aiohttp.ClientSession, pipeline: Pipeline
+) -> None:
+    projector = next(p for p in pipeline.processes.processes if p.role == "projector" and p.alive())
+    projector.stop()
+    try:
+        await pipeline.create_product(pid(), 1)  # straight to Kafka: no read-model wait
+
+        async def lag() -> dict:
+            async with http.get("/healthz") as response:
+                return (await response.json())["projections"]
+
+        behind = await eventually(lag, lambda p: p["read_models"]["lag"] >= 1, what="lag > 0")
+        assert behind["audit_log"]["lag"] >= 1
+    finally:
+        pipeline.processes.start("projector")
+    await eventually(lag, lambda p: p["read_models"]["lag"] == 0, within=30, what="caught up")

@@ -76,6 +76,10 @@ orders = Table(
     Index("orders_created_at_id_idx", "created_at", "id"),
     Index("orders_status_created_at_id_idx", "status", "created_at", "id"),
     Index("orders_total_id_idx", "total", "id"),
+    Index("orders_status_total_id_idx", "status", "total", "id"),
+    Index("orders_customer_id_created_at_id_idx", "customer_id", "created_at", "id"),
+    Index("orders_product_id_created_at_id_idx", "product_id", "created_at", "id"),
+    Index("orders_product_id_total_id_idx", "product_id", "total", "id"),
 )
 
 idempotency_keys = Table(
@@ -87,4 +91,24 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=True),
     Column("response", JSONB, nullable=True),
     Column("created_at", TIMESTAMP, nullable=False, server_default=func.now()),
+)
+
+# Every event of the `audit` topic (migrations/003_audit_log.sql); read by
+# storage.audit_queries, written by storage.audit.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("request_id", Text, nullable=False),
+    Column("causation_id", Text, nullable=True),
+    Column("occurred_at", TIMESTAMP, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("recorded_at", TIMESTAMP, nullable=False, server_default=func.now()),
+    Index("audit_log_occurred_at_id_idx", "occurred_at", "id"),
+    Index("audit_log_entity_idx", "entity_type", "entity_id", "occurred_at", "id"),
+    Index("audit_log_type_idx", "type", "occurred_at", "id"),
+    Index("audit_log_request_id_idx", "request_id"),
 )

@@ -1,0 +1,268 @@
+"""`python -m bench.reserve`: reservations per second and latency, three ways, one run.
+
+(a) ReserveStock posted straight to Kafka, outcome awaited on a reply topic;
+(b) POST /api/reservations/ through the HTTP gateway;
+(c) the seed's approach: a PostgreSQL transaction with SELECT ... FOR UPDATE.
+
+One product per mode with stock that never runs out, the same number of concurrent
+clients and requests for each, on this machine. The bench starts the pipeline it
+measures (worker, projector, gateway) with a private topic prefix and schema, and
+stops and removes all of it at the end. Progress goes to stderr, the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.cpu import CpuMeter, CpuUsage
+from bench.http_gateway import HttpGateway
+from bench.kafka_direct import KafkaDirect
+from bench.load import Attempt, Measurement, run_closed_loop
+from bench.postgres_baseline import PostgresBaseline
+from bench.report import ModeResult, render_markdown, render_text
+from bench.stack import ROOT, Stack
+from inventory.settings import Settings
+
+STOCK = 100_000_000  # never runs out: every attempt should be acknowledged
+MODES = ("a", "b", "c")
+WARMUP_MAX_SECONDS = 15.0  # with the phase limits, keeps a default run under 5 minutes
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.reserve",
+        description="Reservations/s and p50/p99 latency: (a) Kafka commands, (b) HTTP "
+        "gateway, (c) PostgreSQL SELECT ... FOR UPDATE, in one run.",
+    )
+    parser.add_argument("--modes", default="a,b,c", help="comma separated subset of a,b,c")
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients")
+    parser.add_argument(
+        "--max-seconds", type=float, default=45.0, help="time limit of each measured phase"
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=15.0, help="limit of one request, seconds"
+    )
+    parser.add_argument(
+        "--startup-timeout", type=float, default=60.0, help="limit for the pipeline to answer"
+    )
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's topics, schemas and process logs"
+    )
+    args = parser.parse_args(argv)
+    # dict.fromkeys: each mode once, in the order given.
+    args.modes = list(dict.fromkeys(m.strip() for m in args.modes.split(",") if m.strip()))
+    unknown = set(args.modes) - set(MODES)
+    if unknown or not args.modes:
+        parser.error(f"--modes takes a comma separated subset of {','.join(MODES)}")
+    if min(args.requests, args.concurrency) < 1 or args.warmup < 0:
+        parser.error("--requests and --concurrency must be >= 1, --warmup >= 0")
+    return args
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def kafka_version() -> str:
+    """The pinned broker version from .env (informational: the broker may be external)."""
+    try:
+        for line in (ROOT / ".env").read_text().splitlines():
+            if line.startswith("KAFKA_VERSION="):
+                return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+async def measure(
+    args: argparse.Namespace, name: str, attempt: Attempt, pids: dict[str, int]
+) -> tuple[Measurement, CpuUsage]:
+    """Warm up, then measure; both phases with the same concurrency. Also returns the
+    CPU that `pids` (role -> pid) used during the measured phase."""
+
+    async def phase(requests: int, max_seconds: float) -> Measurement:
+        return await run_closed_loop(
+            attempt,
+            requests=requests,
+            concurrency=args.concurrency,
+            request_timeout=args.request_timeout,
+            max_seconds=max_seconds,
+        )
+
+    if args.warmup:
+        progress(f"{name}: warm-up, {args.warmup} requests")
+        await phase(args.warmup, min(args.max_seconds, WARMUP_MAX_SECONDS))
+    progress(f"{name}: measuring {args.requests} requests, {args.concurrency} clients")
+    meter = CpuMeter(pids)
+    meter.start()
+    result = await phase(args.requests, args.max_seconds)
+    usage = meter.stop()
+    progress(f"{name}: {result.acknowledged} ok in {result.elapsed:.1f}s, {result.errors} errors")
+    return result, usage
+
+
+async def bench_kafka(args: argparse.Namespace, stack: Stack, run_id: str) -> ModeResult:
+    target = KafkaDirect(stack.settings, f"bench-a-{run_id}")
+    await target.start()
+    try:
+        await target.create_product(STOCK, time.monotonic() + args.startup_timeout)
+        result, cpu = await measure(args, "(a)", target.reserve, stack.pids())
+    finally:
+        await target.stop()
+    # Doubles as a barrier: (b) starts only when the projector has caught up with (a).
+    check = await stack.wait_reserved(target.product_id, target.acknowledged, 30.0)
+    return ModeResult("a", target.label, result, check, cpu)
+
+
+async def bench_http(
+    args: argparse.Namespace, stack: Stack, base_url: str, run_id: str
+) -> ModeResult:
+    target = HttpGateway(base_url, f"bench-b-{run_id}", args.concurrency, args.request_timeout)
+    await target.start()
+    try:
+        await target.wait_healthy(time.monotonic() + args.startup_timeout)
+        await target.create_product(STOCK)
+        result, cpu = await measure(args, "(b)", target.reserve, stack.pids())
+    finally:
+        await target.stop()
+    check = await stack.wait_reserved(target.product_id, target.acknowledged, 30.0)
+    return ModeResult("b", target.label, result, check, cpu)
+
+
+async def bench_postgres(args: argparse.Namespace, stack: Stack, run_id: str) -> ModeResult:
+    settings = stack.settings
+    target = PostgresBaseline(
+        settings.database_url, f"bench_baseline_{run_id}", f"bench-c-{run_id}", args.concurrency
+    )
+    try:
+        await target.setup(STOCK)
+        # The PostgreSQL server is not our child: its share shows in the machine total.
+        result, cpu = await measure(args, "(c)", target.reserve, stack.pids())
+        reserved = await target.reserved_units()
+        check = (
+            f"ok, table shows {reserved} reserved = {target.acknowledged} acknowledged"
+            if reserved == target.acknowledged
+            else f"MISMATCH: table shows {reserved} reserved, client saw {target.acknowledged}"
+        )
+    finally:
+        await target.close(drop_schema=not args.keep)
+    return ModeResult("c", target.label, result, check, cpu)
+
+
+async def start_pipeline(args: argparse.Namespace, stack: Stack) -> str | None:
+    """Topics, schema, worker, projector and (for mode b) the gateway; its URL or None."""
+    progress(
+        f"preparing topics {stack.settings.topic_prefix}* and schema "
+        f"{stack.settings.database_schema}"
+    )
+    await stack.prepare()
+    stack.start("worker")
+    stack.start("projector")
+    if "b" not in args.modes:
+        return None
+    gateway = stack.start("gateway")
+    url = await stack.gateway_url(gateway, time.monotonic() + args.startup_timeout)
+    progress(f"gateway at {url}")
+    return url
+
+
+async def run(args: argparse.Namespace, run_id: str, workdir: Path) -> list[ModeResult]:
+    # Broker and database come from the environment like every other process; the
+    # names and the gateway address are the run's own (loopback, any free port).
+    settings = Settings().model_copy(
+        update={
+            "topic_prefix": f"bench{run_id}.",
+            "database_schema": f"bench_{run_id}",
+            "gateway_host": "127.0.0.1",
+            "gateway_port": 0,
+        }
+    )
+    stack = Stack(settings, workdir)
+    uses_pipeline = bool({"a", "b"} & set(args.modes))
+    results: list[ModeResult] = []
+    try:
+        base_url = await start_pipeline(args, stack) if uses_pipeline else None
+        for mode in args.modes:
+            if mode == "a":
+                results.append(await bench_kafka(args, stack, run_id))
+            elif mode == "b":
+                assert base_url is not None
+                results.append(await bench_http(args, stack, base_url, run_id))
+            else:
+                results.append(await bench_postgres(args, stack, run_id))
+            stack.check_alive()
+    finally:
+        if uses_pipeline:
+            progress("stopping the pipeline")
+            stack.stop()
+            if not args.keep:
+                try:
+                    await stack.cleanup()
+                except Exception as exc:  # noqa: BLE001 - never hide the run's own error
+                    progress(f"could not remove the run's topics or schema: {exc!r}")
+    return results
+
+
+def context_line(args: argparse.Namespace) -> str:
+    return (
+        f"{args.requests} requests per mode after {args.warmup} warm-up, "
+        f"{args.concurrency} concurrent clients, 1 product of stock {STOCK:,}; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, Kafka {kafka_version()}, "
+        f"load average {_load_average()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def _load_average() -> str:
+    # Shows whether something else was competing for the CPUs during the run.
+    try:
+        return "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when every mode ran without errors and its check matched, 1 otherwise."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[bench] %(levelname)s %(name)s: %(message)s")
+    # A freshly created reply topic is briefly missing from the metadata; aiokafka warns
+    # about that on every retry, which is noise here (real failures are errors).
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    run_id = secrets.token_hex(4)
+    workdir = Path(tempfile.mkdtemp(prefix=f"inventory-bench-{run_id}-"))
+    failed = True
+    try:
+        try:
+            results = asyncio.run(run(args, run_id, workdir))
+        except KeyboardInterrupt:
+            # run()'s finally blocks have stopped the children and removed the run's data.
+            progress("interrupted")
+            return 130
+        context = context_line(args)
+        print(render_text(results, context))
+        if args.markdown:
+            print("\n" + render_markdown(results, context))
+        failed = any(r.measurement.errors or "MISMATCH" in r.consistency for r in results)
+    finally:
+        if failed or args.keep:
+            progress(f"process logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

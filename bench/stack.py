@@ -1,0 +1,167 @@
+"""The pipeline under test: topics, schema and the worker, projector and gateway as
+child processes with the run's settings in their environment.
+
+Every run has its own topic prefix and schema, so a bench never reads another run's
+(or a developer's) messages, and `cleanup()` can delete exactly what it made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import text
+
+from inventory.kafka_admin import create_topics
+from inventory.settings import Settings
+from storage.engine import create_engine, quote_identifier
+from storage.migrate import migrate
+from storage.queries import get_product
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"gateway listening on (http://\S+)")
+STOP_GRACE_SECONDS = 20.0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a child read exactly `settings`."""
+    return {name.upper(): str(value) for name, value in settings.model_dump().items()}
+
+
+@dataclass
+class Child:
+    role: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class Stack:
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.children: list[Child] = []
+
+    async def prepare(self) -> None:
+        """Create the run's topics and migrate its schema (both idempotent)."""
+        await create_topics(self.settings)
+        engine = create_engine(self.settings)
+        try:
+            await migrate(engine, self.settings.database_schema)
+        finally:
+            await engine.dispose()
+
+    def start(self, role: str) -> Child:
+        """Start `inventory <role>`, output to <workdir>/<role>.log."""
+        log_path = self.workdir / f"{role}.log"
+        env = {
+            **os.environ,
+            **settings_env(self.settings),
+            # The children import the project from this checkout even when it is not
+            # installed, and run in the work dir so faust's data dir lands there.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with log_path.open("wb") as log_file:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "inventory.cli", role],
+                cwd=self.workdir,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        child = Child(role, popen, log_path)
+        self.children.append(child)
+        return child
+
+    def pids(self) -> dict[str, int]:
+        """Role -> pid of every child, and of this process as `bench` (the load generator)."""
+        return {"bench": os.getpid(), **{c.role: c.popen.pid for c in self.children}}
+
+    def check_alive(self) -> None:
+        """RuntimeError with the end of its log if a child has exited."""
+        for child in self.children:
+            if not child.alive():
+                raise RuntimeError(
+                    f"{child.role} exited with {child.popen.returncode}:\n{child.tail()}"
+                )
+
+    async def gateway_url(self, gateway: Child, deadline: float) -> str:
+        """The base URL from the gateway's `gateway listening on` line."""
+        while time.monotonic() < deadline:
+            match = LISTENING.search(gateway.log_path.read_text(errors="replace"))
+            if match:
+                return match.group(1)
+            self.check_alive()
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"gateway did not print its address:\n{gateway.tail()}")
+
+    async def wait_reserved(self, product_id: str, expected: int, seconds: float) -> str:
+        """Poll the read model until the product shows `expected` reserved units; a line
+        saying whether the projected state matches what the client saw acknowledged."""
+        engine = create_engine(self.settings)
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                row = await get_product(engine, product_id)
+                reserved = row["reserved"] if row else None
+                if reserved == expected:
+                    return f"ok, read model shows {reserved} reserved = {expected} acknowledged"
+                if time.monotonic() >= deadline:
+                    return (
+                        f"MISMATCH after {seconds:g}s: read model shows {reserved} reserved, "
+                        f"client saw {expected} acknowledged"
+                    )
+                await asyncio.sleep(0.2)
+        finally:
+            await engine.dispose()
+
+    def stop(self) -> None:
+        """SIGTERM every child, then SIGKILL what is still running after the grace time."""
+        for child in self.children:
+            if child.alive():
+                child.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self.children:
+            try:
+                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.popen.kill()
+                child.popen.wait()
+
+    async def cleanup(self) -> None:
+        """Delete the run's topics (faust's changelogs included: they share the prefix)
+        and drop its schema. Best effort: leftovers are only clutter, never wrong data."""
+        prefix = self.settings.topic_prefix
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_list)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if prefix and t.startswith(prefix)]
+            if ours:
+                await admin.delete_topics(ours)
+        finally:
+            await admin.close()
+        engine = create_engine(self.settings)
+        try:
+            async with engine.begin() as conn:
+                schema = quote_identifier(self.settings.database_schema)
+                await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        finally:
+            await engine.dispose()

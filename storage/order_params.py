@@ -1,0 +1,354 @@
+"""The parameters of `GET /api/orders/`: parsing, validation and the opaque cursor.
+
+Pure: no SQL, no HTTP. The gateway hands the query string to
+`parse_order_list_params` and turns `InvalidParameter` into a 400 naming
+`err.name`; `storage.order_queries.list_orders` runs the result.
+
+Cursor format (opaque to clients, documented here for maintainers): base64url,
+without padding, of the compact JSON object
+
+    {"s": sort, "f": filter fingerprint, "k": last sort key, "id": last order id,
+     "h": HMAC-SHA256 over the other four, truncated to 16 bytes, base64url}
+
+The MAC tells a tampered cursor from a genuine one; the fingerprint tells a
+genuine cursor used with another filter set (`CursorMismatch`). The key is a
+constant, so the MAC is an integrity check against accidents and casual
+editing, not a secret: a forged cursor can only start a page at an arbitrary
+keyset position of the caller's own query, which a filter could do anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal, get_args
+
+from topics.messages import OrderStatusName
+
+SortName = Literal["newest", "oldest", "highest_value", "lowest_value"]
+
+SORTS: Final[tuple[str, ...]] = get_args(SortName)
+STATUSES: Final[tuple[str, ...]] = get_args(OrderStatusName)
+DEFAULT_SORT: Final = "newest"
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 200
+MAX_ID_LENGTH: Final = 128
+MAX_CURSOR_LENGTH: Final = 1024
+# Large enough for any numeric(14, 2) total plus generous fractional digits.
+MAX_DECIMAL_LENGTH: Final = 32
+
+PARAMETERS: Final[tuple[str, ...]] = (
+    "created_from",
+    "created_to",
+    "status",
+    "min_total",
+    "max_total",
+    "customer_id",
+    "product_id",
+    "sort",
+    "limit",
+    "cursor",
+)
+
+# Not a secret (see the module docstring); change it to invalidate every cursor
+# handed out so far, e.g. when the cursor's meaning changes.
+CURSOR_KEY: Final = b"inventory-stream/orders-cursor/v1"
+_MAC_BYTES: Final = 16
+
+_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+_INTEGER = re.compile(r"^\d{1,6}$")
+# "…T10:00:00 02:00": a '+' of the offset that a client forgot to URL-encode
+# arrives as a space. Only repaired when a time part precedes it.
+_UNENCODED_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
+
+
+class InvalidParameter(ValueError):
+    """A query parameter of the order list is invalid; the gateway answers 400.
+
+    `name` is the parameter to blame, `message` says what is wrong in words a
+    client can act on.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+class InvalidCursor(InvalidParameter):
+    """The cursor is malformed or was altered: it is not one this service made."""
+
+    def __init__(self, message: str = "the cursor is malformed or was altered") -> None:
+        super().__init__("cursor", message)
+
+
+class CursorMismatch(InvalidCursor):
+    """A genuine cursor used with another sort or filter set than the one it came from."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the cursor belongs to another sort or filter set; repeat the query that "
+            "returned it, or start again without a cursor"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderListParams:
+    """One order-list query: filters, sort, page size and where to continue.
+
+    Times are timezone-aware UTC; `statuses` is sorted and free of duplicates
+    (empty = any status); `cursor` is the raw `next_cursor` of the previous page.
+    Build it with `parse_order_list_params` from a query string, or directly
+    (benchmarks, tests); `list_orders` checks the cursor either way.
+    """
+
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    statuses: tuple[str, ...] = ()
+    min_total: Decimal | None = None
+    max_total: Decimal | None = None
+    customer_id: str | None = None
+    product_id: str | None = None
+    sort: SortName = DEFAULT_SORT
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """Where the previous page ended: its last row's sort key and order id."""
+
+    value: datetime | Decimal
+    order_id: str
+
+
+def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
+    """Parse and validate the query string of `GET /api/orders/`.
+
+    `query` may be a plain mapping or a multidict (aiohttp's `request.query`):
+    a repeated `status` adds statuses, any other repeated parameter is an error.
+    An empty value counts as absent (HTML forms send empty fields).
+
+    Returns the parameters with defaults filled in. Raises `InvalidParameter`
+    naming the first bad parameter: unknown parameter, bad ISO 8601 time,
+    `created_from >= created_to`, bad or negative total, `min_total > max_total`,
+    unknown status or sort, limit not an integer in 1..200, or a cursor that is
+    malformed, altered (`InvalidCursor`) or from another query (`CursorMismatch`).
+    """
+    values: dict[str, str] = {}
+    statuses: list[str] = []
+    for name, value in query.items():
+        if name not in PARAMETERS:
+            raise InvalidParameter(
+                name, f"unknown parameter; expected some of: {', '.join(PARAMETERS)}"
+            )
+        if name == "status":
+            statuses.extend(_parse_statuses(value))
+            continue
+        if name in values:
+            raise InvalidParameter(name, "given more than once")
+        values[name] = value
+
+    def get(name: str) -> str | None:
+        value = values.get(name, "")
+        return value if value != "" else None
+
+    created_from = _parse_time("created_from", get("created_from"))
+    created_to = _parse_time("created_to", get("created_to"))
+    # An empty half-open interval [t, t) cannot match anything: almost surely a mistake.
+    if created_from is not None and created_to is not None and created_from >= created_to:
+        raise InvalidParameter("created_to", "must be later than created_from")
+    min_total = _parse_total("min_total", get("min_total"))
+    max_total = _parse_total("max_total", get("max_total"))
+    if min_total is not None and max_total is not None and min_total > max_total:
+        raise InvalidParameter("min_total", "must not be greater than max_total")
+    params = OrderListParams(
+        created_from=created_from,
+        created_to=created_to,
+        statuses=tuple(sorted(set(statuses))),
+        min_total=min_total,
+        max_total=max_total,
+        customer_id=_parse_id("customer_id", get("customer_id")),
+        product_id=_parse_id("product_id", get("product_id")),
+        sort=_parse_sort(get("sort")),
+        limit=_parse_limit(get("limit")),
+        cursor=get("cursor"),
+    )
+    decode_cursor(params)  # fail now, as a 400, rather than inside the query
+    return params
+
+
+def _parse_statuses(value: str) -> list[str]:
+    if value == "":
+        return []
+    names = [part.strip() for part in value.split(",")]
+    for name in names:
+        if name not in STATUSES:
+            shown = repr(name) if name else "an empty name"
+            raise InvalidParameter(
+                "status", f"unknown status {shown}; expected some of: {', '.join(STATUSES)}"
+            )
+    return names
+
+
+def _parse_time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    text = value.strip()
+    repaired = _UNENCODED_PLUS.match(text)
+    if repaired:
+        text = f"{repaired.group(1)}+{repaired.group(2)}"
+    try:
+        parsed = datetime.fromisoformat(text)
+        # A time without an offset is taken as UTC, the project's only zone on the wire.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(
+            name, f"{value!r} is not an ISO 8601 time, e.g. 2025-01-31T12:00:00Z"
+        ) from None
+
+
+def _parse_total(name: str, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    if len(value) > MAX_DECIMAL_LENGTH or not _DECIMAL.match(value):
+        raise InvalidParameter(name, f"{value!r} is not a non-negative decimal, e.g. 19.99")
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # unreachable after the pattern; kept as a guard
+        raise InvalidParameter(name, f"{value!r} is not a decimal") from None
+
+
+def _parse_id(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise InvalidParameter(name, f"must be at most {MAX_ID_LENGTH} printable characters")
+    return value
+
+
+def _parse_sort(value: str | None) -> SortName:
+    if value is None:
+        return DEFAULT_SORT
+    if value not in SORTS:
+        raise InvalidParameter(
+            "sort", f"unknown sort {value!r}; expected one of: {', '.join(SORTS)}"
+        )
+    return value  # type: ignore[return-value]  # checked against the Literal's values
+
+
+def _parse_limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    if not _INTEGER.match(value) or not 1 <= int(value) <= MAX_LIMIT:
+        raise InvalidParameter("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+    return int(value)
+
+
+# --- cursor -----------------------------------------------------------------------------
+
+
+def sorts_by_value(sort: str) -> bool:
+    """True for the sorts on `total`, False for the sorts on `created_at`."""
+    return sort in ("highest_value", "lowest_value")
+
+
+def filter_fingerprint(params: OrderListParams) -> str:
+    """A short digest of the filter set (not the sort, limit or cursor).
+
+    Equal filters give equal digests however they were spelled: statuses in any
+    order, "10" and "10.00", a time in any zone.
+    """
+    canonical = {
+        "created_from": _time_text(params.created_from),
+        "created_to": _time_text(params.created_to),
+        "statuses": sorted(set(params.statuses)),
+        "min_total": _decimal_text(params.min_total),
+        "max_total": _decimal_text(params.max_total),
+        "customer_id": params.customer_id,
+        "product_id": params.product_id,
+    }
+    digest = hashlib.sha256(_canonical_json(canonical)).digest()[:9]
+    return _b64encode(digest)
+
+
+def encode_cursor(params: OrderListParams, value: datetime | Decimal, order_id: str) -> str:
+    """The cursor that continues `params`' query after the row (`value`, `order_id`)."""
+    key = _time_text(value) if isinstance(value, datetime) else _decimal_text(value)
+    body = {"s": params.sort, "f": filter_fingerprint(params), "k": key, "id": order_id}
+    body["h"] = _mac(body)
+    return _b64encode(_canonical_json(body))
+
+
+def decode_cursor(params: OrderListParams) -> Keyset | None:
+    """The keyset position of `params.cursor`, or None when there is no cursor.
+
+    Raises `InvalidCursor` when the cursor is not one `encode_cursor` made
+    (malformed, truncated, edited) and `CursorMismatch` when it was made for
+    another sort or filter set.
+    """
+    if params.cursor is None:
+        return None
+    if len(params.cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        body = json.loads(_b64decode(params.cursor))
+    except (ValueError, binascii.Error):
+        raise InvalidCursor() from None
+    if not (
+        isinstance(body, dict)
+        and set(body) == {"s", "f", "k", "id", "h"}
+        and all(isinstance(v, str) for v in body.values())
+    ):
+        raise InvalidCursor()
+    mac = body.pop("h")
+    if not hmac.compare_digest(mac, _mac(body)):
+        raise InvalidCursor()
+    if body["s"] != params.sort or body["f"] != filter_fingerprint(params):
+        raise CursorMismatch()
+    try:
+        value: datetime | Decimal = (
+            Decimal(body["k"]) if sorts_by_value(params.sort) else datetime.fromisoformat(body["k"])
+        )
+    except (ValueError, InvalidOperation):  # only a bug of ours can get here past the MAC
+        raise InvalidCursor() from None
+    return Keyset(value=value, order_id=body["id"])
+
+
+def _mac(body: Mapping[str, Any]) -> str:
+    digest = hmac.new(CURSOR_KEY, _canonical_json(body), hashlib.sha256).digest()
+    return _b64encode(digest[:_MAC_BYTES])
+
+
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _time_text(value: datetime | None) -> str | None:
+    # Microseconds always written: timestamptz keeps them and the keyset must be exact.
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    # normalize() makes 10 and 10.00 equal; format "f" avoids exponents like 1E+1.
+    return format(value.normalize(), "f")
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -22,6 +22,17 @@ from topics.names import (
     prefixed,
 )
 
+# Rows the agents keep beside the entity rows, in the same table (so in the same
+# changelog partition). Entity ids never contain control characters
+# (topics.messages.EntityId), so these prefixes cannot collide with them.
+APPLIED_PREFIX = "\x00applied:"
+RESERVATION_PREFIX = "\x00reservation:"
+
+
+def reservation_key(product_id: str, reservation_id: str) -> str:
+    """Key of one active reservation's row in the stock table."""
+    return f"{RESERVATION_PREFIX}{product_id}:{reservation_id}"
+
 
 @dataclass
 class Pipeline:

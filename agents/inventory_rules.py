@@ -5,6 +5,7 @@ No faust, no I/O: the agent loads the row, calls `decide`, stores and sends what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,25 @@ from topics.messages import (
 from topics.names import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
 
 ENTITY = "product"
+# side effect on the row of one active reservation, kept beside the product's row
+RESERVATION_SET = "set"
+RESERVATION_CLEAR = "clear"
+
+
+def reservation_id_of(command: Any) -> str | None:
+    """The reservation a command is about, so the agent can load its row beforehand."""
+    if isinstance(command, ReserveStock):
+        return command.data.reservation_id or derived_id(command.id, "reservation")
+    if isinstance(command, CommitReservation | ReleaseReservation):
+        return command.data.reservation_id
+    return None
+
+
+def stored(stock: rules.Stock) -> dict[str, Any]:
+    """The product's row as the table keeps it. Active reservations are stored one row
+    each beside it: a row holding all of them would grow with every reservation, and the
+    whole row is re-encoded and sent to the changelog on every write."""
+    return rules.to_dict(replace(stock, active={}))
 
 
 def product_snapshot(stock: rules.Stock) -> ProductSnapshot:
@@ -57,8 +77,15 @@ def product_token(stock: rules.Stock) -> VersionToken:
     return VersionToken(entity="product", id=stock.product_id, version=stock.version)
 
 
-def decide(row: dict[str, Any] | None, command: Any, now: datetime, ttl: timedelta) -> Outcome:
-    """Apply one inventory command to the product's row (None when the product is unknown)."""
+def decide(
+    row: dict[str, Any] | None,
+    command: Any,
+    now: datetime,
+    ttl: timedelta,
+    active_quantity: int | None = None,
+) -> Outcome:
+    """Apply one inventory command to the product's row (None when the product is unknown).
+    `active_quantity` is the quantity of the command's reservation if it is active."""
     product_id: str = command.data.product_id
     try:
         if isinstance(command, CreateProduct):
@@ -83,6 +110,9 @@ def decide(row: dict[str, Any] | None, command: Any, now: datetime, ttl: timedel
                 {"product_id": product_id},
             )
         stock = rules.from_dict(row)
+        reservation_id = reservation_id_of(command)
+        if reservation_id is not None and active_quantity is not None:
+            stock = replace(stock, active={reservation_id: active_quantity})
         if isinstance(command, AdjustStock):
             return _adjusted(stock, command, now)
         if isinstance(command, ReserveStock):
@@ -111,7 +141,7 @@ def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any
 def _finish(
     out: Outcome, command: Any, stock: rules.Stock, result: dict[str, Any] | None = None
 ) -> Outcome:
-    out.state = rules.to_dict(stock)
+    out.state = stored(stock)
     snapshot = product_snapshot(stock)
     out.reply = ok_reply(
         command.id,
@@ -200,7 +230,8 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
         ),
     )
     out.emit(ORDERS_COMMANDS, order_id, create_order)
-    out.state = rules.to_dict(stock)
+    out.state = stored(stock)
+    out.side_effects["reservation"] = (RESERVATION_SET, reservation_id, d.quantity)
     out.reply = None  # the order agent replies
     return out
 
@@ -227,22 +258,24 @@ def _committed(stock: rules.Stock, command: CommitReservation, now: datetime) ->
         data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.side_effects["reservation"] = (RESERVATION_CLEAR, reservation.id, None)
     return _finish_reservation(out, command, stock, reservation)
 
 
 def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) -> Outcome:
     d = command.data
+    out = Outcome()
     if d.was_committed:
         stock = rules.release_sold(stock, d.quantity)
         quantity = d.quantity
     else:
         stock, quantity = rules.release(stock, d.reservation_id)
+        out.side_effects["reservation"] = (RESERVATION_CLEAR, d.reservation_id, None)
     expired = d.reason == "expired"
     reservation = _reservation_change(
         stock, command, quantity, "expired" if expired else "released"
     )
     event_cls = ReservationExpired if expired else ReservationReleased
-    out = Outcome()
     event = event_cls(
         **_event_fields(command, event_cls.model_fields["type"].default, now),
         data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),

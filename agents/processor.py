@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.app import Pipeline
+from agents.app import APPLIED_PREFIX, Pipeline
 from agents.outcome import Outcome, Outgoing
 from topics.messages import (
     CommandRejected,
@@ -44,13 +44,11 @@ from topics.names import (
 )
 
 COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
-# Applied entries share the table with the entity rows; entity ids never contain
-# control characters (topics.messages.EntityId), so this prefix cannot collide.
-APPLIED_PREFIX = "\x00applied:"
 
 log = logging.getLogger(__name__)
 
-Decide = Callable[[dict[str, Any] | None, Any, datetime], Outcome]
+# (entity row or None, command, now, rows named by `lookups`) -> Outcome
+Decide = Callable[[dict[str, Any] | None, Any, datetime, dict[str, Any]], Outcome]
 
 
 class CommandProcessor:
@@ -66,6 +64,7 @@ class CommandProcessor:
         entity_key: Callable[[Any], str],
         decide: Decide,
         on_side_effects: Callable[[str, dict[str, Any]], None] | None = None,
+        lookups: Callable[[Any], list[str]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.source_topic = source_topic
@@ -74,6 +73,7 @@ class CommandProcessor:
         self.entity_key = entity_key
         self.decide = decide
         self.on_side_effects = on_side_effects
+        self.lookups = lookups
         self.window = pipeline.settings.dedupe_window
         self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
         self._recent: deque[str] | None = None
@@ -112,7 +112,8 @@ class CommandProcessor:
                 messages = _forward_follow_ups(entry["messages"], command)
             await self._send(messages, entry["reply"], command)
             return
-        outcome = self.decide(self.table.get(entity), command, datetime.now(UTC))
+        extras = {k: self.table.get(k) for k in (self.lookups(command) if self.lookups else [])}
+        outcome = self.decide(self.table.get(entity), command, datetime.now(UTC), extras)
         messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
         reply = outcome.reply.model_dump_json() if outcome.reply else None
         entry = {

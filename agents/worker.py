@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from agents import inventory_rules, order_rules
-from agents.app import Pipeline, build_app
+from agents.app import Pipeline, build_app, reservation_key
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
 from inventory.settings import Settings
@@ -33,13 +33,30 @@ def register(pipeline: Pipeline) -> None:
     app, settings = pipeline.app, pipeline.settings
     ttl = timedelta(seconds=settings.reservation_ttl_seconds)
 
+    def reservation_lookup(command: Any) -> list[str]:
+        reservation_id = inventory_rules.reservation_id_of(command)
+        if reservation_id is None:
+            return []
+        return [reservation_key(command.data.product_id, reservation_id)]
+
+    def track_reservation(product_id: str, effects: dict[str, Any]) -> None:
+        action, reservation_id, quantity = effects.get("reservation", (None, None, None))
+        if action == inventory_rules.RESERVATION_SET:
+            pipeline.stock[reservation_key(product_id, reservation_id)] = quantity
+        elif action == inventory_rules.RESERVATION_CLEAR:
+            pipeline.stock.pop(reservation_key(product_id, reservation_id), None)
+
     inventory = CommandProcessor(
         pipeline,
         source_topic=INVENTORY_COMMANDS,
         table=pipeline.stock,
         decode=decode_inventory_command,
         entity_key=lambda c: c.data.product_id,
-        decide=lambda row, cmd, now: inventory_rules.decide(row, cmd, now, ttl),
+        decide=lambda row, cmd, now, extras: inventory_rules.decide(
+            row, cmd, now, ttl, next(iter(extras.values()), None)
+        ),
+        lookups=reservation_lookup,
+        on_side_effects=track_reservation,
     )
 
     def track_deadline(order_id: str, effects: dict[str, Any]) -> None:
@@ -55,7 +72,7 @@ def register(pipeline: Pipeline) -> None:
         table=pipeline.orders,
         decode=decode_order_command,
         entity_key=lambda c: c.data.order_id,
-        decide=order_rules.decide,
+        decide=lambda row, cmd, now, _extras: order_rules.decide(row, cmd, now),
         on_side_effects=track_deadline,
     )
 

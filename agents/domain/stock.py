@@ -6,8 +6,10 @@ it was. The books always balance (see `invariant_violations`):
 
     initial + adjusted == available + reserved + sold
 
-Only active (reserved, not yet committed) reservations live in the stock row,
-which keeps the row small. Committed reservations are tracked by the order side;
+Only active (reserved, not yet committed) reservations are part of a Stock; the
+inventory agent stores each of them as a row of its own and hands a decision only
+the one its command is about, so the product's row stays small however many are
+active. Committed reservations are tracked by the order side;
 that is why `release_sold` trusts its quantity argument — the caller dedupes
 commands by id, so a cancelled order gives its units back once.
 """

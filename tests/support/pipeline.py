@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agents.app import RESERVATION_PREFIX
 from agents.domain import stock as stock_rules
 from api.bus import CommandBus
 from inventory.kafka_admin import create_topics
@@ -67,7 +68,13 @@ class Pipeline:
     async def stock_table(self) -> dict[str, dict[str, Any]]:
         """The worker's `stock` table as its changelog topic holds it (latest value per key)."""
         rows = await read_compacted(self.settings, f"{self.settings.app_id}-stock-changelog")
-        return {k: v for k, v in rows.items() if not k.startswith("\x00")}
+        products = {k: dict(v) for k, v in rows.items() if not k.startswith("\x00")}
+        # Active reservations are rows of their own beside the product's row.
+        for key, quantity in rows.items():
+            if key.startswith(RESERVATION_PREFIX):
+                product_id, _, reservation_id = key[len(RESERVATION_PREFIX) :].partition(":")
+                products[product_id]["active"][reservation_id] = quantity
+        return products
 
     async def assert_invariants(self, product_ids: list[str] | None = None) -> None:
         """Invariant 1 in the table and in the read model (once it has caught up)."""

@@ -144,3 +144,16 @@ def test_expire_after_the_deadline_cancels_and_releases() -> None:
     release = json.loads(outcome.messages[-1].value)
     assert release["data"]["reason"] == "expired"
     assert outcome.side_effects["deadline"][0] == order_rules.DEADLINE_CLEAR
+
+
+def test_the_stored_product_row_does_not_grow_with_active_reservations() -> None:
+    row = product_row(1000)
+    sizes = set()
+    for _ in range(200):
+        outcome = inventory_rules.decide(row, reserve(1), NOW, TTL)
+        assert outcome.state is not None
+        assert outcome.side_effects["reservation"][0] == inventory_rules.RESERVATION_SET
+        row = outcome.state
+        sizes.add(len(json.dumps(row)))
+    assert row["reserved"] == 200
+    assert max(sizes) - min(sizes) <= 8, "only the counters' digits may change the size"

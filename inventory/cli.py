@@ -8,6 +8,8 @@ inventory gateway                the aiohttp gateway
 inventory run                    all of the above, in the foreground, until Ctrl-C
 inventory cleanup                expire overdue pending orders now (the timer's sweep, by hand)
 inventory schemas [--check]      write (or check) the JSON Schemas in docs/schemas
+inventory audit tail             print audit events live (--from-beginning, --json, --max N,
+                                 --timeout S) until Ctrl-C
 """
 
 from __future__ import annotations
@@ -90,6 +92,18 @@ def cmd_cleanup(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from inventory.replay import replay
+
+    report = asyncio.run(replay(settings, swap=not args.no_swap))
+    where = report.schema if args.no_swap else settings.database_schema
+    print(
+        f"replayed {report.events} events ({report.skipped} unreadable skipped) "
+        f"into {where!r} in {report.seconds:.1f}s"
+    )
+    return 0
+
+
 def cmd_schemas(_: Settings, args: argparse.Namespace) -> int:
     from topics.schemas import drifted, write_schemas
 
@@ -103,6 +117,39 @@ def cmd_schemas(_: Settings, args: argparse.Namespace) -> int:
     for path in write_schemas(SCHEMA_DIR):
         print(path)
     return 0
+
+
+def cmd_audit_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from inventory.audit_tail import TailOptions, tail
+
+    options = TailOptions(
+        from_beginning=args.from_beginning,
+        as_json=args.json,
+        max_events=args.max,
+        idle_timeout=args.timeout,
+    )
+    try:
+        asyncio.run(tail(settings, options))
+    except RuntimeError as err:  # e.g. the audit topic does not exist
+        print(f"inventory audit tail: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
+        pass
+    return 0
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {value}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,9 +170,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
     sub.add_parser("run", help="run the whole pipeline until Ctrl-C").set_defaults(func=cmd_run)
     sub.add_parser("cleanup", help="expire overdue reservations now").set_defaults(func=cmd_cleanup)
+    replay = sub.add_parser("replay", help="rebuild the read models from the event topics")
+    replay.add_argument(
+        "--no-swap",
+        action="store_true",
+        help="leave the rebuilt tables in <schema>_replay instead of swapping them in",
+    )
+    replay.set_defaults(func=cmd_replay)
     schemas = sub.add_parser("schemas", help="write or check docs/schemas")
     schemas.add_argument("--check", action="store_true", help="fail if the files are stale")
     schemas.set_defaults(func=cmd_schemas)
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True
+    )
+    audit_tail = audit.add_parser(
+        "tail",
+        help="print audit events live: occurred_at type entity_type:entity_id request_id",
+    )
+    audit_tail.add_argument(
+        "--from-beginning", action="store_true", help="start at the oldest event kept"
+    )
+    audit_tail.add_argument("--json", action="store_true", help="print each event's raw JSON")
+    audit_tail.add_argument("--max", type=_positive_int, metavar="N", help="stop after N events")
+    audit_tail.add_argument(
+        "--timeout", type=_positive_float, metavar="S", help="stop after S seconds without events"
+    )
+    audit_tail.set_defaults(func=cmd_audit_tail)
     return parser
 
 

@@ -39,7 +39,7 @@ RETRY_SECONDS = 1.0
 Apply = Callable[[AsyncEngine, Sequence[Any]], Awaitable[int]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity
 class Projection:
     """One consumer loop: which topics, which group, how to decode, where to write."""
 

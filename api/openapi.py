@@ -90,6 +90,16 @@ def _operation(
         )
     if route.method == "POST":
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    parameters.extend(
+        {
+            "name": param.name,
+            "in": "query",
+            "required": False,
+            "description": param.description,
+            "schema": param.schema,
+        }
+        for param in route.query
+    )
 
     error_ref = refs[(ErrorResponse, "serialization")]
     responses: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from api.schemas import OrderView, ProductView, ReservationView
+from api.schemas import OrderSummaryView, OrderView, ProductView, ReservationView
 
 
 def present_product(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,6 +26,11 @@ def present_reservation(raw: Mapping[str, Any]) -> dict[str, Any]:
     Raises pydantic.ValidationError if a documented key is missing or malformed.
     """
     return ReservationView.model_validate(raw).model_dump(mode="json")
+
+
+def present_order_summary(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An order's documented list keys (no history)."""
+    return OrderSummaryView.model_validate(raw).model_dump(mode="json")
 
 
 def present_order(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
@@ -10,15 +11,25 @@ from pydantic import BaseModel
 from api import views
 from api.schemas import (
     AdjustStockRequest,
+    AuditListResponse,
     ChangeStatusRequest,
     CreateProductRequest,
     HealthResponse,
+    OrderListResponse,
     OrderResponse,
     ProductResponse,
     ReservationCreatedResponse,
     ReservationResponse,
     ReserveRequest,
 )
+from storage.audit_queries import DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT
+from storage.audit_queries import ENTITY_TYPES as AUDIT_ENTITY_TYPES
+from storage.audit_queries import EVENT_TYPES
+from storage.audit_queries import MAX_LIMIT as AUDIT_MAX_LIMIT
+from storage.order_params import DEFAULT_LIMIT as ORDER_DEFAULT_LIMIT
+from storage.order_params import MAX_LIMIT as ORDER_MAX_LIMIT
+from storage.order_params import SORTS as ORDER_SORTS
+from storage.order_params import STATUSES as ORDER_STATUSES
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,15 @@ class Response:
 
 
 @dataclass(frozen=True)
+class QueryParam:
+    """A documented query-string parameter: name, words for the caller, JSON Schema."""
+
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     path: str
@@ -40,6 +60,7 @@ class Route:
     responses: tuple[Response, ...]
     body: type[BaseModel] | None = None
     tag: str = "inventory"
+    query: tuple[QueryParam, ...] = ()
 
 
 _PIPELINE_ERRORS = (
@@ -116,6 +137,93 @@ ROUTES: tuple[Route, ...] = (
             *_PIPELINE_ERRORS,
         ),
         body=ChangeStatusRequest,
+    ),
+    Route(
+        "GET", "/api/orders/", views.list_orders, "listOrders",
+        "Orders filtered by date, status, total, customer and product, keyset-paged",
+        (
+            Response(200, "One page of orders.", OrderListResponse),
+            Response(
+                400,
+                "A bad query parameter: a bad date, from >= to, min > max, an unknown status "
+                "or sort, a limit out of range, or a cursor that was altered or belongs to "
+                "another sort or filter set (`invalid_parameter`, details: parameter).",
+            ),
+        ),
+        query=(
+            QueryParam(
+                "created_from",
+                "Orders created at or after this time (ISO 8601, UTC if no offset).",
+                {"type": "string", "format": "date-time"},
+            ),
+            QueryParam(
+                "created_to",
+                "Orders created before this time (exclusive; ISO 8601).",
+                {"type": "string", "format": "date-time"},
+            ),
+            QueryParam(
+                "status",
+                f"One or several statuses, comma separated: {', '.join(ORDER_STATUSES)}.",
+            ),
+            QueryParam("min_total", "Total at least this (decimal).", {"type": "string"}),
+            QueryParam("max_total", "Total at most this (decimal).", {"type": "string"}),
+            QueryParam("customer_id", "Only this customer's orders."),
+            QueryParam("product_id", "Only orders of this product."),
+            QueryParam(
+                "sort",
+                "Order of the results; ties are broken by order id (default newest).",
+                {"type": "string", "enum": list(ORDER_SORTS)},
+            ),
+            QueryParam(
+                "limit",
+                f"Page size (default {ORDER_DEFAULT_LIMIT}).",
+                {"type": "integer", "minimum": 1, "maximum": ORDER_MAX_LIMIT},
+            ),
+            QueryParam("cursor", "`next_cursor` of the previous page, with the same query."),
+        ),
+        tag="orders",
+    ),
+    Route(
+        "GET", "/api/audit/", views.list_audit, "listAudit",
+        "Who changed what and why: the audit log, newest first",
+        (
+            Response(200, "One page of audit events.", AuditListResponse),
+            Response(
+                400,
+                "A bad query parameter, e.g. a bad time, since >= until, a limit out of "
+                "range or a cursor that was altered or belongs to other filters "
+                "(`invalid_parameter`, details: parameter).",
+            ),
+        ),
+        query=(
+            QueryParam(
+                "entity_type",
+                "Only events about this kind of entity.",
+                {"type": "string", "enum": list(AUDIT_ENTITY_TYPES)},
+            ),
+            QueryParam("entity_id", "Only events about this entity (an order id, ...)."),
+            QueryParam(
+                "type", "Only this event type.", {"type": "string", "enum": list(EVENT_TYPES)}
+            ),
+            QueryParam("request_id", "Only events caused by this request."),
+            QueryParam(
+                "since",
+                "Events at or after this time (ISO 8601, UTC if no offset).",
+                {"type": "string", "format": "date-time"},
+            ),
+            QueryParam(
+                "until",
+                "Events before this time (exclusive; ISO 8601).",
+                {"type": "string", "format": "date-time"},
+            ),
+            QueryParam(
+                "limit",
+                f"Page size (default {AUDIT_DEFAULT_LIMIT}).",
+                {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX_LIMIT},
+            ),
+            QueryParam("cursor", "`next_cursor` of the previous page, with the same filters."),
+        ),
+        tag="audit",
     ),
     Route(
         "GET", "/healthz", views.healthz, "health", "Broker and database reachability",

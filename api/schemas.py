@@ -143,7 +143,9 @@ class HistoryEntryView(_View):
     request_id: str | None = None
 
 
-class OrderView(_View):
+class OrderSummaryView(_View):
+    """An order as GET /api/orders/ lists it: everything but the history."""
+
     id: str
     status: OrderStatusName
     total: Decimal
@@ -154,12 +156,15 @@ class OrderView(_View):
     updated_at: AwareDatetime
     reservation_id: str
     expires_at: AwareDatetime | None = None
-    history: list[HistoryEntryView]
 
     @field_validator("total")
     @classmethod
     def _two_places(cls, value: Decimal) -> Decimal:
         return _cents(value)
+
+
+class OrderView(OrderSummaryView):
+    history: list[HistoryEntryView]
 
 
 class ErrorDetail(BaseModel):
@@ -206,3 +211,33 @@ class HealthResponse(BaseModel):
     checks: dict[str, CheckResult]
     request_id: str
 
+
+
+class AuditEntryView(_View):
+    """One event of the audit log, as GET /api/audit/ lists it."""
+
+    id: str = Field(description="Event id (unique; the audit log holds each id once).")
+    type: str = Field(description="Event type, e.g. order.status_changed or command.rejected.")
+    entity_type: str = Field(description="product, reservation, order (or unknown).")
+    entity_id: str
+    request_id: str = Field(description="The request that caused the event, end to end.")
+    causation_id: str | None = Field(None, description="Id of the command that caused it.")
+    occurred_at: AwareDatetime
+    data: dict[str, Any] = Field(description="The event's payload, as on the audit topic.")
+
+
+class AuditListResponse(BaseModel):
+    results: list[AuditEntryView] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` with the same filters for the next page; null: last page."
+    )
+    request_id: str
+
+
+class OrderListResponse(BaseModel):
+    results: list[OrderSummaryView] = Field(description="In the order `sort` asks for.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` with the same sort and filters for the next page; "
+        "null: last page."
+    )
+    request_id: str

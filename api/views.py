@@ -14,7 +14,12 @@ from api.dispatch import execute
 from api.errors import ApiError
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
-from api.presenters import present_order, present_product, present_reservation
+from api.presenters import (
+    present_order,
+    present_order_summary,
+    present_product,
+    present_reservation,
+)
 from api.schemas import (
     AdjustStockRequest,
     ChangeStatusRequest,
@@ -22,7 +27,7 @@ from api.schemas import (
     ReserveRequest,
 )
 from inventory.projector import projections
-from storage import queries
+from storage import audit_queries, order_params, order_queries, queries
 from storage.engine import ping
 from topics.messages import (
     AdjustStock,
@@ -166,6 +171,42 @@ async def change_status(request: web.Request) -> web.Response:
         return 200, {"order": present_order(reply.data.result["order"])}
 
     return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, on_ok)
+
+
+# ---------------------------------------------------------------- order queries
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    """GET /api/orders/ → {"results", "next_cursor"}: filtered, sorted, keyset-paged;
+    400 invalid_parameter naming the parameter."""
+    try:
+        params = order_params.parse_order_list_params(request.query)
+        page = await order_queries.list_orders(request.app[ENGINE], params)
+    except order_params.InvalidParameter as err:
+        raise ApiError(
+            400, "invalid_parameter", f"{err.name}: {err.message}", {"parameter": err.name}
+        ) from None
+    return json_response(
+        {
+            "results": [present_order_summary(row) for row in page.results],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+# ---------------------------------------------------------------- audit trail
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    """GET /api/audit/ → {"results", "next_cursor"}, newest first; 400 invalid_parameter."""
+    try:
+        params = audit_queries.parse_audit_params(request.query)
+        results, next_cursor = await audit_queries.list_audit(request.app[ENGINE], params)
+    except audit_queries.InvalidParameter as err:
+        raise ApiError(
+            400, "invalid_parameter", f"{err.name}: {err.message}", {"parameter": err.name}
+        ) from None
+    return json_response({"results": results, "next_cursor": next_cursor})
 
 
 # ---------------------------------------------------------------- operations

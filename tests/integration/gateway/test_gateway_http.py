@@ -214,9 +214,7 @@ async def test_unknown_product_reservation_and_order_are_404(client: TestClient)
         assert_error(await resp.json(), code, resp.headers["X-Request-ID"])
 
 
-async def test_reads_show_the_documented_keys_only(
-    client: TestClient, engine: AsyncEngine
-) -> None:
+async def test_reads_show_the_documented_keys_only(client: TestClient, engine: AsyncEngine) -> None:
     product = product_snapshot(unique("prod"), price="12.5")
     reservation = reservation_snapshot(product.id)
     order = order_snapshot(reservation)
@@ -237,20 +235,39 @@ async def test_reads_show_the_documented_keys_only(
     body = await resp.json()
     assert body["request_id"] == resp.headers["X-Request-ID"]
     assert body["product"] == {
-        "id": product.id, "name": "Widget", "price": "12.50",
-        "available": 5, "reserved": 0, "sold": 0,
+        "id": product.id,
+        "name": "Widget",
+        "price": "12.50",
+        "available": 5,
+        "reserved": 0,
+        "sold": 0,
     }
 
     body = await (await client.get(f"/api/reservations/{reservation.id}")).json()
     assert set(body["reservation"]) == {
-        "id", "product_id", "quantity", "status", "expires_at", "order_id", "customer_id"
+        "id",
+        "product_id",
+        "quantity",
+        "status",
+        "expires_at",
+        "order_id",
+        "customer_id",
     }
     assert body["reservation"]["order_id"] == order.id
 
     body = await (await client.get(f"/api/orders/{order.id}")).json()
     assert set(body["order"]) == {
-        "id", "status", "total", "customer_id", "product_id", "quantity", "created_at",
-        "updated_at", "reservation_id", "expires_at", "history",
+        "id",
+        "status",
+        "total",
+        "customer_id",
+        "product_id",
+        "quantity",
+        "created_at",
+        "updated_at",
+        "reservation_id",
+        "expires_at",
+        "history",
     }
     assert body["order"]["total"] == "9.90"
     assert body["order"]["history"][0]["status"] == "pending"
@@ -296,13 +313,22 @@ async def test_openapi_describes_every_route(client: TestClient) -> None:
         "/api/products/{id}/adjust_stock/": ["post"],
         "/api/reservations/": ["post"],
         "/api/reservations/{id}": ["get"],
+        "/api/orders/": ["get"],
         "/api/orders/{id}": ["get"],
         "/api/orders/{id}/change_status/": ["post"],
+        "/api/audit/": ["get"],
         "/healthz": ["get"],
         "/api/openapi.json": ["get"],
     }
     schemas = doc["components"]["schemas"]
-    for name in ("CreateProductRequest", "ReserveRequest", "ErrorResponse", "OrderView"):
+    for name in (
+        "CreateProductRequest",
+        "ReserveRequest",
+        "ErrorResponse",
+        "OrderView",
+        "OrderListResponse",
+        "AuditListResponse",
+    ):
         assert name in schemas
     reserve = doc["paths"]["/api/reservations/"]["post"]
     assert reserve["requestBody"]["content"]["application/json"]["schema"] == {

@@ -1,0 +1,367 @@
+"""The audit log behind `GET /api/audit/`: parameters, opaque cursor, keyset pagination.
+
+`parse_audit_params` is pure (no SQL, no HTTP): the gateway hands it the query
+string and turns `InvalidParameter` into a 400 naming `err.name`. `list_audit`
+runs the result against `audit_log` (migrations/003_audit_log.sql).
+
+Order: newest first by `(occurred_at, id)`; the id breaks ties so the order is
+total and a row value names one position. The next page is
+`WHERE (occurred_at, id) < (last occurred_at, last id)`, a row comparison the
+btrees of 003 (`(occurred_at, id)`, `(entity_type, entity_id, occurred_at, id)`,
+`(type, occurred_at, id)`) answer as an index condition: never OFFSET.
+
+Cursor (opaque to clients): base64url, unpadded, of the compact JSON object
+`{"f": filter fingerprint, "t": last occurred_at, "id": last event id, "h": MAC}`.
+The same scheme as the order list's cursor (storage/order_params.py) with its
+own key, so an order cursor is never taken for an audit cursor. The MAC is an
+integrity check against accidents and casual edits, not a secret (see there).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, get_args
+
+from sqlalchemy import ColumnElement, Row, Select, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.formats import iso_utc
+from storage.order_params import CursorMismatch, InvalidCursor, InvalidParameter
+from storage.tables import audit_log
+from topics.messages import AuditEvent
+
+__all__ = [
+    "AuditParams",
+    "CursorMismatch",
+    "InvalidCursor",
+    "InvalidParameter",
+    "encode_audit_cursor",
+    "list_audit",
+    "parse_audit_params",
+]
+
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 200
+MAX_ID_LENGTH: Final = 128
+MAX_CURSOR_LENGTH: Final = 1024
+
+PARAMETERS: Final[tuple[str, ...]] = (
+    "entity_type",
+    "entity_id",
+    "type",
+    "request_id",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+)
+
+# What storage.audit.entity_of files events under ("unknown": a dead-lettered record
+# whose entity could not be told). A closed list turns a typo such as "orders" into a
+# 400 instead of an always-empty page.
+ENTITY_TYPES: Final[tuple[str, ...]] = ("order", "product", "reservation", "unknown")
+
+# Taken from the AuditEvent union itself, so a new event type is filterable at once.
+EVENT_TYPES: Final[tuple[str, ...]] = tuple(
+    model.model_fields["type"].default for model in get_args(get_args(AuditEvent)[0])
+)
+
+# Not a secret; change it to invalidate every audit cursor handed out so far.
+CURSOR_KEY: Final = b"inventory-stream/audit-cursor/v1"
+_MAC_BYTES: Final = 16
+
+_INTEGER = re.compile(r"^\d{1,6}$")
+# "…T10:00:00 02:00": the '+' of an offset that a client forgot to URL-encode arrives
+# as a space. Only repaired when a time part precedes it.
+_UNENCODED_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditParams:
+    """One audit-log query: filters (None = any), page size and where to continue.
+
+    `since` is inclusive, `until` exclusive, both timezone-aware UTC. `cursor` is
+    the raw `next_cursor` of the previous page; `list_audit` checks it again, so
+    params built directly (tests, tools) are as safe as parsed ones.
+    """
+
+    entity_type: str | None = None
+    entity_id: str | None = None
+    type: str | None = None
+    request_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPosition:
+    """Where the previous page ended: its last row's occurred_at and event id."""
+
+    occurred_at: datetime
+    event_id: str
+
+
+def parse_audit_params(query: Mapping[str, str]) -> AuditParams:
+    """Parse and validate the query string of `GET /api/audit/`.
+
+    `query` may be a plain mapping or a multidict (aiohttp's `request.query`); an
+    empty value counts as absent. Returns the parameters with defaults filled in.
+
+    Raises `InvalidParameter` naming the first bad parameter: an unknown or repeated
+    parameter, an unknown entity type or event type, an id over 128 characters, a
+    time that is not ISO 8601, `since >= until`, a limit outside 1..200, or a cursor
+    that is malformed or altered (`InvalidCursor`) or was made for another filter
+    set (`CursorMismatch`).
+    """
+    values: dict[str, str] = {}
+    for name, value in query.items():
+        if name not in PARAMETERS:
+            raise InvalidParameter(
+                name, f"unknown parameter; expected some of: {', '.join(PARAMETERS)}"
+            )
+        if name in values:
+            raise InvalidParameter(name, "given more than once")
+        values[name] = value
+
+    def get(name: str) -> str | None:
+        value = values.get(name, "")
+        return value if value != "" else None
+
+    since = _parse_time("since", get("since"))
+    until = _parse_time("until", get("until"))
+    # [t, t) or a reversed interval cannot match anything: almost surely a mistake.
+    if since is not None and until is not None and since >= until:
+        raise InvalidParameter("until", "must be later than since")
+    params = AuditParams(
+        entity_type=_parse_choice("entity_type", get("entity_type"), ENTITY_TYPES),
+        entity_id=_parse_id("entity_id", get("entity_id")),
+        type=_parse_choice("type", get("type"), EVENT_TYPES),
+        request_id=_parse_id("request_id", get("request_id")),
+        since=since,
+        until=until,
+        limit=_parse_limit(get("limit")),
+        cursor=get("cursor"),
+    )
+    decode_audit_cursor(params)  # fail now, as a 400, rather than inside the query
+    return params
+
+
+def _parse_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
+    if value is None or value in choices:
+        return value
+    raise InvalidParameter(name, f"unknown value {value!r}; expected one of: {', '.join(choices)}")
+
+
+def _parse_id(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise InvalidParameter(name, f"must be at most {MAX_ID_LENGTH} printable characters")
+    return value
+
+
+def _parse_time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    text = value.strip()
+    repaired = _UNENCODED_PLUS.match(text)
+    if repaired:
+        text = f"{repaired.group(1)}+{repaired.group(2)}"
+    try:
+        parsed = datetime.fromisoformat(text)
+        # Without an offset the time is taken as UTC, the project's only zone on the wire.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(
+            name, f"{value!r} is not an ISO 8601 time, e.g. 2025-01-31T12:00:00Z"
+        ) from None
+
+
+def _parse_limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    if not _INTEGER.match(value) or not 1 <= int(value) <= MAX_LIMIT:
+        raise InvalidParameter("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+    return int(value)
+
+
+# --- cursor -----------------------------------------------------------------------------
+
+
+def filter_fingerprint(params: AuditParams) -> str:
+    """A short digest of the filters (not limit or cursor): equal filters, equal digests,
+    whatever zone the times were written in. The page size may change between pages."""
+    canonical = {
+        "entity_type": params.entity_type,
+        "entity_id": params.entity_id,
+        "type": params.type,
+        "request_id": params.request_id,
+        "since": _time_text(params.since),
+        "until": _time_text(params.until),
+    }
+    return _b64encode(hashlib.sha256(_canonical_json(canonical)).digest()[:9])
+
+
+def encode_audit_cursor(params: AuditParams, occurred_at: datetime, event_id: str) -> str:
+    """The cursor that continues `params`' query after the row (`occurred_at`, `event_id`)."""
+    body = {"f": filter_fingerprint(params), "t": _time_text(occurred_at), "id": event_id}
+    body["h"] = _mac(body)
+    return _b64encode(_canonical_json(body))
+
+
+def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
+    """The position `params.cursor` continues after, or None when there is no cursor.
+
+    Raises `InvalidCursor` for a cursor `encode_audit_cursor` did not make (malformed,
+    truncated, edited, an order-list cursor) and `CursorMismatch` for one made for
+    another filter set.
+    """
+    if params.cursor is None:
+        return None
+    if len(params.cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        body = json.loads(_b64decode(params.cursor))
+    except (ValueError, binascii.Error):
+        raise InvalidCursor() from None
+    if not (
+        isinstance(body, dict)
+        and set(body) == {"f", "t", "id", "h"}
+        and all(isinstance(v, str) for v in body.values())
+    ):
+        raise InvalidCursor()
+    mac = body.pop("h")
+    if not hmac.compare_digest(mac, _mac(body)):
+        raise InvalidCursor()
+    if body["f"] != filter_fingerprint(params):
+        raise CursorMismatch()
+    try:
+        occurred_at = datetime.fromisoformat(body["t"])
+    except ValueError:  # only a bug of ours can get here past the MAC
+        raise InvalidCursor() from None
+    return AuditPosition(occurred_at=occurred_at, event_id=body["id"])
+
+
+def _mac(body: Mapping[str, Any]) -> str:
+    digest = hmac.new(CURSOR_KEY, _canonical_json(body), hashlib.sha256).digest()
+    return _b64encode(digest[:_MAC_BYTES])
+
+
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _time_text(value: datetime | None) -> str | None:
+    # Microseconds always written: timestamptz keeps them and the keyset must be exact.
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # The last character's spare bits are ignored by the decoder: without this check an
+    # edited last character could still decode to the same, valid cursor.
+    if _b64encode(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
+
+
+# --- query ------------------------------------------------------------------------------
+
+_COLUMNS = (
+    audit_log.c.id,
+    audit_log.c.type,
+    audit_log.c.entity_type,
+    audit_log.c.entity_id,
+    audit_log.c.request_id,
+    audit_log.c.causation_id,
+    audit_log.c.occurred_at,
+    # Only the event's `data`: the rest of the envelope is in the columns already.
+    audit_log.c.payload["data"].label("data"),
+)
+
+
+async def list_audit(
+    engine: AsyncEngine, params: AuditParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page of audit events `params` asks for, newest first, after `params.cursor`.
+
+    Returns JSON-ready rows `{"id", "type", "entity_type", "entity_id", "request_id",
+    "causation_id", "occurred_at", "data"}` and the cursor of the next page (None on
+    the last page). Raises `InvalidCursor`/`CursorMismatch` (InvalidParameter) for a
+    bad cursor; database errors pass through.
+    """
+    query = build_audit_query(params, decode_audit_cursor(params))
+    async with engine.connect() as conn:
+        rows = list((await conn.execute(query)).all())
+    page = rows[: params.limit]
+    next_cursor = None
+    # The query fetched one row more than a page: it only says whether a next page exists.
+    if len(rows) > params.limit:
+        last = page[-1]
+        next_cursor = encode_audit_cursor(params, last.occurred_at, last.id)
+    return [audit_entry(row) for row in page], next_cursor
+
+
+def build_audit_query(params: AuditParams, after: AuditPosition | None) -> Select[Any]:
+    """The SELECT for one page: `params.limit + 1` rows older than `after`.
+
+    Public so tests can EXPLAIN exactly what `list_audit` runs.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if params.entity_type is not None:
+        conditions.append(audit_log.c.entity_type == params.entity_type)
+    if params.entity_id is not None:
+        conditions.append(audit_log.c.entity_id == params.entity_id)
+    if params.type is not None:
+        conditions.append(audit_log.c.type == params.type)
+    if params.request_id is not None:
+        conditions.append(audit_log.c.request_id == params.request_id)
+    if params.since is not None:
+        conditions.append(audit_log.c.occurred_at >= params.since)
+    if params.until is not None:
+        conditions.append(audit_log.c.occurred_at < params.until)
+    if after is not None:
+        position = tuple_(audit_log.c.occurred_at, audit_log.c.id)
+        conditions.append(
+            position
+            < tuple_(
+                literal(after.occurred_at, audit_log.c.occurred_at.type),
+                literal(after.event_id, audit_log.c.id.type),
+            )
+        )
+    return (
+        select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(audit_log.c.occurred_at.desc(), audit_log.c.id.desc())
+        .limit(params.limit + 1)
+    )
+
+
+def audit_entry(row: Row[Any]) -> dict[str, Any]:
+    """One audit-log row as the JSON-ready dict the API returns."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "entity_type": row.entity_type,
+        "entity_id": row.entity_id,
+        "request_id": row.request_id,
+        "causation_id": row.causation_id,
+        "occurred_at": iso_utc(row.occurred_at),
+        "data": row.data,
+    }

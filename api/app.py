@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.bus import CommandBus
-from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
+from api.keys import BUS, ENGINE, OPENAPI, READ_WAITER, SETTINGS
 from api.middleware import MAX_BODY_BYTES, error_middleware, request_id_middleware
 from api.openapi import build_openapi
+from api.read_waiter import ReadModelWaiter
 from api.routes import ROUTES
 from inventory.settings import Settings
 from storage.engine import create_engine
@@ -18,7 +19,11 @@ from storage.engine import create_engine
 async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS])
     app[ENGINE] = engine
+    waiter = ReadModelWaiter(engine)
+    waiter.start()
+    app[READ_WAITER] = waiter
     yield
+    await waiter.stop()
     await engine.dispose()
 
 

@@ -10,24 +10,22 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bus import Command, PipelineUnavailable
 from api.errors import ApiError, error_body, status_for_refusal, validation_error
-from api.keys import BUS, ENGINE, SETTINGS
+from api.keys import BUS, ENGINE, READ_WAITER, SETTINGS
 from api.middleware import current_request_id, json_response
-from storage import idempotency, queries
-from topics.messages import Reply, VersionToken, new_id
+from storage import idempotency
+from topics.messages import Reply, new_id
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
-READ_POLL_SECONDS = 0.003
 
 # What a view makes of an ok reply: (status, body without request_id).
 OnOk = Callable[[Reply], tuple[int, dict[str, Any]]]
@@ -128,24 +126,10 @@ async def _send(
     data = reply.data
     if not data.ok:
         return status_for_refusal(data.code), error_body(data.code, data.message, data.details)
-    await wait_for_read_models(request.app[ENGINE], data.read_after, deadline)
+    if not await request.app[READ_WAITER].wait(data.read_after, deadline):
+        log.warning(
+            "read models did not reach %s before the reply deadline (request_id=%s)",
+            [t.model_dump() for t in data.read_after],
+            current_request_id(),
+        )
     return on_ok(reply)
-
-
-async def wait_for_read_models(
-    engine: AsyncEngine, tokens: Sequence[VersionToken], deadline: float
-) -> bool:
-    """Poll until the read models reach `tokens` (True) or the loop time passes
-    `deadline` (False, logged: the command did apply, the projector is just behind)."""
-    loop = asyncio.get_running_loop()
-    while True:
-        if await queries.versions_reached(engine, tokens):
-            return True
-        if loop.time() >= deadline:
-            log.warning(
-                "read models did not reach %s before the reply deadline (request_id=%s)",
-                [t.model_dump() for t in tokens],
-                current_request_id(),
-            )
-            return False
-        await asyncio.sleep(READ_POLL_SECONDS)

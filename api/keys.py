@@ -8,9 +8,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bus import CommandBus
+from api.read_waiter import ReadModelWaiter
 from inventory.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 BUS = web.AppKey("bus", CommandBus)
+READ_WAITER = web.AppKey("read_waiter", ReadModelWaiter)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

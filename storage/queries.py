@@ -5,7 +5,7 @@ Money comes out as a decimal string ("19.99"), times as ISO 8601 UTC strings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, or_, select, text
@@ -122,6 +122,33 @@ async def versions_reached(engine: AsyncEngine, tokens: Sequence[VersionToken]) 
     async with engine.connect() as conn:
         reached = int((await conn.execute(_VERSIONS_REACHED, params)).scalar_one())
     return reached == len(tokens)
+
+
+_CURRENT_VERSIONS = text(
+    """
+    SELECT 'product', r.id, r.version FROM products AS r
+     WHERE r.id = ANY(CAST(:product_ids AS text[]))
+    UNION ALL
+    SELECT 'reservation', r.id, r.version FROM reservations AS r
+     WHERE r.id = ANY(CAST(:reservation_ids AS text[]))
+    UNION ALL
+    SELECT 'order', r.id, r.version FROM orders AS r
+     WHERE r.id = ANY(CAST(:order_ids AS text[]))
+    """
+)
+
+
+async def current_versions(
+    engine: AsyncEngine, refs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Version of each (entity, id) row that exists, in one query; entities are
+    "product", "reservation" and "order"."""
+    params: dict[str, list[str]] = {"product_ids": [], "reservation_ids": [], "order_ids": []}
+    for entity, entity_id in refs:
+        params[f"{entity}_ids"].append(entity_id)
+    async with engine.connect() as conn:
+        rows = await conn.execute(_CURRENT_VERSIONS, params)
+        return {(entity, entity_id): version for entity, entity_id, version in rows}
 
 
 async def stock_invariant_violations(engine: AsyncEngine) -> list[str]:

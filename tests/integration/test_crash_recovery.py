@@ -14,6 +14,7 @@ from storage.engine import create_engine
 from storage.migrate import migrate
 from tests.conftest import RUN_ID
 from tests.support.pipeline import start_pipeline, stop_pipeline
+from tests.support.waiting import eventually
 from topics.messages import Reply, ReserveStock, ReserveStockData
 
 pytestmark = pytest.mark.integration
@@ -69,11 +70,15 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
         assert table[product_id]["reserved"] == total
         assert table[product_id]["available"] == stock - total
         await pipeline.assert_invariants([product_id])
-        async with engine.connect() as conn:
-            orders = await conn.scalar(
-                text("SELECT count(*) FROM orders WHERE product_id = :p"), {"p": product_id}
-            )
-        assert orders == total
+        async def projected_orders() -> int:
+            async with engine.connect() as conn:
+                count = await conn.scalar(
+                    text("SELECT count(*) FROM orders WHERE product_id = :p"), {"p": product_id}
+                )
+            return int(count or 0)
+
+        # orders.events is projected on its own; give it the time to catch up
+        assert await eventually(projected_orders, lambda n: n >= total, what="orders") == total
     finally:
         await stop_pipeline(pipeline)
         async with engine.begin() as conn:

@@ -1,8 +1,12 @@
-"""Read models rebuilt from the log equal the live ones, row by row."""
+"""Read models rebuilt from the log equal the live ones, row by row.
+
+These tests run their own pipeline (topics, app id, schema): other tests write rows
+straight into the main schema, which no topic could ever rebuild."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,8 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.replay import READ_MODEL_TABLES, replay
+from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
-from tests.support.pipeline import Pipeline
+from storage.migrate import migrate
+from tests.conftest import RUN_ID
+from tests.support.pipeline import Pipeline, start_pipeline, stop_pipeline
 from tests.support.waiting import eventually
 from topics.messages import (
     AdjustStock,
@@ -23,6 +30,24 @@ from topics.messages import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def own_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    isolated = settings.model_copy(
+        update={"topic_prefix": f"t{RUN_ID}r.", "database_schema": f"test_{RUN_ID}_r"}
+    )
+    engine = create_engine(isolated)
+    await migrate(engine, isolated.database_schema)
+    running = await start_pipeline(isolated, engine, f"{RUN_ID}/replay")
+    yield running
+    await stop_pipeline(running)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(f"DROP SCHEMA IF EXISTS {quote_identifier(isolated.database_schema)} CASCADE")
+        )
+    await engine.dispose()
+
 
 # Columns a rebuild cannot reproduce: when the row was written, not what it says.
 VOLATILE = {"recorded_at"}
@@ -82,7 +107,8 @@ async def mixed_workload(pipeline: Pipeline) -> None:
     await pipeline.assert_invariants([product_id])
 
 
-async def test_replayed_read_models_equal_the_live_ones(pipeline: Pipeline) -> None:
+async def test_replayed_read_models_equal_the_live_ones(own_pipeline: Pipeline) -> None:
+    pipeline = own_pipeline
     await mixed_workload(pipeline)
     live_schema = pipeline.settings.database_schema
     shadow = f"{live_schema}_rebuilt"
@@ -105,8 +131,9 @@ async def test_replayed_read_models_equal_the_live_ones(pipeline: Pipeline) -> N
 
 
 async def test_replay_swaps_the_rebuilt_tables_in_and_keeps_projecting(
-    pipeline: Pipeline,
+    own_pipeline: Pipeline,
 ) -> None:
+    pipeline = own_pipeline
     await mixed_workload(pipeline)
     live_schema = pipeline.settings.database_schema
     before = await snapshot(pipeline.engine, live_schema)

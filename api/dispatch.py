@@ -118,8 +118,7 @@ async def _send(
         raise ApiError(
             503,
             "pipeline_unavailable",
-            "the command could not be sent to the pipeline; retry with the same "
-            "Idempotency-Key",
+            "the command could not be sent to the pipeline; retry with the same Idempotency-Key",
             {"command_id": command.id, "reason": str(exc)},
         ) from exc
 

@@ -73,7 +73,11 @@ _PIPELINE_ERRORS = (
 
 ROUTES: tuple[Route, ...] = (
     Route(
-        "POST", "/api/products/", views.create_product, "createProduct", "Create a product",
+        "POST",
+        "/api/products/",
+        views.create_product,
+        "createProduct",
+        "Create a product",
         (
             Response(201, "Created.", ProductResponse),
             Response(409, "The id exists (`product_exists`)."),
@@ -82,14 +86,21 @@ ROUTES: tuple[Route, ...] = (
         body=CreateProductRequest,
     ),
     Route(
-        "GET", "/api/products/{id}", views.get_product, "getProduct", "Read a product",
+        "GET",
+        "/api/products/{id}",
+        views.get_product,
+        "getProduct",
+        "Read a product",
         (
             Response(200, "The product.", ProductResponse),
             Response(404, "Unknown product (`product_not_found`)."),
         ),
     ),
     Route(
-        "POST", "/api/products/{id}/adjust_stock/", views.adjust_stock, "adjustStock",
+        "POST",
+        "/api/products/{id}/adjust_stock/",
+        views.adjust_stock,
+        "adjustStock",
         "Add or remove units of stock",
         (
             Response(200, "Adjusted.", ProductResponse),
@@ -100,7 +111,10 @@ ROUTES: tuple[Route, ...] = (
         body=AdjustStockRequest,
     ),
     Route(
-        "POST", "/api/reservations/", views.create_reservation, "createReservation",
+        "POST",
+        "/api/reservations/",
+        views.create_reservation,
+        "createReservation",
         "Reserve stock; creates a pending order that expires unless confirmed",
         (
             Response(201, "Reserved.", ReservationCreatedResponse),
@@ -113,7 +127,10 @@ ROUTES: tuple[Route, ...] = (
         body=ReserveRequest,
     ),
     Route(
-        "GET", "/api/reservations/{id}", views.get_reservation, "getReservation",
+        "GET",
+        "/api/reservations/{id}",
+        views.get_reservation,
+        "getReservation",
         "Read a reservation",
         (
             Response(200, "The reservation.", ReservationResponse),
@@ -121,14 +138,21 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     Route(
-        "GET", "/api/orders/{id}", views.get_order, "getOrder", "Read an order",
+        "GET",
+        "/api/orders/{id}",
+        views.get_order,
+        "getOrder",
+        "Read an order",
         (
             Response(200, "The order.", OrderResponse),
             Response(404, "Unknown order (`order_not_found`)."),
         ),
     ),
     Route(
-        "POST", "/api/orders/{id}/change_status/", views.change_status, "changeOrderStatus",
+        "POST",
+        "/api/orders/{id}/change_status/",
+        views.change_status,
+        "changeOrderStatus",
         "Move an order along its state machine",
         (
             Response(200, "Changed.", OrderResponse),
@@ -139,7 +163,10 @@ ROUTES: tuple[Route, ...] = (
         body=ChangeStatusRequest,
     ),
     Route(
-        "GET", "/api/orders/", views.list_orders, "listOrders",
+        "GET",
+        "/api/orders/",
+        views.list_orders,
+        "listOrders",
         "Orders filtered by date, status, total, customer and product, keyset-paged",
         (
             Response(200, "One page of orders.", OrderListResponse),
@@ -184,7 +211,10 @@ ROUTES: tuple[Route, ...] = (
         tag="orders",
     ),
     Route(
-        "GET", "/api/audit/", views.list_audit, "listAudit",
+        "GET",
+        "/api/audit/",
+        views.list_audit,
+        "listAudit",
         "Who changed what and why: the audit log, newest first",
         (
             Response(200, "One page of audit events.", AuditListResponse),
@@ -226,7 +256,11 @@ ROUTES: tuple[Route, ...] = (
         tag="audit",
     ),
     Route(
-        "GET", "/healthz", views.healthz, "health", "Broker and database reachability",
+        "GET",
+        "/healthz",
+        views.healthz,
+        "health",
+        "Broker and database reachability",
         (
             Response(200, "Both answer.", HealthResponse),
             Response(503, "One does not answer (`status: degraded`).", HealthResponse),
@@ -234,7 +268,11 @@ ROUTES: tuple[Route, ...] = (
         tag="operations",
     ),
     Route(
-        "GET", "/api/openapi.json", views.openapi, "openapi", "This document",
+        "GET",
+        "/api/openapi.json",
+        views.openapi,
+        "openapi",
+        "This document",
         (Response(200, "The OpenAPI 3.1 document."),),
         tag="operations",
     ),

@@ -41,7 +41,7 @@ MoneyIn = Annotated[
         ge=0,
         max_digits=14,
         decimal_places=2,
-        description="Decimal amount as a string (\"19.90\") or a JSON number, 2 places at most.",
+        description='Decimal amount as a string ("19.90") or a JSON number, 2 places at most.',
     ),
 ]
 
@@ -115,7 +115,7 @@ def _cents(value: Decimal) -> Decimal:
 class ProductView(_View):
     id: str
     name: str
-    price: Decimal = Field(description="Decimal string with two places, e.g. \"19.90\".")
+    price: Decimal = Field(description='Decimal string with two places, e.g. "19.90".')
     available: int
     reserved: int
     sold: int
@@ -210,7 +210,6 @@ class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     checks: dict[str, CheckResult]
     request_id: str
-
 
 
 class AuditEntryView(_View):

@@ -120,9 +120,7 @@ async def create_reservation(request: web.Request) -> web.Response:
         data = ReserveStockData(
             product_id=req.product_id, quantity=req.quantity, customer_id=req.customer_id
         )
-        return ReserveStock(
-            id=command_id, request_id=_request_id(), key=req.product_id, data=data
-        )
+        return ReserveStock(id=command_id, request_id=_request_id(), key=req.product_id, data=data)
 
     def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
         result = reply.data.result

@@ -70,6 +70,7 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
         assert table[product_id]["reserved"] == total
         assert table[product_id]["available"] == stock - total
         await pipeline.assert_invariants([product_id])
+
         async def projected_orders() -> int:
             async with engine.connect() as conn:
                 count = await conn.scalar(

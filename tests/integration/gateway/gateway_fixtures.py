@@ -152,30 +152,52 @@ def refuse(command: Any, code: str, message: str, **details: Any) -> ReplyData:
 
 
 def product_snapshot(
-    product_id: str, name: str = "Widget", price: str = "9.90", available: int = 5,
+    product_id: str,
+    name: str = "Widget",
+    price: str = "9.90",
+    available: int = 5,
     version: int = 1,
 ) -> ProductSnapshot:
     return ProductSnapshot(
-        id=product_id, name=name, price=Decimal(price), initial=available, adjusted=0,
-        available=available, reserved=0, sold=0, version=version,
+        id=product_id,
+        name=name,
+        price=Decimal(price),
+        initial=available,
+        adjusted=0,
+        available=available,
+        reserved=0,
+        sold=0,
+        version=version,
     )
 
 
 def reservation_snapshot(product_id: str, quantity: int = 1) -> ReservationSnapshot:
     return ReservationSnapshot(
-        id=unique("res"), product_id=product_id, order_id=unique("ord"), quantity=quantity,
-        status="active", customer_id="cust-1",
-        expires_at=datetime.now(UTC) + timedelta(minutes=10), version=2,
+        id=unique("res"),
+        product_id=product_id,
+        order_id=unique("ord"),
+        quantity=quantity,
+        status="active",
+        customer_id="cust-1",
+        expires_at=datetime.now(UTC) + timedelta(minutes=10),
+        version=2,
     )
 
 
 def order_snapshot(reservation: ReservationSnapshot, status: str = "pending") -> OrderSnapshot:
     now = datetime.now(UTC)
     return OrderSnapshot(
-        id=reservation.order_id, status=status, customer_id="cust-1",  # type: ignore[arg-type]
-        product_id=reservation.product_id, quantity=reservation.quantity,
-        unit_price=Decimal("9.90"), total=Decimal("9.90") * reservation.quantity,
-        reservation_id=reservation.id, expires_at=now + timedelta(minutes=10),
-        created_at=now, updated_at=now, version=1,
+        id=reservation.order_id,
+        status=status,
+        customer_id="cust-1",  # type: ignore[arg-type]
+        product_id=reservation.product_id,
+        quantity=reservation.quantity,
+        unit_price=Decimal("9.90"),
+        total=Decimal("9.90") * reservation.quantity,
+        reservation_id=reservation.id,
+        expires_at=now + timedelta(minutes=10),
+        created_at=now,
+        updated_at=now,
+        version=1,
         history=[HistoryEntrySnapshot(status="pending", at=now, request_id="r-1")],
     )

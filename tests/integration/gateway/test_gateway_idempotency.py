@@ -62,10 +62,16 @@ async def test_a_retry_returns_the_first_result_without_sending_again(
 ) -> None:
     key = unique("key")
     async with responder(settings, reserve) as agent:
-        first = await client.post("/api/reservations/", json=body(), headers={
-            "Idempotency-Key": key, "X-Request-ID": "first"})
-        second = await client.post("/api/reservations/", json=body(), headers={
-            "Idempotency-Key": key, "X-Request-ID": "second"})
+        first = await client.post(
+            "/api/reservations/",
+            json=body(),
+            headers={"Idempotency-Key": key, "X-Request-ID": "first"},
+        )
+        second = await client.post(
+            "/api/reservations/",
+            json=body(),
+            headers={"Idempotency-Key": key, "X-Request-ID": "second"},
+        )
         assert first.status == second.status == 201
         first_body, second_body = await first.json(), await second.json()
         assert second_body["request_id"] == "second"

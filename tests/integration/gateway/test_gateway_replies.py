@@ -67,7 +67,10 @@ def fake_agent(command: Any) -> ReplyData:
             return refuse(command, "product_not_found", "no such product")
         if command.data.quantity > 5:
             return refuse(
-                command, "insufficient_stock", "not enough", available=5,
+                command,
+                "insufficient_stock",
+                "not enough",
+                available=5,
                 requested=command.data.quantity,
             )
         reservation = reservation_snapshot(command.data.product_id, command.data.quantity)
@@ -85,9 +88,14 @@ def fake_agent(command: Any) -> ReplyData:
         if command.data.order_id.startswith("weird"):
             return refuse(command, "something_new", "a code the gateway does not know")
         return refuse(
-            command, "invalid_transition", "cannot", **{
-                "from": "shipped", "to": command.data.status, "allowed": ["delivered"],
-            }
+            command,
+            "invalid_transition",
+            "cannot",
+            **{
+                "from": "shipped",
+                "to": command.data.status,
+                "allowed": ["delivered"],
+            },
         )
     raise AssertionError(f"unexpected command {command!r}")
 
@@ -111,7 +119,11 @@ async def test_create_product_is_201_with_the_presented_product(
     body = await resp.json()
     assert body == {
         "product": {
-            "id": pid, "name": "Widget", "price": "9.90", "available": 5, "reserved": 0,
+            "id": pid,
+            "name": "Widget",
+            "price": "9.90",
+            "available": 5,
+            "reserved": 0,
             "sold": 0,
         },
         "request_id": "req-create-1",

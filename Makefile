@@ -58,5 +58,10 @@ check-schemas: venv
 bench-reserve: services
 	$(BIN)/python -m bench.reserve
 
+## GET /api/orders/ at 1M orders: first vs deep page over HTTP, OFFSET at the same depth.
+.PHONY: bench-queries
+bench-queries: services
+	$(BIN)/python -m bench.queries
+
 clean: stop
 	rm -rf .local $(VENV)

@@ -77,7 +77,7 @@ def build_app(settings: Settings) -> Pipeline:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger_ms=5,
+        producer_linger_ms=1,
         table_standby_replicas=0,
         stream_wait_empty=False,
         broker_commit_every=200,

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.app import APPLIED_PREFIX, Pipeline
-from agents.outcome import Outcome, Outgoing
+from agents.outcome import Outcome
 from topics.messages import (
     CommandRejected,
     CommandRejectedData,
@@ -252,5 +252,3 @@ def _describe(err: Exception) -> str:
         return "; ".join(parts)[:2000]
     return str(err)[:2000]
 
-
-__all__ = ["CommandProcessor", "Outgoing"]

@@ -42,7 +42,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
     )
     dedupe_window: int = Field(
-        100_000, ge=100, description="Applied command ids each agent of a worker remembers."
+        20_000,
+        ge=100,
+        description="Applied commands each agent of a worker remembers (each entry keeps what "
+        "the command sent, a few KiB, in memory and in the changelog).",
     )
     log_level: str = Field("INFO", description="Python log level of all processes.")
 

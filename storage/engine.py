@@ -26,7 +26,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=20,
         pool_pre_ping=False,
         connect_args={
-            "server_settings": {"search_path": quote_identifier(settings.database_schema)}
+            "server_settings": {
+                "search_path": quote_identifier(settings.database_schema),
+                # asyncpg prepares and caches each statement; after five runs PostgreSQL
+                # may switch to a generic plan, which guesses a range on created_at or
+                # total at 0.5 % of the table whatever its real width and picks bitmap
+                # scans + sort (10-20x slower for order lists, docs/QUERIES.md).
+                # Planning with the real values costs ~0.2 ms per statement.
+                "plan_cache_mode": "force_custom_plan",
+            }
         },
     )
 

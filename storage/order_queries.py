@@ -42,7 +42,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    text,
     tuple_,
     union_all,
 )
@@ -63,7 +62,6 @@ _COLUMNS = [c for c in orders.c if c.name != "history"]
 # Bound totals as plain numeric: the column's numeric(14, 2) would round a bound like
 # 10.005 (changing `<=`'s meaning) and overflow on a huge one instead of matching nothing.
 _ANY_DECIMAL = Numeric(asdecimal=True)
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +207,7 @@ def _sort_value(params: OrderListParams, row: Row[Any]) -> datetime | Decimal:
 
 
 async def _fetch(engine: AsyncEngine, query: Select[Any]) -> list[Row[Any]]:
+    # Engines from storage.engine plan every statement with its real values
+    # (plan_cache_mode = force_custom_plan, see there), which these queries need.
     async with engine.connect() as conn:
-        # asyncpg prepares and caches each statement; after five runs PostgreSQL may
-        # switch to a generic plan, which guesses a range on created_at or total at
-        # 0.5 % of the table whatever its real width and picks bitmap scans + sort
-        # (10-20x slower, docs/QUERIES.md). Planning with the real values costs
-        # ~0.2 ms. SET LOCAL ends with the transaction that engine.connect() begins.
-        await conn.execute(_CUSTOM_PLANS)
         return list((await conn.execute(query)).all())

@@ -80,6 +80,7 @@ orders = Table(
     Index("orders_customer_id_created_at_id_idx", "customer_id", "created_at", "id"),
     Index("orders_product_id_created_at_id_idx", "product_id", "created_at", "id"),
     Index("orders_product_id_total_id_idx", "product_id", "total", "id"),
+    Index("orders_customer_id_total_id_idx", "customer_id", "total", "id"),
 )
 
 idempotency_keys = Table(

@@ -43,8 +43,6 @@ _RESERVATION_EVENTS = (
     ReservationExpired,
 )
 _ORDER_EVENTS = (OrderCreated, OrderStatusChanged)
-# asyncpg takes at most 32767 bind parameters per statement.
-_MAX_PARAMS = 32_767
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a key of _Batch.rows
@@ -101,14 +99,18 @@ async def project_events(engine: AsyncEngine, events: Sequence[Any]) -> int:
         # Fixed table order and id-sorted rows: concurrent projectors lock in one order.
         for spec in (_PRODUCTS, _RESERVATIONS, _ORDERS):
             rows = _latest_per_id(batch.rows.get(spec, []), spec)
-            for chunk in _chunks(rows, max(1, _MAX_PARAMS // len(spec.table.c))):
-                await conn.execute(_upsert_statement(spec, chunk))
+            if rows:
+                # executemany of one cached statement: SQLAlchemy batches the rows into
+                # multi-row INSERTs itself ("insertmanyvalues") and compiles once per
+                # process. A `.values(rows)` statement was compiled anew for every batch,
+                # a quarter of the projector's time under load.
+                await conn.execute(_STATEMENTS[spec], rows)
     return applied
 
 
-def _upsert_statement(spec: _Upsert, rows: list[Row]) -> Any:
+def _upsert_statement(spec: _Upsert) -> Any:
     table = spec.table
-    stmt = pg_insert(table).values(rows)
+    stmt = pg_insert(table)
     excluded = stmt.excluded
     set_: dict[str, Any] = {
         c.name: excluded[c.name]
@@ -122,6 +124,9 @@ def _upsert_statement(spec: _Upsert, rows: list[Row]) -> Any:
         set_=set_,
         where=table.c.version < excluded.version,
     )
+
+
+_STATEMENTS = {spec: _upsert_statement(spec) for spec in (_PRODUCTS, _RESERVATIONS, _ORDERS)}
 
 
 def _latest_per_id(rows: Iterable[Row], spec: _Upsert) -> list[Row]:
@@ -141,11 +146,6 @@ def _latest_per_id(rows: Iterable[Row], spec: _Upsert) -> list[Row]:
                     merged[name] = old[name]
             by_id[row["id"]] = merged
     return [by_id[key] for key in sorted(by_id)]
-
-
-def _chunks(rows: list[Row], size: int) -> Iterable[list[Row]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _product_row(p: ProductSnapshot, occurred_at: datetime) -> Row:

@@ -52,7 +52,8 @@ data_dir() {
 }
 
 as_postgres() {
-  if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else runuser -u "$RUN_AS" -- "$@"; fi
+  # From /: the postgres user may not be allowed into the current directory.
+  if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else (cd / && runuser -u "$RUN_AS" -- "$@"); fi
 }
 
 pgctl() { as_postgres "$BINDIR/pg_ctl" -D "$DATA" "$@"; }

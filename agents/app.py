@@ -7,6 +7,7 @@ own topic prefix and app id, and nothing happens at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 from faust.types import TableT, TopicT
@@ -67,10 +68,14 @@ class Pipeline:
 
 def build_app(settings: Settings) -> Pipeline:
     """A configured faust App with its source topics and changelog-backed tables."""
+    datadir = Path(".local") / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_list],
         store="memory://",  # tables are rebuilt from their changelog topics on start
+        # faust makes a data folder even for memory tables; keep it out of the source tree.
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,

@@ -19,22 +19,32 @@ integrity check against accidents and casual edits, not a secret (see there).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, get_args
 
 from sqlalchemy import ColumnElement, Row, Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.formats import iso_utc
-from storage.order_params import CursorMismatch, InvalidCursor, InvalidParameter
+from storage.query_params import (
+    CursorMismatch,
+    InvalidCursor,
+    InvalidParameter,
+    mac,
+    parse_limit,
+)
+from storage.query_params import b64decode as _b64decode
+from storage.query_params import b64encode as _b64encode
+from storage.query_params import canonical_json as _canonical_json
+from storage.query_params import parse_id as _parse_id
+from storage.query_params import parse_time as _parse_time
+from storage.query_params import time_text as _time_text
 from storage.tables import audit_log
 from topics.messages import AuditEvent
 
@@ -50,7 +60,6 @@ __all__ = [
 
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
-MAX_ID_LENGTH: Final = 128
 MAX_CURSOR_LENGTH: Final = 1024
 
 PARAMETERS: Final[tuple[str, ...]] = (
@@ -76,12 +85,6 @@ EVENT_TYPES: Final[tuple[str, ...]] = tuple(
 
 # Not a secret; change it to invalidate every audit cursor handed out so far.
 CURSOR_KEY: Final = b"inventory-stream/audit-cursor/v1"
-_MAC_BYTES: Final = 16
-
-_INTEGER = re.compile(r"^\d{1,6}$")
-# "…T10:00:00 02:00": the '+' of an offset that a client forgot to URL-encode arrives
-# as a space. Only repaired when a time part precedes it.
-_UNENCODED_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,37 +165,8 @@ def _parse_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str
     raise InvalidParameter(name, f"unknown value {value!r}; expected one of: {', '.join(choices)}")
 
 
-def _parse_id(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    if len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise InvalidParameter(name, f"must be at most {MAX_ID_LENGTH} printable characters")
-    return value
-
-
-def _parse_time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    text = value.strip()
-    repaired = _UNENCODED_PLUS.match(text)
-    if repaired:
-        text = f"{repaired.group(1)}+{repaired.group(2)}"
-    try:
-        parsed = datetime.fromisoformat(text)
-        # Without an offset the time is taken as UTC, the project's only zone on the wire.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InvalidParameter(
-            name, f"{value!r} is not an ISO 8601 time, e.g. 2025-01-31T12:00:00Z"
-        ) from None
-
-
 def _parse_limit(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    if not _INTEGER.match(value) or not 1 <= int(value) <= MAX_LIMIT:
-        raise InvalidParameter("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-    return int(value)
+    return parse_limit(value, DEFAULT_LIMIT, MAX_LIMIT)
 
 
 # --- cursor -----------------------------------------------------------------------------
@@ -253,32 +227,7 @@ def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
 
 
 def _mac(body: Mapping[str, Any]) -> str:
-    digest = hmac.new(CURSOR_KEY, _canonical_json(body), hashlib.sha256).digest()
-    return _b64encode(digest[:_MAC_BYTES])
-
-
-def _canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def _time_text(value: datetime | None) -> str | None:
-    # Microseconds always written: timestamptz keeps them and the keyset must be exact.
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
-        raise ValueError("not base64url")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    # The last character's spare bits are ignored by the decoder: without this check an
-    # edited last character could still decode to the same, valid cursor.
-    if _b64encode(data) != text:
-        raise ValueError("not canonical base64url")
-    return data
+    return mac(CURSOR_KEY, body)
 
 
 # --- query ------------------------------------------------------------------------------

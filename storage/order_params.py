@@ -19,7 +19,6 @@ keyset position of the caller's own query, which a filter could do anyway.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -27,10 +26,23 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, get_args
 
+from storage.query_params import (
+    CursorMismatch,
+    InvalidCursor,
+    InvalidParameter,
+    mac,
+    parse_limit,
+)
+from storage.query_params import b64decode as _b64decode
+from storage.query_params import b64encode as _b64encode
+from storage.query_params import canonical_json as _canonical_json
+from storage.query_params import parse_id as _parse_id
+from storage.query_params import parse_time as _parse_time
+from storage.query_params import time_text as _time_text
 from topics.messages import OrderStatusName
 
 SortName = Literal["newest", "oldest", "highest_value", "lowest_value"]
@@ -40,7 +52,6 @@ STATUSES: Final[tuple[str, ...]] = get_args(OrderStatusName)
 DEFAULT_SORT: Final = "newest"
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
-MAX_ID_LENGTH: Final = 128
 MAX_CURSOR_LENGTH: Final = 1024
 # Large enough for any numeric(14, 2) total plus generous fractional digits.
 MAX_DECIMAL_LENGTH: Final = 32
@@ -61,43 +72,8 @@ PARAMETERS: Final[tuple[str, ...]] = (
 # Not a secret (see the module docstring); change it to invalidate every cursor
 # handed out so far, e.g. when the cursor's meaning changes.
 CURSOR_KEY: Final = b"inventory-stream/orders-cursor/v1"
-_MAC_BYTES: Final = 16
 
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
-_INTEGER = re.compile(r"^\d{1,6}$")
-# "…T10:00:00 02:00": a '+' of the offset that a client forgot to URL-encode
-# arrives as a space. Only repaired when a time part precedes it.
-_UNENCODED_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
-
-
-class InvalidParameter(ValueError):
-    """A query parameter of the order list is invalid; the gateway answers 400.
-
-    `name` is the parameter to blame, `message` says what is wrong in words a
-    client can act on.
-    """
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-        self.message = message
-
-
-class InvalidCursor(InvalidParameter):
-    """The cursor is malformed or was altered: it is not one this service made."""
-
-    def __init__(self, message: str = "the cursor is malformed or was altered") -> None:
-        super().__init__("cursor", message)
-
-
-class CursorMismatch(InvalidCursor):
-    """A genuine cursor used with another sort or filter set than the one it came from."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the cursor belongs to another sort or filter set; repeat the query that "
-            "returned it, or start again without a cursor"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,23 +175,6 @@ def _parse_statuses(value: str) -> list[str]:
     return names
 
 
-def _parse_time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    text = value.strip()
-    repaired = _UNENCODED_PLUS.match(text)
-    if repaired:
-        text = f"{repaired.group(1)}+{repaired.group(2)}"
-    try:
-        parsed = datetime.fromisoformat(text)
-        # A time without an offset is taken as UTC, the project's only zone on the wire.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InvalidParameter(
-            name, f"{value!r} is not an ISO 8601 time, e.g. 2025-01-31T12:00:00Z"
-        ) from None
-
-
 def _parse_total(name: str, value: str | None) -> Decimal | None:
     if value is None:
         return None
@@ -225,14 +184,6 @@ def _parse_total(name: str, value: str | None) -> Decimal | None:
         return Decimal(value)
     except InvalidOperation:  # unreachable after the pattern; kept as a guard
         raise InvalidParameter(name, f"{value!r} is not a decimal") from None
-
-
-def _parse_id(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    if len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise InvalidParameter(name, f"must be at most {MAX_ID_LENGTH} printable characters")
-    return value
 
 
 def _parse_sort(value: str | None) -> SortName:
@@ -246,11 +197,7 @@ def _parse_sort(value: str | None) -> SortName:
 
 
 def _parse_limit(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    if not _INTEGER.match(value) or not 1 <= int(value) <= MAX_LIMIT:
-        raise InvalidParameter("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-    return int(value)
+    return parse_limit(value, DEFAULT_LIMIT, MAX_LIMIT)
 
 
 # --- cursor -----------------------------------------------------------------------------
@@ -324,17 +271,7 @@ def decode_cursor(params: OrderListParams) -> Keyset | None:
 
 
 def _mac(body: Mapping[str, Any]) -> str:
-    digest = hmac.new(CURSOR_KEY, _canonical_json(body), hashlib.sha256).digest()
-    return _b64encode(digest[:_MAC_BYTES])
-
-
-def _canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def _time_text(value: datetime | None) -> str | None:
-    # Microseconds always written: timestamptz keeps them and the keyset must be exact.
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+    return mac(CURSOR_KEY, body)
 
 
 def _decimal_text(value: Decimal | None) -> str | None:
@@ -342,13 +279,3 @@ def _decimal_text(value: Decimal | None) -> str | None:
         return None
     # normalize() makes 10 and 10.00 equal; format "f" avoids exponents like 1E+1.
     return format(value.normalize(), "f")
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -101,6 +101,9 @@ async def _consume(
         group_id=projection.group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # aiokafka skips partitions with buffered records when it fetches; a long wait on
+        # the idle ones then delays the busy one (agents.app.WORKER_FETCH_MAX_WAIT_MS).
+        fetch_max_wait_ms=100,
     )
     await consumer.start()
     log.info("projection %s consuming %s", projection.name, ", ".join(projection.decoders))

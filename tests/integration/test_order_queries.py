@@ -21,9 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import ClauseElement, Executable, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.order_params import (
     SORTS,
@@ -43,6 +42,7 @@ from storage.order_queries import (
     list_orders_offset,
 )
 from storage.tables import orders
+from tests.support.explain import explain, index_problems, plan_shape
 
 pytestmark = pytest.mark.integration
 
@@ -143,57 +143,6 @@ async def seeded(engine: AsyncEngine) -> AsyncIterator[Seeded]:
 # --- EXPLAIN ---------------------------------------------------------------------------
 
 
-class Explain(Executable, ClauseElement):
-    """`EXPLAIN (FORMAT JSON) <statement>` with the statement's own bound parameters.
-
-    Run with parameters, EXPLAIN plans with their values, as the custom plans that
-    list_orders forces (SET LOCAL plan_cache_mode = force_custom_plan).
-    """
-
-    inherit_cache = False
-
-    def __init__(self, statement: Executable) -> None:
-        self.statement = statement
-
-
-@compiles(Explain, "postgresql")
-def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
-    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
-
-
-def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from plan_nodes(child)
-
-
-def plan_shape(plan: dict[str, Any]) -> str:
-    """A one-line summary, e.g. 'Limit > Index Scan Backward[orders_created_at_id_idx]'."""
-    parts = []
-    for node in plan_nodes(plan):
-        name = node["Node Type"]
-        if node.get("Scan Direction") == "Backward":
-            name += " Backward"
-        if "Index Name" in node:
-            name += f"[{node['Index Name']}]"
-        parts.append(name)
-    return " > ".join(parts)
-
-
-def index_problems(plan: dict[str, Any]) -> list[str]:
-    """Why `plan` fails 'an index and no sequential scan on orders' (empty when it passes)."""
-    on_orders = [n for n in plan_nodes(plan) if n.get("Relation Name") == "orders"]
-    if not on_orders:
-        return ["orders is not read at all"]
-    index_scans = ("Index Scan", "Index Only Scan", "Bitmap Heap Scan")
-    return [f"{n['Node Type']} on orders" for n in on_orders if n["Node Type"] not in index_scans]
-
-
-async def explain(conn: AsyncConnection, query: Executable) -> dict[str, Any]:
-    result = (await conn.execute(Explain(query))).scalar_one()
-    return result[0]["Plan"]  # type: ignore[no-any-return]
-
-
 def filter_matrix(seeded: Seeded, wide: bool) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every combination of the API's filters: each filter absent, half-given or given."""
     one: tuple[str, ...]
@@ -281,7 +230,7 @@ async def test_every_filter_and_sort_combination_plans_with_an_index_and_no_seq_
                     count += 1
                     shape = plan_shape(plan)
                     shapes[shape] = shapes.get(shape, 0) + 1
-                    for problem in index_problems(plan):
+                    for problem in index_problems(plan, "orders"):
                         failures.append(f"{label} / {sort} / {page}: {problem}: {shape}")
     seconds = time.perf_counter() - started
     print(f"\n{count} plans in {seconds:.1f} s; shapes:")

@@ -76,7 +76,10 @@ class CommandProcessor:
         self.lookups = lookups
         self.window = pipeline.settings.dedupe_window
         self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
-        self._recent: deque[str] | None = None
+        # Applied-entry keys per source partition, oldest first. Pruning stays within the
+        # partition being processed: faust writes a deletion to the changelog partition
+        # of the current record, so deleting another partition's key would miss it.
+        self._recent: dict[int, deque[str]] | None = None
 
     async def process(self, event: Any) -> None:
         """Handle one Kafka record; never raises for bad input."""
@@ -179,12 +182,15 @@ class CommandProcessor:
                 ((k, v) for k, v in self.table.items() if k.startswith(APPLIED_PREFIX)),
                 key=lambda kv: kv[1].get("at", 0),
             )
-            self._recent = deque(k for k, _ in restored)
+            self._recent = {}
+            for key, old in restored:
+                self._recent.setdefault(old["source"][0], deque()).append(key)
         key = APPLIED_PREFIX + command_id
         self.table[key] = entry
-        self._recent.append(key)
-        while len(self._recent) > self.window:
-            self.table.pop(self._recent.popleft(), None)
+        recent = self._recent.setdefault(entry["source"][0], deque())
+        recent.append(key)
+        while len(recent) > self.window:
+            self.table.pop(recent.popleft(), None)
 
     async def dead_letter(self, event: Any, raw: bytes, code: str, error: str) -> None:
         """Park an unusable record on the DLQ (original bytes, reason in headers) and audit it."""

@@ -42,10 +42,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
     )
     dedupe_window: int = Field(
-        20_000,
+        5_000,
         ge=100,
-        description="Applied commands each agent of a worker remembers (each entry keeps what "
-        "the command sent, a few KiB, in memory and in the changelog).",
+        description="Applied commands remembered per partition of each command topic (each "
+        "entry keeps what the command sent, a few KiB, in memory and in the changelog).",
     )
     log_level: str = Field("INFO", description="Python log level of all processes.")
 

@@ -1,0 +1,63 @@
+"""The applied-command entries are a bounded window: the oldest are deleted (from the
+table and, by tombstones, from its changelog) once a partition holds more."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from agents.app import APPLIED_PREFIX
+from inventory.settings import Settings
+from storage.engine import create_engine, quote_identifier
+from storage.migrate import migrate
+from tests.conftest import RUN_ID
+from tests.support.pipeline import read_compacted, start_pipeline, stop_pipeline
+from topics.messages import AdjustStock, AdjustStockData
+
+pytestmark = pytest.mark.integration
+
+WINDOW = 100
+
+
+async def test_applied_entries_are_pruned_to_the_window(settings: Settings) -> None:
+    small = settings.model_copy(
+        update={
+            "topic_prefix": f"t{RUN_ID}d.",
+            "database_schema": f"test_{RUN_ID}_d",
+            "dedupe_window": WINDOW,
+            "partitions": 1,
+        }
+    )
+    engine = create_engine(small)
+    await migrate(engine, small.database_schema)
+    pipeline = await start_pipeline(small, engine, f"{RUN_ID}/dedupe")
+    try:
+        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        await pipeline.create_product(product_id, 0)
+        commands = [
+            AdjustStock(
+                key=product_id,
+                data=AdjustStockData(product_id=product_id, delta=1, reason=f"count {i}"),
+            )
+            for i in range(WINDOW + 50)
+        ]
+        for command in commands:
+            assert (await pipeline.request(command)).data.ok
+        rows = await read_compacted(small, f"{small.app_id}-stock-changelog")
+        applied = {k for k in rows if k.startswith(APPLIED_PREFIX)}
+        assert len(applied) == WINDOW, "one partition keeps exactly the window"
+        assert APPLIED_PREFIX + commands[-1].id in applied, "the newest are kept"
+        assert APPLIED_PREFIX + commands[0].id not in applied, "the oldest are gone"
+        assert rows[product_id]["available"] == WINDOW + 50
+        # a retry inside the window is still recognised: it changes nothing
+        again = await pipeline.request(commands[-1])
+        assert again.data.ok and again.data.result["product"]["available"] == WINDOW + 50
+    finally:
+        await stop_pipeline(pipeline)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(f"DROP SCHEMA IF EXISTS {quote_identifier(small.database_schema)} CASCADE")
+            )
+        await engine.dispose()

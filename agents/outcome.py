@@ -45,8 +45,9 @@ class Outcome:
 
     def emit_event(self, events_topic: str, message: BaseModel, key: str) -> None:
         """An event goes to its entity's topic and, identical, to the audit topic."""
-        self.emit(events_topic, key, message)
-        self.emit(AUDIT, key, message)
+        value = message.model_dump_json().encode()
+        self.messages.append(Outgoing(events_topic, key, value))
+        self.messages.append(Outgoing(AUDIT, key, value))
 
 
 def ok_reply(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.query_params import InvalidParameter
+
 # Refusal codes the pipeline sends back, and the HTTP status each becomes. A code
 # missing here is a business refusal we have not classified yet: 409 says "the
 # request was understood but conflicts with the current state", the safest guess.
@@ -56,6 +58,11 @@ class ApiError(Exception):
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """`{"error": {"code", "message", "details"}}`, the project's error shape."""
     return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+
+
+def invalid_parameter(err: InvalidParameter) -> ApiError:
+    """A query-string parameter the storage layer refused: 400 naming it."""
+    return ApiError(400, "invalid_parameter", f"{err.name}: {err.message}", {"parameter": err.name})
 
 
 def validation_error(errors: list[dict[str, Any]], message: str | None = None) -> ApiError:

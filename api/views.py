@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 
 from api.bodies import parse_body, path_param, read_json
 from api.dispatch import execute
-from api.errors import ApiError
+from api.errors import ApiError, invalid_parameter
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
 from api.presenters import (
@@ -29,6 +29,7 @@ from api.schemas import (
 from inventory.projector import projections
 from storage import audit_queries, order_params, order_queries, queries
 from storage.engine import ping
+from storage.query_params import InvalidParameter
 from topics.messages import (
     AdjustStock,
     AdjustStockData,
@@ -180,10 +181,8 @@ async def list_orders(request: web.Request) -> web.Response:
     try:
         params = order_params.parse_order_list_params(request.query)
         page = await order_queries.list_orders(request.app[ENGINE], params)
-    except order_params.InvalidParameter as err:
-        raise ApiError(
-            400, "invalid_parameter", f"{err.name}: {err.message}", {"parameter": err.name}
-        ) from None
+    except InvalidParameter as err:
+        raise invalid_parameter(err) from None
     return json_response(
         {
             "results": [present_order_summary(row) for row in page.results],
@@ -200,10 +199,8 @@ async def list_audit(request: web.Request) -> web.Response:
     try:
         params = audit_queries.parse_audit_params(request.query)
         results, next_cursor = await audit_queries.list_audit(request.app[ENGINE], params)
-    except audit_queries.InvalidParameter as err:
-        raise ApiError(
-            400, "invalid_parameter", f"{err.name}: {err.message}", {"parameter": err.name}
-        ) from None
+    except InvalidParameter as err:
+        raise invalid_parameter(err) from None
     return json_response({"results": results, "next_cursor": next_cursor})
 
 

@@ -38,6 +38,7 @@ from storage.query_params import (
     InvalidParameter,
     mac,
     parse_limit,
+    query_values,
 )
 from storage.query_params import b64decode as _b64decode
 from storage.query_params import b64encode as _b64encode
@@ -126,19 +127,8 @@ def parse_audit_params(query: Mapping[str, str]) -> AuditParams:
     that is malformed or altered (`InvalidCursor`) or was made for another filter
     set (`CursorMismatch`).
     """
-    values: dict[str, str] = {}
-    for name, value in query.items():
-        if name not in PARAMETERS:
-            raise InvalidParameter(
-                name, f"unknown parameter; expected some of: {', '.join(PARAMETERS)}"
-            )
-        if name in values:
-            raise InvalidParameter(name, "given more than once")
-        values[name] = value
-
-    def get(name: str) -> str | None:
-        value = values.get(name, "")
-        return value if value != "" else None
+    values, _ = query_values(query, PARAMETERS)
+    get = values.get
 
     since = _parse_time("since", get("since"))
     until = _parse_time("until", get("until"))

@@ -36,6 +36,7 @@ from storage.query_params import (
     InvalidParameter,
     mac,
     parse_limit,
+    query_values,
 )
 from storage.query_params import b64decode as _b64decode
 from storage.query_params import b64encode as _b64encode
@@ -119,23 +120,9 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
     unknown status or sort, limit not an integer in 1..200, or a cursor that is
     malformed, altered (`InvalidCursor`) or from another query (`CursorMismatch`).
     """
-    values: dict[str, str] = {}
-    statuses: list[str] = []
-    for name, value in query.items():
-        if name not in PARAMETERS:
-            raise InvalidParameter(
-                name, f"unknown parameter; expected some of: {', '.join(PARAMETERS)}"
-            )
-        if name == "status":
-            statuses.extend(_parse_statuses(value))
-            continue
-        if name in values:
-            raise InvalidParameter(name, "given more than once")
-        values[name] = value
-
-    def get(name: str) -> str | None:
-        value = values.get(name, "")
-        return value if value != "" else None
+    values, status_values = query_values(query, PARAMETERS, repeatable="status")
+    statuses = [name for value in status_values for name in _parse_statuses(value)]
+    get = values.get
 
     created_from = _parse_time("created_from", get("created_from"))
     created_to = _parse_time("created_to", get("created_to"))

@@ -47,7 +47,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.formats import iso_utc, money
 from storage.order_params import (
     Keyset,
     OrderListParams,
@@ -55,6 +54,7 @@ from storage.order_params import (
     encode_cursor,
     sorts_by_value,
 )
+from storage.queries import order_summary
 from storage.tables import orders
 
 # Every column but `history`, in the order the rows are built.
@@ -181,25 +181,6 @@ def build_order_list_query(
     merged = union_all(*(select(*b.c) for b in branches)).subquery("merged")
     query = ordered(select(merged), [merged.c[key.name], merged.c.id])
     return query.offset(offset or None).limit(fetch)
-
-
-def order_summary(row: Row[Any]) -> dict[str, Any]:
-    """One order of the list as a JSON-ready dict (the order of `get_order` minus history)."""
-    return {
-        "id": row.id,
-        "status": row.status,
-        "total": money(row.total),
-        "unit_price": money(row.unit_price),
-        "customer_id": row.customer_id,
-        "product_id": row.product_id,
-        "quantity": row.quantity,
-        "created_at": iso_utc(row.created_at),
-        "updated_at": iso_utc(row.updated_at),
-        "reservation_id": row.reservation_id,
-        "expires_at": iso_utc(row.expires_at),
-        "cancel_reason": row.cancel_reason,
-        "version": row.version,
-    }
 
 
 def _sort_value(params: OrderListParams, row: Row[Any]) -> datetime | Decimal:

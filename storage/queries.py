@@ -79,6 +79,22 @@ async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any] | None
     if row is None:
         return None
     return {
+        **order_summary(row),
+        "history": [
+            {
+                "status": h["status"],
+                "at": h["at"],
+                "reason": h.get("reason"),
+                "request_id": h.get("request_id"),
+            }
+            for h in row.history
+        ],
+    }
+
+
+def order_summary(row: Row[Any]) -> dict[str, Any]:
+    """One order as a JSON-ready dict without its history (what the order list shows)."""
+    return {
         "id": row.id,
         "status": row.status,
         "total": money(row.total),
@@ -91,15 +107,6 @@ async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any] | None
         "reservation_id": row.reservation_id,
         "expires_at": iso_utc(row.expires_at),
         "cancel_reason": row.cancel_reason,
-        "history": [
-            {
-                "status": h["status"],
-                "at": h["at"],
-                "reason": h.get("reason"),
-                "request_id": h.get("request_id"),
-            }
-            for h in row.history
-        ],
         "version": row.version,
     }
 

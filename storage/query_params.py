@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -53,6 +53,31 @@ class CursorMismatch(InvalidCursor):
             "the cursor belongs to another sort or filter set; repeat the query that "
             "returned it, or start again without a cursor"
         )
+
+
+def query_values(
+    query: Mapping[str, str], allowed: Sequence[str], repeatable: str | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The query string's parameters, each given at most once, empty values dropped (HTML
+    forms send empty fields), and every value of the one `repeatable` parameter, in order.
+
+    `query` may be a plain mapping or a multidict (aiohttp's `request.query`). Raises
+    `InvalidParameter` for an unknown parameter or a repeated one.
+    """
+    values: dict[str, str] = {}
+    repeated: list[str] = []
+    for name, value in query.items():
+        if name not in allowed:
+            raise InvalidParameter(
+                name, f"unknown parameter; expected some of: {', '.join(allowed)}"
+            )
+        if name == repeatable:
+            repeated.append(value)
+            continue
+        if name in values:
+            raise InvalidParameter(name, "given more than once")
+        values[name] = value
+    return {k: v for k, v in values.items() if v != ""}, repeated
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:

@@ -42,7 +42,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
+async def ensure_topics(settings: Settings) -> None:
     """Every pipeline topic under the settings' prefix (the reply topic included)."""
     await create_topics(settings)
 

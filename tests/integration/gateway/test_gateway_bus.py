@@ -12,7 +12,7 @@ from api.bus import CommandBus
 from inventory.settings import Settings
 from tests.integration.gateway.gateway_fixtures import ensure_topics, ok, responder, unique
 from topics.messages import CreateProduct, CreateProductData, ReplyData
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
+from topics.names import INVENTORY_COMMANDS, prefixed
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def echo(command: Any) -> ReplyData:
 
 
 async def test_two_gateways_at_once_each_get_their_own_replies(settings: Settings) -> None:
-    await ensure_topics(settings, [INVENTORY_COMMANDS, ORDERS_COMMANDS])
+    await ensure_topics(settings)
     topic = prefixed(settings.topic_prefix, INVENTORY_COMMANDS)
     first, second = CommandBus(settings), CommandBus(settings)
     await asyncio.gather(first.start(), second.start())
@@ -47,7 +47,7 @@ async def test_two_gateways_at_once_each_get_their_own_replies(settings: Setting
 
 
 async def test_garbage_on_the_reply_topic_is_skipped(settings: Settings) -> None:
-    await ensure_topics(settings, [INVENTORY_COMMANDS, ORDERS_COMMANDS])
+    await ensure_topics(settings)
     topic = prefixed(settings.topic_prefix, INVENTORY_COMMANDS)
     bus = CommandBus(settings)
     await bus.start()
@@ -69,7 +69,7 @@ async def test_garbage_on_the_reply_topic_is_skipped(settings: Settings) -> None
 async def test_a_request_without_reply_times_out_and_forgets_its_waiter(
     settings: Settings,
 ) -> None:
-    await ensure_topics(settings, [INVENTORY_COMMANDS, ORDERS_COMMANDS])
+    await ensure_topics(settings)
     quick = settings.model_copy(update={"reply_timeout_seconds": 0.3})
     bus = CommandBus(quick)
     await bus.start()

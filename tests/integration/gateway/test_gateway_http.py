@@ -4,7 +4,6 @@ shape, validation, health, reads from the read models, the OpenAPI document."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.settings import Settings
 from storage.projection import project_events
 from tests.integration.gateway.gateway_fixtures import (
-    ensure_topics,
     gateway_client,
     order_snapshot,
     product_snapshot,
@@ -29,16 +27,8 @@ from topics.messages import (
     ReservationChangedData,
     ReservationCreated,
 )
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
-    await ensure_topics(settings, [INVENTORY_COMMANDS, ORDERS_COMMANDS])
-    async with gateway_client(settings) as c:
-        yield c
 
 
 def assert_error(body: dict[str, Any], code: str, request_id: str | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
 from tests.integration.gateway.gateway_fixtures import (
-    ensure_topics,
     gateway_client,
     ok,
     order_snapshot,
@@ -22,16 +20,8 @@ from tests.integration.gateway.gateway_fixtures import (
     unique,
 )
 from topics.messages import ReplyData, derived_id
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
-    await ensure_topics(settings, [INVENTORY_COMMANDS, ORDERS_COMMANDS])
-    async with gateway_client(settings) as c:
-        yield c
 
 
 def reserve(command: Any) -> ReplyData:

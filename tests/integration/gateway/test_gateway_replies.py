@@ -15,7 +15,6 @@ from inventory.settings import Settings
 from storage.projection import project_events
 from tests.integration.gateway.gateway_fixtures import (
     Responder,
-    ensure_topics,
     gateway_client,
     ok,
     order_snapshot,
@@ -35,16 +34,8 @@ from topics.messages import (
     ReserveStock,
     VersionToken,
 )
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
-    await ensure_topics(settings, [INVENTORY_COMMANDS, ORDERS_COMMANDS])
-    async with gateway_client(settings) as c:
-        yield c
 
 
 def fake_agent(command: Any) -> ReplyData:

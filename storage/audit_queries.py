@@ -19,10 +19,7 @@ integrity check against accidents and casual edits, not a secret (see there).
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,11 +33,11 @@ from storage.query_params import (
     CursorMismatch,
     InvalidCursor,
     InvalidParameter,
-    mac,
+    open_cursor,
     parse_limit,
     query_values,
+    seal_cursor,
 )
-from storage.query_params import b64decode as _b64decode
 from storage.query_params import b64encode as _b64encode
 from storage.query_params import canonical_json as _canonical_json
 from storage.query_params import parse_id as _parse_id
@@ -61,7 +58,6 @@ __all__ = [
 
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
-MAX_CURSOR_LENGTH: Final = 1024
 
 PARAMETERS: Final[tuple[str, ...]] = (
     "entity_type",
@@ -179,8 +175,7 @@ def filter_fingerprint(params: AuditParams) -> str:
 def encode_audit_cursor(params: AuditParams, occurred_at: datetime, event_id: str) -> str:
     """The cursor that continues `params`' query after the row (`occurred_at`, `event_id`)."""
     body = {"f": filter_fingerprint(params), "t": _time_text(occurred_at), "id": event_id}
-    body["h"] = _mac(body)
-    return _b64encode(_canonical_json(body))
+    return seal_cursor(CURSOR_KEY, body)
 
 
 def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
@@ -192,21 +187,7 @@ def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
     """
     if params.cursor is None:
         return None
-    if len(params.cursor) > MAX_CURSOR_LENGTH:
-        raise InvalidCursor()
-    try:
-        body = json.loads(_b64decode(params.cursor))
-    except (ValueError, binascii.Error):
-        raise InvalidCursor() from None
-    if not (
-        isinstance(body, dict)
-        and set(body) == {"f", "t", "id", "h"}
-        and all(isinstance(v, str) for v in body.values())
-    ):
-        raise InvalidCursor()
-    mac = body.pop("h")
-    if not hmac.compare_digest(mac, _mac(body)):
-        raise InvalidCursor()
+    body = open_cursor(CURSOR_KEY, params.cursor, {"f", "t", "id"})
     if body["f"] != filter_fingerprint(params):
         raise CursorMismatch()
     try:
@@ -214,10 +195,6 @@ def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
     except ValueError:  # only a bug of ours can get here past the MAC
         raise InvalidCursor() from None
     return AuditPosition(occurred_at=occurred_at, event_id=body["id"])
-
-
-def _mac(body: Mapping[str, Any]) -> str:
-    return mac(CURSOR_KEY, body)
 
 
 # --- query ------------------------------------------------------------------------------

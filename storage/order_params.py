@@ -19,26 +19,23 @@ keyset position of the caller's own query, which a filter could do anyway.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import hmac
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal, get_args
+from typing import Final, Literal, get_args
 
 from storage.query_params import (
     CursorMismatch,
     InvalidCursor,
     InvalidParameter,
-    mac,
+    open_cursor,
     parse_limit,
     query_values,
+    seal_cursor,
 )
-from storage.query_params import b64decode as _b64decode
 from storage.query_params import b64encode as _b64encode
 from storage.query_params import canonical_json as _canonical_json
 from storage.query_params import parse_id as _parse_id
@@ -53,7 +50,6 @@ STATUSES: Final[tuple[str, ...]] = get_args(OrderStatusName)
 DEFAULT_SORT: Final = "newest"
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
-MAX_CURSOR_LENGTH: Final = 1024
 # Large enough for any numeric(14, 2) total plus generous fractional digits.
 MAX_DECIMAL_LENGTH: Final = 32
 
@@ -218,8 +214,7 @@ def encode_cursor(params: OrderListParams, value: datetime | Decimal, order_id: 
     """The cursor that continues `params`' query after the row (`value`, `order_id`)."""
     key = _time_text(value) if isinstance(value, datetime) else _decimal_text(value)
     body = {"s": params.sort, "f": filter_fingerprint(params), "k": key, "id": order_id}
-    body["h"] = _mac(body)
-    return _b64encode(_canonical_json(body))
+    return seal_cursor(CURSOR_KEY, body)
 
 
 def decode_cursor(params: OrderListParams) -> Keyset | None:
@@ -231,21 +226,7 @@ def decode_cursor(params: OrderListParams) -> Keyset | None:
     """
     if params.cursor is None:
         return None
-    if len(params.cursor) > MAX_CURSOR_LENGTH:
-        raise InvalidCursor()
-    try:
-        body = json.loads(_b64decode(params.cursor))
-    except (ValueError, binascii.Error):
-        raise InvalidCursor() from None
-    if not (
-        isinstance(body, dict)
-        and set(body) == {"s", "f", "k", "id", "h"}
-        and all(isinstance(v, str) for v in body.values())
-    ):
-        raise InvalidCursor()
-    mac = body.pop("h")
-    if not hmac.compare_digest(mac, _mac(body)):
-        raise InvalidCursor()
+    body = open_cursor(CURSOR_KEY, params.cursor, {"s", "f", "k", "id"})
     if body["s"] != params.sort or body["f"] != filter_fingerprint(params):
         raise CursorMismatch()
     try:
@@ -255,10 +236,6 @@ def decode_cursor(params: OrderListParams) -> Keyset | None:
     except (ValueError, InvalidOperation):  # only a bug of ours can get here past the MAC
         raise InvalidCursor() from None
     return Keyset(value=value, order_id=body["id"])
-
-
-def _mac(body: Mapping[str, Any]) -> str:
-    return mac(CURSOR_KEY, body)
 
 
 def _decimal_text(value: Decimal | None) -> str | None:

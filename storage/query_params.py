@@ -116,6 +116,38 @@ def parse_limit(value: str | None, default: int, maximum: int) -> int:
     return int(value)
 
 
+MAX_CURSOR_LENGTH: Final = 1024
+
+
+def seal_cursor(key: bytes, body: Mapping[str, Any]) -> str:
+    """An opaque cursor: base64url of the canonical JSON of `body` plus its MAC ("h")."""
+    return b64encode(canonical_json({**body, "h": mac(key, body)}))
+
+
+def open_cursor(key: bytes, cursor: str, fields: set[str]) -> dict[str, str]:
+    """The body `seal_cursor(key, ...)` sealed, with exactly `fields`, all strings.
+
+    Raises `InvalidCursor` for anything else: too long, not base64url or JSON, other
+    fields, or a MAC that does not match (edited, truncated, made with another key).
+    """
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        body = json.loads(b64decode(cursor))
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors
+        raise InvalidCursor() from None
+    if not (
+        isinstance(body, dict)
+        and set(body) == fields | {"h"}
+        and all(isinstance(v, str) for v in body.values())
+    ):
+        raise InvalidCursor()
+    sealed_mac = body.pop("h")
+    if not hmac.compare_digest(sealed_mac, mac(key, body)):
+        raise InvalidCursor()
+    return body
+
+
 def mac(key: bytes, body: Mapping[str, Any]) -> str:
     """The cursor's integrity check: a truncated HMAC of its canonical JSON."""
     digest = hmac.new(key, canonical_json(body), hashlib.sha256).digest()

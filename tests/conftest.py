@@ -64,24 +64,7 @@ async def pipeline(settings: Settings, engine):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 async def short_ttl_pipeline(settings: Settings):  # type: ignore[no-untyped-def]
     """A second pipeline (own topics, app id and schema) whose reservations expire in 3 s."""
-    from sqlalchemy import text
+    from tests.support.pipeline import isolated, own_pipeline
 
-    from storage.engine import create_engine
-    from storage.migrate import migrate
-    from tests.support.pipeline import start_pipeline, stop_pipeline
-
-    short = settings.model_copy(
-        update={
-            "topic_prefix": f"t{RUN_ID}s.",
-            "database_schema": f"test_{RUN_ID}_s",
-            "reservation_ttl_seconds": 3.0,
-        }
-    )
-    eng = create_engine(short)
-    await migrate(eng, short.database_schema)
-    running = await start_pipeline(short, eng, f"{RUN_ID}/short-ttl")
-    yield running
-    await stop_pipeline(running)
-    async with eng.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{short.database_schema}" CASCADE'))
-    await eng.dispose()
+    async with own_pipeline(isolated(settings, "s", reservation_ttl_seconds=3.0)) as running:
+        yield running

@@ -12,11 +12,10 @@ import uuid
 
 import aiohttp
 import pytest
-from sqlalchemy import text
 
 from inventory.settings import Settings
-from storage.engine import create_engine, quote_identifier
 from tests.conftest import RUN_ID
+from tests.support.pipeline import isolated, own_schema
 from tests.support.processes import ROOT, settings_env
 from tests.support.waiting import eventually
 
@@ -31,13 +30,7 @@ def free_port() -> int:
 
 async def test_inventory_run_serves_until_ctrl_c(settings: Settings) -> None:
     port = free_port()
-    own = settings.model_copy(
-        update={
-            "topic_prefix": f"t{RUN_ID}run.",
-            "database_schema": f"test_{RUN_ID}_run",
-            "gateway_port": port,
-        }
-    )
+    own = isolated(settings, "run", gateway_port=port)
     log_path = ROOT / ".local" / "test-logs" / RUN_ID / "inventory-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
@@ -87,9 +80,5 @@ async def test_inventory_run_serves_until_ctrl_c(settings: Settings) -> None:
     assert process.returncode == 0, output[-2000:]
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the gateway still listens"
-    engine = create_engine(own)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(f"DROP SCHEMA IF EXISTS {quote_identifier(own.database_schema)} CASCADE")
-        )
-    await engine.dispose()
+    async with own_schema(own):  # `inventory run` migrated it; this drops it again
+        pass

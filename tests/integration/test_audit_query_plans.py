@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
 from storage.audit_queries import AuditParams, AuditPosition, build_audit_query
-from storage.engine import create_engine, quote_identifier
-from storage.migrate import migrate
 from tests.support.explain import explain, index_problems, plan_shape
+from tests.support.pipeline import own_schema
 
 pytestmark = pytest.mark.integration
 
@@ -28,33 +27,29 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 async def audit_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """A schema of its own holding 100k audit events over 100 days, analyzed."""
     own = settings.model_copy(update={"database_schema": f"{settings.database_schema}_auditplans"})
-    engine = create_engine(own)
-    await migrate(engine, own.database_schema)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                """
-                INSERT INTO audit_log
-                    (id, type, entity_type, entity_id, request_id, occurred_at, payload)
-                SELECT 'e' || g,
-                       (ARRAY['product.created', 'stock.adjusted', 'reservation.created',
-                              'reservation.committed', 'order.created',
-                              'order.status_changed', 'command.rejected'])[1 + g % 7],
-                       (ARRAY['product', 'reservation', 'order'])[1 + g % 3],
-                       'ent-' || (g % 20000),
-                       'req-' || (g / 3),
-                       CAST(:start AS timestamptz) + g * interval '86 seconds',
-                       '{}'::jsonb
-                  FROM generate_series(1, :n) AS g
-                """
-            ),
-            {"start": START, "n": EVENTS},
-        )
-        await conn.execute(text("ANALYZE audit_log"))
-    yield engine
-    async with engine.begin() as conn:
-        await conn.execute(text(f"DROP SCHEMA {quote_identifier(own.database_schema)} CASCADE"))
-    await engine.dispose()
+    async with own_schema(own) as engine:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    """
+                    INSERT INTO audit_log
+                        (id, type, entity_type, entity_id, request_id, occurred_at, payload)
+                    SELECT 'e' || g,
+                           (ARRAY['product.created', 'stock.adjusted', 'reservation.created',
+                                  'reservation.committed', 'order.created',
+                                  'order.status_changed', 'command.rejected'])[1 + g % 7],
+                           (ARRAY['product', 'reservation', 'order'])[1 + g % 3],
+                           'ent-' || (g % 20000),
+                           'req-' || (g / 3),
+                           CAST(:start AS timestamptz) + g * interval '86 seconds',
+                           '{}'::jsonb
+                      FROM generate_series(1, :n) AS g
+                    """
+                ),
+                {"start": START, "n": EVENTS},
+            )
+            await conn.execute(text("ANALYZE audit_log"))
+        yield engine
 
 
 def filter_sets() -> list[dict[str, Any]]:

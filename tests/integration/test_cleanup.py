@@ -14,9 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.order_rules import expire_command
 from inventory.cleanup import expire_overdue
 from inventory.settings import Settings
-from storage.engine import create_engine, quote_identifier
-from storage.migrate import migrate
-from tests.support.pipeline import Pipeline, collect
+from tests.support.pipeline import Pipeline, collect, own_schema
 from topics.names import ORDERS_COMMANDS
 
 pytestmark = pytest.mark.integration
@@ -29,16 +27,8 @@ async def test_cleanup_asks_the_order_agent_to_expire_overdue_pending_orders(
     settings = pipeline.settings.model_copy(
         update={"database_schema": f"{pipeline.settings.database_schema}_cleanup"}
     )
-    engine = create_engine(settings)
-    await migrate(engine, settings.database_schema)
-    try:
+    async with own_schema(settings) as engine:
         await check_cleanup(pipeline, settings, engine)
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(f"DROP SCHEMA {quote_identifier(settings.database_schema)} CASCADE")
-            )
-        await engine.dispose()
 
 
 async def check_cleanup(pipeline: Pipeline, settings: Settings, engine: AsyncEngine) -> None:

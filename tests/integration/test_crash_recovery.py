@@ -10,10 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from inventory.settings import Settings
-from storage.engine import create_engine
-from storage.migrate import migrate
-from tests.conftest import RUN_ID
-from tests.support.pipeline import start_pipeline, stop_pipeline
+from tests.support.pipeline import isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import Reply, ReserveStock, ReserveStockData
 
@@ -31,17 +28,9 @@ async def request_until_answered(pipeline, command: ReserveStock, retried: set[s
 
 
 async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Settings) -> None:
-    crash = settings.model_copy(
-        update={
-            "topic_prefix": f"t{RUN_ID}c.",
-            "database_schema": f"test_{RUN_ID}_c",
-            "reply_timeout_seconds": 3.0,
-        }
-    )
-    engine = create_engine(crash)
-    await migrate(engine, crash.database_schema)
-    pipeline = await start_pipeline(crash, engine, f"{RUN_ID}/crash")
-    try:
+    crash = isolated(settings, "c", reply_timeout_seconds=3.0)
+    async with own_pipeline(crash) as pipeline:
+        engine = pipeline.engine
         product_id = f"p-{uuid.uuid4().hex[:8]}"
         total, stock = 300, 400
         await pipeline.create_product(product_id, stock)
@@ -80,8 +69,3 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
 
         # orders.events is projected on its own; give it the time to catch up
         assert await eventually(projected_orders, lambda n: n >= total, what="orders") == total
-    finally:
-        await stop_pipeline(pipeline)
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{crash.database_schema}" CASCADE'))
-        await engine.dispose()

@@ -6,14 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import text
 
 from agents.app import APPLIED_PREFIX
 from inventory.settings import Settings
-from storage.engine import create_engine, quote_identifier
-from storage.migrate import migrate
-from tests.conftest import RUN_ID
-from tests.support.pipeline import read_compacted, start_pipeline, stop_pipeline
+from tests.support.pipeline import isolated, own_pipeline, read_compacted
 from topics.messages import AdjustStock, AdjustStockData
 
 pytestmark = pytest.mark.integration
@@ -22,18 +18,8 @@ WINDOW = 100
 
 
 async def test_applied_entries_are_pruned_to_the_window(settings: Settings) -> None:
-    small = settings.model_copy(
-        update={
-            "topic_prefix": f"t{RUN_ID}d.",
-            "database_schema": f"test_{RUN_ID}_d",
-            "dedupe_window": WINDOW,
-            "partitions": 1,
-        }
-    )
-    engine = create_engine(small)
-    await migrate(engine, small.database_schema)
-    pipeline = await start_pipeline(small, engine, f"{RUN_ID}/dedupe")
-    try:
+    small = isolated(settings, "d", dedupe_window=WINDOW, partitions=1)
+    async with own_pipeline(small) as pipeline:
         product_id = f"p-{uuid.uuid4().hex[:8]}"
         await pipeline.create_product(product_id, 0)
         commands = [
@@ -54,10 +40,3 @@ async def test_applied_entries_are_pruned_to_the_window(settings: Settings) -> N
         # a retry inside the window is still recognised: it changes nothing
         again = await pipeline.request(commands[-1])
         assert again.data.ok and again.data.result["product"]["available"] == WINDOW + 50
-    finally:
-        await stop_pipeline(pipeline)
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(f"DROP SCHEMA IF EXISTS {quote_identifier(small.database_schema)} CASCADE")
-            )
-        await engine.dispose()

@@ -16,9 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.replay import READ_MODEL_TABLES, replay
 from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
-from storage.migrate import migrate
-from tests.conftest import RUN_ID
-from tests.support.pipeline import Pipeline, start_pipeline, stop_pipeline
+from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import (
     AdjustStock,
@@ -33,20 +31,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def own_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
-    isolated = settings.model_copy(
-        update={"topic_prefix": f"t{RUN_ID}r.", "database_schema": f"test_{RUN_ID}_r"}
-    )
-    engine = create_engine(isolated)
-    await migrate(engine, isolated.database_schema)
-    running = await start_pipeline(isolated, engine, f"{RUN_ID}/replay")
-    yield running
-    await stop_pipeline(running)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(f"DROP SCHEMA IF EXISTS {quote_identifier(isolated.database_schema)} CASCADE")
-        )
-    await engine.dispose()
+async def replay_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    async with own_pipeline(isolated(settings, "r")) as running:
+        yield running
 
 
 # Columns a rebuild cannot reproduce: when the row was written, not what it says.
@@ -107,8 +94,8 @@ async def mixed_workload(pipeline: Pipeline) -> None:
     await pipeline.assert_invariants([product_id])
 
 
-async def test_replayed_read_models_equal_the_live_ones(own_pipeline: Pipeline) -> None:
-    pipeline = own_pipeline
+async def test_replayed_read_models_equal_the_live_ones(replay_pipeline: Pipeline) -> None:
+    pipeline = replay_pipeline
     await mixed_workload(pipeline)
     live_schema = pipeline.settings.database_schema
     shadow = f"{live_schema}_rebuilt"
@@ -131,9 +118,9 @@ async def test_replayed_read_models_equal_the_live_ones(own_pipeline: Pipeline) 
 
 
 async def test_replay_swaps_the_rebuilt_tables_in_and_keeps_projecting(
-    own_pipeline: Pipeline,
+    replay_pipeline: Pipeline,
 ) -> None:
-    pipeline = own_pipeline
+    pipeline = replay_pipeline
     await mixed_workload(pipeline)
     live_schema = pipeline.settings.database_schema
     before = await snapshot(pipeline.engine, live_schema)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.app import RESERVATION_PREFIX
@@ -17,6 +20,8 @@ from agents.domain import stock as stock_rules
 from api.bus import CommandBus
 from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
+from storage.engine import create_engine, quote_identifier
+from storage.migrate import migrate
 from storage.queries import get_product, stock_invariant_violations
 from tests.support.processes import ROOT, ProcessGroup
 from tests.support.waiting import eventually
@@ -187,3 +192,42 @@ async def stop_pipeline(pipeline: Pipeline) -> None:
     await pipeline.bus.stop()
     await pipeline.producer.stop()
     pipeline.processes.stop_all()
+
+
+def isolated(settings: Settings, name: str, **overrides: Any) -> Settings:
+    """The run's settings with topics, app id and schema of their own (suffix `name`),
+    for tests that must not share the main pipeline or its rows."""
+    return settings.model_copy(
+        update={
+            "topic_prefix": f"{settings.topic_prefix.rstrip('.')}{name}.",
+            "database_schema": f"{settings.database_schema}_{name}",
+            **overrides,
+        }
+    )
+
+
+@asynccontextmanager
+async def own_schema(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on `settings.database_schema`, migrated, dropped again afterwards."""
+    engine = create_engine(settings)
+    await migrate(engine, settings.database_schema)
+    try:
+        yield engine
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(f"DROP SCHEMA IF EXISTS {quote_identifier(settings.database_schema)} CASCADE")
+            )
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def own_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    """A worker and projector on `settings` (see `isolated`), with its own schema."""
+    async with own_schema(settings) as engine:
+        log_name = settings.topic_prefix.rstrip(".")
+        running = await start_pipeline(settings, engine, log_name)
+        try:
+            yield running
+        finally:
+            await stop_pipeline(running)

@@ -139,15 +139,19 @@ def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any
 
 
 def _finish(
-    out: Outcome, command: Any, stock: rules.Stock, result: dict[str, Any] | None = None
+    out: Outcome,
+    command: Any,
+    stock: rules.Stock,
+    snapshot: ProductSnapshot,
+    reservation: ReservationSnapshot | None = None,
 ) -> Outcome:
+    """The new row and the reply: the product, and the rows the caller may read next."""
     out.state = stored(stock)
-    snapshot = product_snapshot(stock)
+    tokens = [product_token(stock)]
+    if reservation is not None:
+        tokens.append(VersionToken(entity="reservation", id=reservation.id, version=stock.version))
     out.reply = ok_reply(
-        command.id,
-        {"product": snapshot.model_dump(mode="json"), **(result or {})},
-        [product_token(stock)],
-        command.continuation,
+        command.id, {"product": snapshot.model_dump(mode="json")}, tokens, command.continuation
     )
     return out
 
@@ -155,26 +159,28 @@ def _finish(
 def _created(command: CreateProduct, now: datetime) -> Outcome:
     d = command.data
     stock = rules.create_product(d.product_id, d.name, d.price, d.initial_stock)
+    snapshot = product_snapshot(stock)
     out = Outcome()
     event = ProductCreated(
         **_event_fields(command, "product.created", now),
-        data=ProductCreatedData(product=product_snapshot(stock)),
+        data=ProductCreatedData(product=snapshot),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
-    return _finish(out, command, stock)
+    return _finish(out, command, stock, snapshot)
 
 
 def _adjusted(stock: rules.Stock, command: AdjustStock, now: datetime) -> Outcome:
     stock = rules.adjust(stock, command.data.delta)
+    snapshot = product_snapshot(stock)
     out = Outcome()
     event = StockAdjusted(
         **_event_fields(command, "stock.adjusted", now),
         data=StockAdjustedData(
-            product=product_snapshot(stock), delta=command.data.delta, reason=command.data.reason
+            product=snapshot, delta=command.data.delta, reason=command.data.reason
         ),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
-    return _finish(out, command, stock)
+    return _finish(out, command, stock, snapshot)
 
 
 def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: timedelta) -> Outcome:
@@ -193,10 +199,11 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
         expires_at=expires_at,
         version=stock.version,
     )
+    snapshot = product_snapshot(stock)
     out = Outcome()
     event = ReservationCreated(
         **_event_fields(command, "reservation.created", now),
-        data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
+        data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
     # The order agent answers the caller once the order exists; what we know travels along.
@@ -212,7 +219,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
             correlation_id=command.id,
             result={
                 "reservation": reservation.model_dump(mode="json"),
-                "product": product_snapshot(stock).model_dump(mode="json"),
+                "product": snapshot.model_dump(mode="json"),
             },
             read_after=[
                 product_token(stock),
@@ -252,14 +259,15 @@ def _reservation_change(
 def _committed(stock: rules.Stock, command: CommitReservation, now: datetime) -> Outcome:
     stock, quantity = rules.commit(stock, command.data.reservation_id)
     reservation = _reservation_change(stock, command, quantity, "committed")
+    snapshot = product_snapshot(stock)
     out = Outcome()
     event = ReservationCommitted(
         **_event_fields(command, "reservation.committed", now),
-        data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
+        data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
     out.side_effects["reservation"] = (RESERVATION_CLEAR, reservation.id, None)
-    return _finish_reservation(out, command, stock, reservation)
+    return _finish(out, command, stock, snapshot, reservation)
 
 
 def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) -> Outcome:
@@ -276,25 +284,10 @@ def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) ->
         stock, command, quantity, "expired" if expired else "released"
     )
     event_cls = ReservationExpired if expired else ReservationReleased
+    snapshot = product_snapshot(stock)
     event = event_cls(
         **_event_fields(command, event_cls.model_fields["type"].default, now),
-        data=ReservationChangedData(product=product_snapshot(stock), reservation=reservation),
+        data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
-    return _finish_reservation(out, command, stock, reservation)
-
-
-def _finish_reservation(
-    out: Outcome, command: Any, stock: rules.Stock, reservation: ReservationSnapshot
-) -> Outcome:
-    out = _finish(out, command, stock)
-    out.reply = ok_reply(
-        command.id,
-        {"product": product_snapshot(stock).model_dump(mode="json")},
-        [
-            product_token(stock),
-            VersionToken(entity="reservation", id=reservation.id, version=stock.version),
-        ],
-        command.continuation,
-    )
-    return out
+    return _finish(out, command, stock, snapshot, reservation)

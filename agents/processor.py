@@ -113,7 +113,12 @@ class CommandProcessor:
                 messages = entry["messages"]
             else:
                 messages = _forward_follow_ups(entry["messages"], command)
-            await self._send(messages, entry["reply"], command)
+            stored_reply = entry["reply"]
+            await self._send(
+                [(topic, key, value.encode()) for topic, key, value in messages],
+                ReplyData.model_validate_json(stored_reply) if stored_reply else None,
+                command,
+            )
             return
         extras = {k: self.table.get(k) for k in (self.lookups(command) if self.lookups else [])}
         outcome = self.decide(self.table.get(entity), command, datetime.now(UTC), extras)
@@ -132,7 +137,9 @@ class CommandProcessor:
             self.table[entity] = outcome.state
         if self.on_side_effects and outcome.side_effects:
             self.on_side_effects(entity, outcome.side_effects)
-        await self._send(messages, reply, command)
+        await self._send(
+            [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
+        )
 
     def _restore(self, entity: str, entry: dict[str, Any]) -> None:
         """After a crash between the entry and the row: write the row the command produced.
@@ -145,9 +152,11 @@ class CommandProcessor:
         if self.on_side_effects and entry.get("side_effects"):
             self.on_side_effects(entity, entry["side_effects"])
 
-    async def _send(self, messages: list[list[str]], reply: str | None, command: Any) -> None:
+    async def _send(
+        self, messages: list[tuple[str, str, bytes]], reply: ReplyData | None, command: Any
+    ) -> None:
         for topic, key, value in messages:
-            await self.pipeline.topic(topic).send(key=key.encode(), value=value.encode())
+            await self.pipeline.topic(topic).send(key=key.encode(), value=value)
         if reply is None or not command.reply_to:
             return
         partition = command.reply_partition
@@ -163,16 +172,15 @@ class CommandProcessor:
                 command.id,
             )
             return
-        data = ReplyData.model_validate_json(reply)
         message = Reply(
-            id=derived_id(data.correlation_id, "reply"),
+            id=derived_id(reply.correlation_id, "reply"),
             request_id=command.request_id,
-            key=data.correlation_id,
-            causation_id=data.correlation_id,
-            data=data,
+            key=reply.correlation_id,
+            causation_id=reply.correlation_id,
+            data=reply,
         )
         await self.pipeline.topic(GATEWAY_REPLIES).send(
-            key=data.correlation_id.encode(), value=encode(message), partition=partition
+            key=reply.correlation_id.encode(), value=encode(message), partition=partition
         )
 
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
@@ -257,4 +265,3 @@ def _describe(err: Exception) -> str:
         ]
         return "; ".join(parts)[:2000]
     return str(err)[:2000]
-

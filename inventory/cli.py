@@ -73,6 +73,14 @@ def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_gateway(settings: Settings, _: argparse.Namespace) -> int:
     from api.main import serve
+    from api.middleware import RequestIdLogFilter
+
+    # Every gateway log line names the request it belongs to ("-" outside requests).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdLogFilter())
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+        )
 
     asyncio.run(serve(settings))
     return 0

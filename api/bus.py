@@ -227,10 +227,6 @@ class CommandBus:
             lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
         return lag
 
-    async def kafka_ok(self) -> bool:
-        """True when the broker answers within 2 s (see kafka_error for the reason)."""
-        return await self.kafka_error() is None
-
     async def stop(self) -> None:
         """Stop reading and sending; requests still waiting are cancelled."""
         if self._reader is not None:

@@ -15,26 +15,8 @@ from storage.formats import iso_utc, iso_utc_or_none, money
 from storage.tables import orders, products, reservations
 from topics.messages import VersionToken
 
+
 # One fixed statement whatever the tokens, so asyncpg prepares it once per connection.
-_VERSIONS_REACHED = text(
-    """
-    SELECT
-      (SELECT count(*)
-         FROM unnest(CAST(:product_ids AS text[]), CAST(:product_versions AS bigint[]))
-              AS t(id, version)
-         JOIN products AS r ON r.id = t.id AND r.version >= t.version)
-    + (SELECT count(*)
-         FROM unnest(CAST(:reservation_ids AS text[]), CAST(:reservation_versions AS bigint[]))
-              AS t(id, version)
-         JOIN reservations AS r ON r.id = t.id AND r.version >= t.version)
-    + (SELECT count(*)
-         FROM unnest(CAST(:order_ids AS text[]), CAST(:order_versions AS bigint[]))
-              AS t(id, version)
-         JOIN orders AS r ON r.id = t.id AND r.version >= t.version)
-    """
-)
-
-
 async def get_product(engine: AsyncEngine, product_id: str) -> dict[str, Any] | None:
     """The product's read model, or None when it is not (yet) projected."""
     row = await _one(engine, select(products).where(products.c.id == product_id))
@@ -118,17 +100,8 @@ async def versions_reached(engine: AsyncEngine, tokens: Sequence[VersionToken]) 
     """
     if not tokens:
         return True
-    params: dict[str, list[Any]] = {
-        f"{entity}_{part}": []
-        for entity in ("product", "reservation", "order")
-        for part in ("ids", "versions")
-    }
-    for token in tokens:
-        params[f"{token.entity}_ids"].append(token.id)
-        params[f"{token.entity}_versions"].append(token.version)
-    async with engine.connect() as conn:
-        reached = int((await conn.execute(_VERSIONS_REACHED, params)).scalar_one())
-    return reached == len(tokens)
+    versions = await current_versions(engine, {(t.entity, t.id) for t in tokens})
+    return all(versions.get((t.entity, t.id), -1) >= t.version for t in tokens)
 
 
 _CURRENT_VERSIONS = text(

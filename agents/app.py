@@ -6,7 +6,7 @@ own topic prefix and app id, and nothing happens at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +52,16 @@ class Pipeline:
     orders: TableT
     deadlines: TableT  # order id -> expires_at (epoch seconds) of PENDING orders only
 
-    def topic(self, logical: str) -> TopicT:
-        """A raw-bytes topic handle for a logical topic name."""
-        return self.raw_topic(prefixed(self.settings.topic_prefix, logical))
+    _topics: dict[str, TopicT] = field(default_factory=dict, repr=False)
 
-    def raw_topic(self, physical: str) -> TopicT:
-        cache = self._topics
-        if physical not in cache:
-            cache[physical] = self.app.topic(
+    def topic(self, logical: str) -> TopicT:
+        """A raw-bytes topic handle for a logical topic name (made once, then reused)."""
+        physical = prefixed(self.settings.topic_prefix, logical)
+        if physical not in self._topics:
+            self._topics[physical] = self.app.topic(
                 physical, key_serializer="raw", value_serializer="raw", internal=False
             )
-        return cache[physical]
-
-    def __post_init__(self) -> None:
-        self._topics: dict[str, TopicT] = {}
+        return self._topics[physical]
 
 
 # faust creates its worker consumer with fetch_max_wait_ms=1500, fixed. aiokafka does not

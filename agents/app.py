@@ -16,12 +16,8 @@ from faust.types import TableT, TopicT
 
 from inventory.settings import Settings
 from topics.names import (
-    AUDIT,
     INVENTORY_COMMANDS,
-    INVENTORY_EVENTS,
     ORDERS_COMMANDS,
-    ORDERS_EVENTS,
-    dlq_of,
     prefixed,
 )
 
@@ -138,6 +134,4 @@ def build_app(settings: Settings) -> Pipeline:
         orders=table("orders"),
         deadlines=table("order-deadlines"),
     )
-    for logical in (INVENTORY_EVENTS, ORDERS_EVENTS, AUDIT, dlq_of(INVENTORY_COMMANDS)):
-        pipeline.topic(logical)
     return pipeline

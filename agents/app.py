@@ -6,14 +6,15 @@ own topic prefix and app id, and nothing happens at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TableT, TopicT
+from faust.types import TopicT
 
+from agents.outbox import ChangelogTable
 from inventory.settings import Settings
 from topics.names import (
     INVENTORY_COMMANDS,
@@ -43,21 +44,19 @@ class Pipeline:
     orders_commands: TopicT
     # product id -> agents.domain.stock.to_dict(...), and applied-command entries
     # (see agents.processor)
-    stock: TableT
+    stock: ChangelogTable
     # order id -> agents.domain.order_state.to_dict(...), and applied-command entries
-    orders: TableT
-    deadlines: TableT  # order id -> expires_at (epoch seconds) of PENDING orders only
+    orders: ChangelogTable
+    deadlines: ChangelogTable  # order id -> expires_at (epoch seconds) of PENDING orders only
 
-    _topics: dict[str, TopicT] = field(default_factory=dict, repr=False)
+    def physical(self, logical: str) -> str:
+        """The topic name of a logical topic in this pipeline (with the prefix)."""
+        return prefixed(self.settings.topic_prefix, logical)
 
-    def topic(self, logical: str) -> TopicT:
-        """A raw-bytes topic handle for a logical topic name (made once, then reused)."""
-        physical = prefixed(self.settings.topic_prefix, logical)
-        if physical not in self._topics:
-            self._topics[physical] = self.app.topic(
-                physical, key_serializer="raw", value_serializer="raw", internal=False
-            )
-        return self._topics[physical]
+    async def flush_changelogs(self) -> None:
+        """Hand the changelog records of every table write so far to the producer."""
+        for table in (self.stock, self.orders, self.deadlines):
+            await table.flush_changelog()
 
 
 # faust creates its worker consumer with fetch_max_wait_ms=1500, fixed. aiokafka does not
@@ -93,6 +92,7 @@ def build_app(settings: Settings) -> Pipeline:
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_list],
         store="memory://",  # tables are rebuilt from their changelog topics on start
+        Table=ChangelogTable,  # cheaper changelog writes: see agents.outbox
         # faust makes a data folder even for memory tables; keep it out of the source tree.
         datadir=str(datadir),
         topic_partitions=settings.partitions,
@@ -122,8 +122,10 @@ def build_app(settings: Settings) -> Pipeline:
             partitions=settings.partitions,
         )
 
-    def table(name: str) -> TableT:
-        return app.Table(name, partitions=settings.partitions, key_type=str, value_type=None)
+    def table(name: str) -> ChangelogTable:
+        table = app.Table(name, partitions=settings.partitions, key_type=str, value_type=None)
+        assert isinstance(table, ChangelogTable)  # the App's Table class, set above
+        return table
 
     pipeline = Pipeline(
         settings=settings,

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents import outbox
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.outcome import Outcome
 from topics.messages import (
@@ -82,7 +83,16 @@ class CommandProcessor:
         self._recent: dict[int, deque[str]] | None = None
 
     async def process(self, event: Any) -> None:
-        """Handle one Kafka record; never raises for bad input."""
+        """Handle one Kafka record; never raises for bad input.
+
+        Every table write it made is with the producer when it returns, so faust, which
+        flushes the producer before committing, never commits past an unsent write."""
+        try:
+            await self._process(event)
+        finally:
+            await self.pipeline.flush_changelogs()
+
+    async def _process(self, event: Any) -> None:
         raw: bytes = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
         key = event.key.decode(errors="replace") if isinstance(event.key, bytes) else event.key
         try:
@@ -155,8 +165,11 @@ class CommandProcessor:
     async def _send(
         self, messages: list[tuple[str, str, bytes]], reply: ReplyData | None, command: Any
     ) -> None:
+        # The table writes go first, so a reader who sees an event finds its state.
+        await self.pipeline.flush_changelogs()
+        app = self.pipeline.app
         for topic, key, value in messages:
-            await self.pipeline.topic(topic).send(key=key.encode(), value=value)
+            await outbox.send(app, self.pipeline.physical(topic), key.encode(), value)
         if reply is None or not command.reply_to:
             return
         partition = command.reply_partition
@@ -179,8 +192,12 @@ class CommandProcessor:
             causation_id=reply.correlation_id,
             data=reply,
         )
-        await self.pipeline.topic(GATEWAY_REPLIES).send(
-            key=reply.correlation_id.encode(), value=encode(message), partition=partition
+        await outbox.send(
+            app,
+            self.replies_topic,
+            reply.correlation_id.encode(),
+            encode(message),
+            partition=partition,
         )
 
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
@@ -219,8 +236,9 @@ class CommandProcessor:
             ("x-source-offset", str(message.offset).encode()),
         ]
         key = event.key if isinstance(event.key, bytes) else None
-        await self.pipeline.topic(dlq_of(self.source_topic)).send(
-            key=key, value=raw, headers=headers
+        app = self.pipeline.app
+        await outbox.send(
+            app, self.pipeline.physical(dlq_of(self.source_topic)), key, raw, headers=headers
         )
         source = f"{message.topic}:{message.partition}:{message.offset}"
         rejected = CommandRejected(
@@ -234,7 +252,9 @@ class CommandProcessor:
                 details={"partition": message.partition, "offset": message.offset},
             ),
         )
-        await self.pipeline.topic(AUDIT).send(key=rejected.key.encode(), value=encode(rejected))
+        await outbox.send(
+            app, self.pipeline.physical(AUDIT), rejected.key.encode(), encode(rejected)
+        )
 
 
 def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[str]]:

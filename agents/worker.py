@@ -14,7 +14,7 @@ from typing import Any
 
 import faust
 
-from agents import inventory_rules, order_rules
+from agents import inventory_rules, order_rules, outbox
 from agents.app import Pipeline, build_app, reservation_key
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
@@ -92,14 +92,14 @@ def register(pipeline: Pipeline) -> None:
     async def expiry_sweep() -> None:
         # A timer may not write a table, so it only asks: the order agent decides.
         now = time.time()
-        commands = pipeline.topic(ORDERS_COMMANDS)
+        commands = pipeline.physical(ORDERS_COMMANDS)
         for order_id, deadline in list(pipeline.deadlines.items()):
             if deadline is None or deadline > now:
                 continue
             if now - sent_at.get(order_id, 0.0) < EXPIRE_RESEND_SECONDS:
                 continue
             sent_at[order_id] = now
-            await commands.send(key=order_id.encode(), value=encode(expire_command(order_id)))
+            await outbox.send(app, commands, order_id.encode(), encode(expire_command(order_id)))
         for order_id in [o for o in sent_at if o not in pipeline.deadlines]:
             del sent_at[order_id]
 

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         description="Applied commands remembered per partition of each command topic (each "
         "entry keeps what the command sent, a few KiB, in memory and in the changelog).",
     )
+    projector_batch_wait_ms: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="How long a projector fetch waits for 64 KiB of events before it takes "
+        "what there is: longer means fewer, larger database transactions, and read models "
+        "that trail the events by up to that much more.",
+    )
     log_level: str = Field("INFO", description="Python log level of all processes.")
 
     @property

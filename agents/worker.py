@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import faust
 
 from agents import inventory_rules, order_rules, outbox
 from agents.app import Pipeline, build_app, reservation_key
+from agents.deadline_index import DeadlineIndex
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
 from inventory.settings import Settings
@@ -59,10 +61,15 @@ def register(pipeline: Pipeline) -> None:
         on_side_effects=track_reservation,
     )
 
+    due = DeadlineIndex()
+    # Recovery fills the table without the agent: the index is rebuilt from it then.
+    pipeline.deadlines.on_recover(_async(due.invalidate))
+
     def track_deadline(order_id: str, effects: dict[str, Any]) -> None:
         action, value = effects.get("deadline", (None, None))
         if action == order_rules.DEADLINE_SET:
             pipeline.deadlines[order_id] = value
+            due.add(order_id, value)
         elif action == order_rules.DEADLINE_CLEAR:
             pipeline.deadlines.pop(order_id, None)
 
@@ -86,22 +93,19 @@ def register(pipeline: Pipeline) -> None:
         async for event in stream.events():
             await orders.process(event)
 
-    sent_at: dict[str, float] = {}
-
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
     async def expiry_sweep() -> None:
         # A timer may not write a table, so it only asks: the order agent decides.
-        now = time.time()
         commands = pipeline.physical(ORDERS_COMMANDS)
-        for order_id, deadline in list(pipeline.deadlines.items()):
-            if deadline is None or deadline > now:
-                continue
-            if now - sent_at.get(order_id, 0.0) < EXPIRE_RESEND_SECONDS:
-                continue
-            sent_at[order_id] = now
+        for order_id in due.due(time.time(), pipeline.deadlines, EXPIRE_RESEND_SECONDS):
             await outbox.send(app, commands, order_id.encode(), encode(expire_command(order_id)))
-        for order_id in [o for o in sent_at if o not in pipeline.deadlines]:
-            del sent_at[order_id]
+
+
+def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        callback()
+
+    return call
 
 
 def run(settings: Settings) -> None:

@@ -8,9 +8,11 @@ import uuid
 from datetime import datetime
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
+from inventory.settings import Settings
 from storage.queries import get_order
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import ChangeStatus, ChangeStatusData, ReserveStock, ReserveStockData
 
@@ -101,3 +103,79 @@ async def test_confirm_racing_expiry_has_exactly_one_winner_per_order(
     stock = table[product_id]
     assert stock["sold"] == won and stock["reserved"] == 0 and stock["available"] == 20 - won
     await pipeline.assert_invariants([product_id])
+
+
+async def test_an_order_that_fell_due_while_the_worker_was_down_expires_after_restart(
+    settings: Settings,
+) -> None:
+    """The restarted worker learns its pending orders from the recovered table (the
+    expiry index is rebuilt then), not from commands it applies itself."""
+    restart = isolated(settings, "r", reservation_ttl_seconds=2.0)
+    async with own_pipeline(restart) as pipeline:
+        product_id = pid()
+        await pipeline.create_product(product_id, 4)
+        result = await reserve(pipeline, product_id, 3)
+        order_id = result["order"]["id"]
+        worker = next(p for p in pipeline.processes.processes if p.role == "worker")
+        worker.kill()
+        await asyncio.sleep(2.5)  # the deadline passes while nobody is sweeping
+        pipeline.processes.start("worker")
+
+        order = await eventually(
+            lambda: get_order(pipeline.engine, order_id),
+            lambda row: row is not None and row["status"] == "cancelled",
+            within=60,
+            what="order expired after the restart",
+        )
+        assert order["cancel_reason"] == "reservation_expired"
+        table = await pipeline.stock_table()
+        assert table[product_id]["available"] == 4 and table[product_id]["reserved"] == 0
+        await pipeline.assert_invariants([product_id])
+
+
+async def group_members(settings: Settings) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_list)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([settings.app_id])
+    finally:
+        await admin.close()
+    [group] = response.to_object()["groups"]
+    return len(group["members"])
+
+
+async def test_orders_of_partitions_taken_over_from_a_dead_worker_expire(
+    settings: Settings,
+) -> None:
+    """Two workers share the partitions; one dies. The survivor recovers its partitions'
+    tables and must then expire their pending orders too."""
+    takeover = isolated(settings, "k", reservation_ttl_seconds=3.0)
+    async with own_pipeline(takeover) as pipeline:
+        second = pipeline.processes.start("worker")
+        await eventually(
+            lambda: group_members(takeover), lambda n: n == 2, within=60, what="two workers"
+        )
+        products = [pid() for _ in range(6)]
+        for product_id in products:
+            await pipeline.create_product(product_id, 2)
+        orders = [(await reserve(pipeline, p, 1))["order"]["id"] for p in products]
+        second.kill()  # its pending orders fall due while it is gone
+
+        async def statuses() -> list[str | None]:
+            rows = [await get_order(pipeline.engine, o) for o in orders]
+            return [row["status"] if row else None for row in rows]
+
+        await eventually(
+            statuses,
+            lambda s: s == ["cancelled"] * len(orders),
+            within=90,
+            what="every order expired",
+        )
+        # the release reaches the inventory agent after the order is cancelled
+        await eventually(
+            pipeline.stock_table,
+            lambda table: all(table[p]["available"] == 2 for p in products),
+            within=30,
+            what="the stock of every product released",
+        )
+        await pipeline.assert_invariants(products)

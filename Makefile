@@ -58,6 +58,11 @@ check-schemas: venv
 bench-reserve: services
 	$(BIN)/python -m bench.reserve
 
+## CPU per record of a bare faust agent: consume, send, table write (the worker's floor).
+.PHONY: bench-floor
+bench-floor: services
+	$(BIN)/python -m bench.faust_floor
+
 ## GET /api/orders/ at 1M orders: first vs deep page over HTTP, OFFSET at the same depth.
 .PHONY: bench-queries
 bench-queries: services

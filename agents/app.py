@@ -68,7 +68,7 @@ class Pipeline:
 WORKER_FETCH_MAX_WAIT_MS = 100
 
 
-def _short_fetch_wait() -> None:
+def use_short_fetch_wait() -> None:
     thread_cls = faust_aiokafka.AIOKafkaConsumerThread
     if getattr(thread_cls, "_inventory_patched", False):
         return
@@ -85,7 +85,7 @@ def _short_fetch_wait() -> None:
 
 def build_app(settings: Settings) -> Pipeline:
     """A configured faust App with its source topics and changelog-backed tables."""
-    _short_fetch_wait()
+    use_short_fetch_wait()
     datadir = Path(".local") / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = faust.App(

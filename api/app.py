@@ -14,12 +14,13 @@ from api.read_waiter import ReadModelWaiter
 from api.routes import ROUTES
 from inventory.settings import Settings
 from storage.engine import create_engine
+from storage.notify import read_models_channel
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS])
     app[ENGINE] = engine
-    waiter = ReadModelWaiter(engine)
+    waiter = ReadModelWaiter(engine, read_models_channel(app[SETTINGS].database_schema))
     waiter.start()
     app[READ_WAITER] = waiter
     yield

@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.settings import Settings
 from storage.audit import record_audit_events
 from storage.engine import create_engine
+from storage.notify import read_models_channel
 from storage.projection import project_events
 from topics.messages import decode_audit_event, decode_inventory_event, decode_order_event
 from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS, dlq_of, prefixed
@@ -66,7 +68,7 @@ def projections(settings: Settings) -> list[Projection]:
                 prefixed(p, INVENTORY_EVENTS): decode_inventory_event,
                 prefixed(p, ORDERS_EVENTS): decode_order_event,
             },
-            project_events,
+            partial(project_events, notify_channel=read_models_channel(settings.database_schema)),
         ),
         Projection(
             "audit_log",

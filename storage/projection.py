@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.formats import iso_utc
+from storage.notify import notify_read_models
 from storage.tables import orders, products, reservations
 from topics.messages import (
     OrderCreated,
@@ -82,8 +83,11 @@ class _Batch:
         return True
 
 
-async def project_events(engine: AsyncEngine, events: Sequence[Any]) -> int:
-    """Upsert the read-model rows carried by `events`, all in one transaction.
+async def project_events(
+    engine: AsyncEngine, events: Sequence[Any], notify_channel: str | None = None
+) -> int:
+    """Upsert the read-model rows carried by `events`, all in one transaction, and
+    signal `notify_channel` (storage.notify) when it commits.
 
     `events` are decoded envelopes from topics.messages; product, stock, reservation
     and order events are applied, other types are skipped. Returns how many events
@@ -105,6 +109,8 @@ async def project_events(engine: AsyncEngine, events: Sequence[Any]) -> int:
                 # process. A `.values(rows)` statement was compiled anew for every batch,
                 # a quarter of the projector's time under load.
                 await conn.execute(_STATEMENTS[spec], rows)
+        if notify_channel is not None:
+            await notify_read_models(conn, notify_channel)
     return applied
 
 

@@ -110,7 +110,7 @@ async def test_an_order_that_fell_due_while_the_worker_was_down_expires_after_re
 ) -> None:
     """The restarted worker learns its pending orders from the recovered table (the
     expiry index is rebuilt then), not from commands it applies itself."""
-    restart = isolated(settings, "r", reservation_ttl_seconds=2.0)
+    restart = isolated(settings, "restart", reservation_ttl_seconds=2.0)
     async with own_pipeline(restart) as pipeline:
         product_id = pid()
         await pipeline.create_product(product_id, 4)
@@ -128,8 +128,13 @@ async def test_an_order_that_fell_due_while_the_worker_was_down_expires_after_re
             what="order expired after the restart",
         )
         assert order["cancel_reason"] == "reservation_expired"
-        table = await pipeline.stock_table()
-        assert table[product_id]["available"] == 4 and table[product_id]["reserved"] == 0
+        # the release reaches the inventory agent after the order is cancelled
+        await eventually(
+            pipeline.stock_table,
+            lambda table: (table[product_id]["available"], table[product_id]["reserved"]) == (4, 0),
+            within=30,
+            what="the stock released",
+        )
         await pipeline.assert_invariants([product_id])
 
 
@@ -149,7 +154,7 @@ async def test_orders_of_partitions_taken_over_from_a_dead_worker_expire(
 ) -> None:
     """Two workers share the partitions; one dies. The survivor recovers its partitions'
     tables and must then expire their pending orders too."""
-    takeover = isolated(settings, "k", reservation_ttl_seconds=3.0)
+    takeover = isolated(settings, "takeover", reservation_ttl_seconds=3.0)
     async with own_pipeline(takeover) as pipeline:
         second = pipeline.processes.start("worker")
         await eventually(

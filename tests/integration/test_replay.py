@@ -92,6 +92,8 @@ async def mixed_workload(pipeline: Pipeline) -> None:
         ChangeStatus(key=orders[0], data=ChangeStatusData(order_id=orders[0], status="processing"))
     )
     await pipeline.assert_invariants([product_id])
+    # The read models trail the events (projector batches): let them catch up first.
+    await pipeline.settled()
 
 
 async def test_replayed_read_models_equal_the_live_ones(replay_pipeline: Pipeline) -> None:

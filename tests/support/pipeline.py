@@ -19,6 +19,7 @@ from agents.app import RESERVATION_PREFIX
 from agents.domain import stock as stock_rules
 from api.bus import CommandBus
 from inventory.kafka_admin import create_topics
+from inventory.projector import projections
 from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
 from storage.migrate import migrate
@@ -69,6 +70,20 @@ class Pipeline:
         )
         assert reply.data.ok, reply.data
         return reply
+
+    async def settled(self, within: float = 30.0) -> None:
+        """Wait until every projection has committed all of its topics (lag 0): the read
+        models then hold every event written so far."""
+
+        async def lag() -> int:
+            return sum(
+                [
+                    await self.bus.consumer_lag(p.group, list(p.decoders))
+                    for p in projections(self.settings)
+                ]
+            )
+
+        await eventually(lag, lambda n: n == 0, within=within, what="projections caught up")
 
     async def stock_table(self) -> dict[str, dict[str, Any]]:
         """The worker's `stock` table as its changelog topic holds it (latest value per key)."""
@@ -194,9 +209,16 @@ async def stop_pipeline(pipeline: Pipeline) -> None:
     pipeline.processes.stop_all()
 
 
+_ISOLATED_NAMES: set[str] = set()
+
+
 def isolated(settings: Settings, name: str, **overrides: Any) -> Settings:
     """The run's settings with topics, app id and schema of their own (suffix `name`),
-    for tests that must not share the main pipeline or its rows."""
+    for tests that must not share the main pipeline or its rows. Each name once per run:
+    two tests with one name would read each other's messages and rows."""
+    if name in _ISOLATED_NAMES:
+        raise ValueError(f"isolated name {name!r} is already used in this test run")
+    _ISOLATED_NAMES.add(name)
     return settings.model_copy(
         update={
             "topic_prefix": f"{settings.topic_prefix.rstrip('.')}{name}.",

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         "entry keeps what the command sent, a few KiB, in memory and in the changelog).",
     )
     projector_batch_wait_ms: int = Field(
-        50,
+        25,
         ge=1,
         le=1000,
         description="How long a projector fetch waits for 64 KiB of events before it takes "

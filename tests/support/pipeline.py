@@ -3,7 +3,6 @@ a real CommandBus to talk to them, and the invariant checks every scenario ends 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -143,8 +142,9 @@ async def collect(
         await consumer.stop()
 
 
-async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:
-    """Read a faust changelog topic from the start to its end; JSON keys and values."""
+async def read_log(settings: Settings, topic: str) -> list[tuple[int, int, Any, Any]]:
+    """Every record of a faust changelog topic as (partition, offset, key, value), JSON
+    decoded (value None for a deletion), in offset order within each partition."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap_list,
@@ -154,28 +154,38 @@ async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:
     )
     await consumer.start()
     try:
-        partitions = consumer.assignment() or set()
-        deadline = time.monotonic() + 10
-        while not partitions and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            partitions = consumer.assignment()
-        ends = await consumer.end_offsets(list(partitions))
-        values: dict[str, Any] = {}
+        await eventually(
+            lambda: _ready(consumer.assignment()), bool, within=10, what=f"{topic} assigned"
+        )
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        found: list[tuple[int, int, Any, Any]] = []
         pending = {tp for tp, end in ends.items() if end > 0}
         while pending:
             batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():
                 for record in records:
-                    key = json.loads(record.key)
-                    if record.value is None:
-                        values.pop(key, None)
-                    else:
-                        values[key] = json.loads(record.value)
+                    value = None if record.value is None else json.loads(record.value)
+                    found.append((tp.partition, record.offset, json.loads(record.key), value))
                     if record.offset + 1 >= ends[tp]:
                         pending.discard(tp)
-        return values
+        return found
     finally:
         await consumer.stop()
+
+
+async def _ready(assignment: Any) -> bool:
+    return bool(assignment)
+
+
+async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:
+    """Read a faust changelog topic from the start to its end; JSON keys and values."""
+    values: dict[str, Any] = {}
+    for _partition, _offset, key, value in await read_log(settings, topic):
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    return values
 
 
 async def start_pipeline(settings: Settings, engine: AsyncEngine, log_name: str) -> Pipeline:

@@ -5,10 +5,11 @@ No faust, no I/O: the agent loads the row, calls `decide`, stores and sends what
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from agents import order_rules
 from agents.domain import stock as rules
 from agents.domain.errors import DomainError
 from agents.outcome import Outcome, ok_reply, refusal
@@ -36,11 +37,28 @@ from topics.messages import (
     derived_id,
 )
 from topics.names import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
+from topics.partitioning import partition_for
 
 ENTITY = "product"
 # side effect on the row of one active reservation, kept beside the product's row
 RESERVATION_SET = "set"
 RESERVATION_CLEAR = "clear"
+# Derived order ids tried per reservation before giving up on creating the order here;
+# each hits the wanted partition with probability 1/partitions.
+ORDER_ID_ATTEMPTS_PER_PARTITION = 64
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the command's record is. An order whose id hashes to the same partition
+    belongs to the same worker and changelog partition, so the inventory agent can
+    create it in the same step instead of asking the order agent."""
+
+    partition: int
+    partitions: int
+
+    def holds(self, key: str) -> bool:
+        return partition_for(key, self.partitions) == self.partition
 
 
 def reservation_id_of(command: Any) -> str | None:
@@ -83,9 +101,11 @@ def decide(
     now: datetime,
     ttl: timedelta,
     active_quantity: int | None = None,
+    placement: Placement | None = None,
 ) -> Outcome:
     """Apply one inventory command to the product's row (None when the product is unknown).
-    `active_quantity` is the quantity of the command's reservation if it is active."""
+    `active_quantity` is the quantity of the command's reservation if it is active.
+    With a `placement`, a reservation creates its order itself (see `_reserved`)."""
     product_id: str = command.data.product_id
     try:
         if isinstance(command, CreateProduct):
@@ -116,7 +136,7 @@ def decide(
         if isinstance(command, AdjustStock):
             return _adjusted(stock, command, now)
         if isinstance(command, ReserveStock):
-            return _reserved(stock, command, now, ttl)
+            return _reserved(stock, command, now, ttl, placement)
         if isinstance(command, CommitReservation):
             return _committed(stock, command, now)
         if isinstance(command, ReleaseReservation):
@@ -183,10 +203,35 @@ def _adjusted(stock: rules.Stock, command: AdjustStock, now: datetime) -> Outcom
     return _finish(out, command, stock, snapshot)
 
 
-def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: timedelta) -> Outcome:
+def _order_id(command: ReserveStock, placement: Placement | None) -> tuple[str, bool]:
+    """The reservation's order id, and whether it shares the command's partition.
+
+    A caller-chosen id is kept as it is. Otherwise the id is derived from the command id
+    (deterministic, so a redelivered command finds the same order); with a placement,
+    the first derived id that hashes to the command's partition."""
+    if command.data.order_id:
+        chosen = command.data.order_id
+        return chosen, placement is not None and placement.holds(chosen)
+    first = derived_id(command.id, "order")
+    if placement is None:
+        return first, False
+    for attempt in range(ORDER_ID_ATTEMPTS_PER_PARTITION * placement.partitions):
+        candidate = first if attempt == 0 else derived_id(command.id, f"order:{attempt}")
+        if placement.holds(candidate):
+            return candidate, True
+    return first, False  # vanishingly unlikely: the order agent creates it instead
+
+
+def _reserved(
+    stock: rules.Stock,
+    command: ReserveStock,
+    now: datetime,
+    ttl: timedelta,
+    placement: Placement | None,
+) -> Outcome:
     d = command.data
     reservation_id = d.reservation_id or derived_id(command.id, "reservation")
-    order_id = d.order_id or derived_id(command.id, "order")
+    order_id, here = _order_id(command, placement)
     stock = rules.reserve(stock, reservation_id, d.quantity)
     expires_at = now + ttl
     reservation = ReservationSnapshot(
@@ -206,7 +251,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
         data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
-    # The order agent answers the caller once the order exists; what we know travels along.
+    # What we know travels along, for whoever answers the caller.
     create_order = CreateOrder(
         id=derived_id(command.id, "command:order.create"),
         request_id=command.request_id,
@@ -236,10 +281,19 @@ def _reserved(stock: rules.Stock, command: ReserveStock, now: datetime, ttl: tim
             expires_at=expires_at,
         ),
     )
-    out.emit(ORDERS_COMMANDS, order_id, create_order)
     out.state = stored(stock)
     out.side_effects["reservation"] = (RESERVATION_SET, reservation_id, d.quantity)
-    out.reply = None  # the order agent replies
+    if here:
+        # The order's partition is this one: decide its creation now, exactly as the
+        # order agent would (same ids, same events), and answer the caller.
+        created = order_rules.decide(None, create_order, now)
+        out.messages.extend(created.messages)
+        _, deadline = created.side_effects["deadline"]
+        out.side_effects["order"] = (order_id, created.state, deadline)
+        out.reply = created.reply
+    else:
+        out.emit(ORDERS_COMMANDS, order_id, create_order)
+        out.reply = None  # the order agent answers once the order exists
     return out
 
 

@@ -48,8 +48,8 @@ COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
 
 log = logging.getLogger(__name__)
 
-# (entity row or None, command, now, rows named by `lookups`) -> Outcome
-Decide = Callable[[dict[str, Any] | None, Any, datetime, dict[str, Any]], Outcome]
+# (entity row or None, command, now, rows named by `lookups`, the record's partition)
+Decide = Callable[[dict[str, Any] | None, Any, datetime, dict[str, Any], int], Outcome]
 
 
 class CommandProcessor:
@@ -131,7 +131,7 @@ class CommandProcessor:
             )
             return
         extras = {k: self.table.get(k) for k in (self.lookups(command) if self.lookups else [])}
-        outcome = self.decide(self.table.get(entity), command, datetime.now(UTC), extras)
+        outcome = self.decide(self.table.get(entity), command, datetime.now(UTC), extras, source[0])
         messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
         reply = outcome.reply.model_dump_json() if outcome.reply else None
         entry = {

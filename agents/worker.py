@@ -41,12 +41,30 @@ def register(pipeline: Pipeline) -> None:
             return []
         return [reservation_key(command.data.product_id, reservation_id)]
 
-    def track_reservation(product_id: str, effects: dict[str, Any]) -> None:
+    due = DeadlineIndex()
+    # Recovery fills the table without the agent: the index is rebuilt from it then.
+    pipeline.deadlines.on_recover(_async(due.invalidate))
+
+    def place_order(order_id: str, state: dict[str, Any], deadline: float) -> None:
+        """An order the inventory agent created (its id shares the record's partition, so
+        these writes land in the order's own changelog partition). Also the restore after
+        a crash: a newer row is kept, and a deadline is set only while the order is new."""
+        current = pipeline.orders.get(order_id)
+        if current is None or current["version"] < state["version"]:
+            pipeline.orders[order_id] = current = state
+        if current["version"] == state["version"] and order_id not in pipeline.deadlines:
+            pipeline.deadlines[order_id] = deadline
+            due.add(order_id, deadline)
+
+    def track_inventory(product_id: str, effects: dict[str, Any]) -> None:
         action, reservation_id, quantity = effects.get("reservation", (None, None, None))
         if action == inventory_rules.RESERVATION_SET:
             pipeline.stock[reservation_key(product_id, reservation_id)] = quantity
         elif action == inventory_rules.RESERVATION_CLEAR:
             pipeline.stock.pop(reservation_key(product_id, reservation_id), None)
+        if "order" in effects:
+            order_id, state, deadline = effects["order"]
+            place_order(order_id, state, deadline)
 
     inventory = CommandProcessor(
         pipeline,
@@ -54,16 +72,17 @@ def register(pipeline: Pipeline) -> None:
         table=pipeline.stock,
         decode=decode_inventory_command,
         entity_key=lambda c: c.data.product_id,
-        decide=lambda row, cmd, now, extras: inventory_rules.decide(
-            row, cmd, now, ttl, next(iter(extras.values()), None)
+        decide=lambda row, cmd, now, extras, partition: inventory_rules.decide(
+            row,
+            cmd,
+            now,
+            ttl,
+            next(iter(extras.values()), None),
+            inventory_rules.Placement(partition, settings.partitions),
         ),
         lookups=reservation_lookup,
-        on_side_effects=track_reservation,
+        on_side_effects=track_inventory,
     )
-
-    due = DeadlineIndex()
-    # Recovery fills the table without the agent: the index is rebuilt from it then.
-    pipeline.deadlines.on_recover(_async(due.invalidate))
 
     def track_deadline(order_id: str, effects: dict[str, Any]) -> None:
         action, value = effects.get("deadline", (None, None))
@@ -79,7 +98,7 @@ def register(pipeline: Pipeline) -> None:
         table=pipeline.orders,
         decode=decode_order_command,
         entity_key=lambda c: c.data.order_id,
-        decide=lambda row, cmd, now, _extras: order_rules.decide(row, cmd, now),
+        decide=lambda row, cmd, now, _extras, _partition: order_rules.decide(row, cmd, now),
         on_side_effects=track_deadline,
     )
 

@@ -43,9 +43,11 @@ from inventory.settings import Settings
 
 RECORD = json.dumps({"type": "stock.reserve", "padding": "x" * 600}).encode()  # ~ a command
 OPERATIONS = 3
-# Records of one reservation in the worker today: 2 consumed (stock.reserve, order.create),
-# 6 changelog writes (applied entry, row, reservation or deadline row, per agent), 6 sends.
-RESERVATION = {"consumed": 2, "writes": 6, "sends": 6}
+# Records of one reservation in the worker today (docs/ARCHITECTURE.md, "One step for a
+# reservation"): 1 consumed (stock.reserve); 5 changelog writes (applied entry, product
+# row, reservation row, order row, deadline); 5 sends (reservation.created and
+# order.created, each to its events topic and to audit, and the reply).
+RESERVATION = {"consumed": 1, "writes": 5, "sends": 5}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from topics.messages import (
     ReserveStock,
     ReserveStockData,
 )
+from topics.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,39 @@ async def test_reservation_creates_a_pending_order_and_holds_stock(pipeline: Pip
         lambda r: r is not None and r["reserved"] == 2,
     )
     assert product["available"] == 3
+    await pipeline.assert_invariants([product_id])
+
+
+@pytest.mark.parametrize("same_partition", [True, False])
+async def test_a_caller_chosen_order_id_works_on_any_partition(
+    pipeline: Pipeline, same_partition: bool
+) -> None:
+    """An order id sharing the product's partition is created by the inventory agent in
+    the same step; any other is created by the order agent. Both then behave alike."""
+    product_id = pid()
+    await pipeline.create_product(product_id, 5)
+    partitions = pipeline.settings.partitions
+    home = partition_for(product_id, partitions)
+    order_id = next(
+        candidate
+        for candidate in (f"o-{uuid.uuid4().hex}" for _ in range(10_000))
+        if (partition_for(candidate, partitions) == home) == same_partition
+    )
+    command = ReserveStock(
+        key=product_id,
+        data=ReserveStockData(
+            product_id=product_id, quantity=1, customer_id="c", order_id=order_id
+        ),
+    )
+    reply = await pipeline.request(command)
+    assert reply.data.ok, reply.data
+    assert reply.data.result["order"]["id"] == order_id
+    confirmed = await pipeline.request(
+        ChangeStatus(key=order_id, data=ChangeStatusData(order_id=order_id, status="confirmed"))
+    )
+    assert confirmed.data.ok, confirmed.data
+    table = await pipeline.stock_table()
+    assert (table[product_id]["reserved"], table[product_id]["sold"]) == (0, 1)
     await pipeline.assert_invariants([product_id])
 
 

@@ -20,7 +20,8 @@ from topics.messages import (
     ReserveStock,
     ReserveStockData,
 )
-from topics.names import AUDIT, INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
+from topics.names import AUDIT, INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS, ORDERS_EVENTS
+from topics.partitioning import partition_for
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -80,6 +81,47 @@ def test_a_reservation_holds_stock_and_asks_the_order_agent_for_the_order() -> N
     assert create_order["reply_to"] == "replies"
     assert create_order["continuation"]["correlation_id"] == command.id
     assert outcome.reply is None, "the order agent answers once the order exists"
+
+
+def test_a_reservation_creates_its_order_itself_when_the_order_shares_its_partition() -> None:
+    command = reserve(2)
+    placement = inventory_rules.Placement(partition=3, partitions=4)
+    outcome = inventory_rules.decide(product_row(5), command, NOW, TTL, None, placement)
+    assert topics_of(outcome) == [INVENTORY_EVENTS, AUDIT, ORDERS_EVENTS, AUDIT]
+    assert outcome.reply is not None and outcome.reply.ok
+    assert outcome.reply.correlation_id == command.id
+    result = outcome.reply.result
+    order_id = result["order"]["id"]
+    assert partition_for(order_id, 4) == 3, "its commands will come to this partition"
+    assert result["reservation"]["order_id"] == order_id
+    assert result["order"]["status"] == "pending" and result["order"]["total"] == "5.00"
+    assert {t.entity for t in outcome.reply.read_after} == {"product", "reservation", "order"}
+    created_id, state, deadline = outcome.side_effects["order"]
+    assert created_id == order_id and state["status"] == "pending" and state["version"] == 1
+    assert deadline == (NOW + TTL).timestamp()
+
+
+def test_a_reservation_with_placement_derives_the_same_order_again() -> None:
+    command = reserve()
+    placement = inventory_rules.Placement(partition=1, partitions=12)
+    first = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
+    second = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
+    assert [m.value for m in first.messages] == [m.value for m in second.messages]
+    assert first.side_effects == second.side_effects
+
+
+def test_a_chosen_order_id_on_another_partition_is_left_to_the_order_agent() -> None:
+    placement = inventory_rules.Placement(partition=0, partitions=4)
+    chosen = next(f"o-{i}" for i in range(100) if partition_for(f"o-{i}", 4) != 0)
+    command = ReserveStock(
+        key="p",
+        reply_to="replies",
+        data=ReserveStockData(product_id="p", quantity=1, customer_id="c", order_id=chosen),
+    )
+    outcome = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
+    assert topics_of(outcome) == [INVENTORY_EVENTS, AUDIT, ORDERS_COMMANDS]
+    assert json.loads(outcome.messages[-1].value)["data"]["order_id"] == chosen
+    assert outcome.reply is None and "order" not in outcome.side_effects
 
 
 def test_the_same_reservation_command_derives_the_same_ids() -> None:

@@ -153,10 +153,7 @@ def _report(results: dict[str, Result], records: int) -> str:
             + RESERVATION["sends"] * op(send)
         )
 
-    shape = (
-        f"{RESERVATION['consumed']} records consumed, {RESERVATION['writes']} changelog "
-        f"writes, {RESERVATION['sends']} sends"
-    )
+    shape = ", ".join(f"{kind} {count}" for kind, count in RESERVATION.items())
     for label, write, send in (
         ("with faust's Topic.send and Table", "faust_table", "topic_send"),
         ("as the worker sends today (agents.outbox)", "changelog_table", "producer_send"),

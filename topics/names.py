@@ -32,7 +32,7 @@ PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(INVENTORY_EVENTS, "product id", "what the inventory agent decided"),
     TopicSpec(ORDERS_COMMANDS, "order id", "create order, change status, expire"),
-    TopicSpec(ORDERS_EVENTS, "order id", "what the order agent decided"),
+    TopicSpec(ORDERS_EVENTS, "order id", "what became of each order (created, status changed)"),
     TopicSpec(AUDIT, "entity id", "every state change and every rejected command"),
     TopicSpec(
         GATEWAY_REPLIES,

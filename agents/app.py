@@ -69,6 +69,8 @@ WORKER_FETCH_MAX_WAIT_MS = 100
 
 
 def use_short_fetch_wait() -> None:
+    """Make every faust worker consumer created from now on fetch with
+    WORKER_FETCH_MAX_WAIT_MS (patches faust's factory once; calling again is a no-op)."""
     thread_cls = faust_aiokafka.AIOKafkaConsumerThread
     if getattr(thread_cls, "_inventory_patched", False):
         return

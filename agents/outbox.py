@@ -25,7 +25,8 @@ from faust.types import AppT
 
 log = logging.getLogger(__name__)
 
-# sysexits EX_SOFTWARE: the supervisor or process manager restarts the worker.
+# sysexits EX_SOFTWARE. A process manager restarts the worker (docker-compose.yml:
+# restart: unless-stopped); `inventory run` stops the whole pipeline instead.
 DELIVERY_FAILED_EXIT_CODE = 70
 
 

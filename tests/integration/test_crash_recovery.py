@@ -12,7 +12,7 @@ from sqlalchemy import text
 from inventory.settings import Settings
 from tests.support.pipeline import isolated, own_pipeline
 from tests.support.waiting import eventually
-from topics.messages import Reply, ReserveStock, ReserveStockData
+from topics.messages import ChangeStatus, ChangeStatusData, Reply, ReserveStock, ReserveStockData
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +69,20 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
 
         # orders.events is projected on its own; give it the time to catch up
         assert await eventually(projected_orders, lambda n: n >= total, what="orders") == total
+
+        # The worker's own order rows came back too (the inventory agent wrote them in
+        # the reservation's step): every order can be confirmed, and each once.
+        sample = sorted(order_ids)[:25]
+        confirms = await asyncio.gather(
+            *(
+                pipeline.request(
+                    ChangeStatus(key=o, data=ChangeStatusData(order_id=o, status="confirmed"))
+                )
+                for o in sample
+            )
+        )
+        assert all(r.data.ok for r in confirms), [r.data.code for r in confirms if not r.data.ok]
+        table = await pipeline.stock_table()
+        assert table[product_id]["sold"] == len(sample)
+        assert table[product_id]["reserved"] == total - len(sample)
+        await pipeline.assert_invariants([product_id])

@@ -43,6 +43,13 @@ from topics.names import (
     dlq_of,
     prefixed,
 )
+from topics.signing import (
+    INTERNAL_COMMAND_TYPES,
+    PUBLIC_COMMAND_TYPES,
+    SIGNATURE_HEADER,
+    signature_headers,
+    verify,
+)
 
 COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
 
@@ -77,6 +84,7 @@ class CommandProcessor:
         self.lookups = lookups
         self.window = pipeline.settings.dedupe_window
         self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
+        self.signing_key = pipeline.settings.command_signing_key
         # Applied-entry keys per source partition, oldest first. Pruning stays within the
         # partition being processed: faust writes a deletion to the changelog partition
         # of the current record, so deleting another partition's key would miss it.
@@ -107,6 +115,18 @@ class CommandProcessor:
                 raw,
                 "wrong_key",
                 f"record key {key!r} and envelope key {command.key!r} must both be {entity!r}",
+            )
+            return
+        if command.type in INTERNAL_COMMAND_TYPES and not verify(
+            self.signing_key, raw, (event.headers or {}).get(SIGNATURE_HEADER)
+        ):
+            await self.dead_letter(
+                event,
+                raw,
+                "unsigned_internal_command",
+                f"{command.type} is the pipeline's own command and needs a valid "
+                f"{SIGNATURE_HEADER} header; outside producers post "
+                + ", ".join(PUBLIC_COMMAND_TYPES),
             )
             return
         try:
@@ -169,7 +189,13 @@ class CommandProcessor:
         await self.pipeline.flush_changelogs()
         app = self.pipeline.app
         for topic, key, value in messages:
-            await outbox.send(app, self.pipeline.physical(topic), key.encode(), value)
+            # Follow-up commands are signed (topics.signing); events need no signature.
+            headers = None
+            if topic in COMMAND_TOPICS:
+                headers = signature_headers(self.signing_key, value)
+            await outbox.send(
+                app, self.pipeline.physical(topic), key.encode(), value, headers=headers
+            )
         if reply is None or not command.reply_to:
             return
         partition = command.reply_partition

@@ -23,6 +23,7 @@ from agents.processor import CommandProcessor
 from inventory.settings import Settings
 from topics.messages import decode_inventory_command, decode_order_command, encode
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
+from topics.signing import signature_headers
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,9 @@ def register(pipeline: Pipeline) -> None:
         # A timer may not write a table, so it only asks: the order agent decides.
         commands = pipeline.physical(ORDERS_COMMANDS)
         for order_id in due.due(time.time(), pipeline.deadlines, EXPIRE_RESEND_SECONDS):
-            await outbox.send(app, commands, order_id.encode(), encode(expire_command(order_id)))
+            value = encode(expire_command(order_id))
+            headers = signature_headers(settings.command_signing_key, value)
+            await outbox.send(app, commands, order_id.encode(), value, headers=headers)
 
 
 def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:

@@ -15,6 +15,7 @@ from inventory.settings import Settings
 from storage.engine import create_engine
 from topics.messages import encode
 from topics.names import ORDERS_COMMANDS, prefixed
+from topics.signing import signature_headers
 
 
 async def expire_overdue(settings: Settings) -> int:
@@ -35,8 +36,13 @@ async def expire_overdue(settings: Settings) -> int:
     try:
         topic = prefixed(settings.topic_prefix, ORDERS_COMMANDS)
         for order_id in order_ids:
+            value = encode(expire_command(order_id))
             await producer.send(
-                topic, key=order_id.encode(), value=encode(expire_command(order_id))
+                topic,
+                key=order_id.encode(),
+                value=value,
+                # order.expire is an internal command: signed like the worker's (topics.signing)
+                headers=signature_headers(settings.command_signing_key, value),
             )
         await producer.flush()
     finally:

@@ -55,12 +55,24 @@ class Settings(BaseSettings):
         "what there is: longer means fewer, larger database transactions, and read models "
         "that trail the events by up to that much more.",
     )
+    internal_command_key: str = Field(
+        "",
+        description="Secret that signs the pipeline's own commands (order.create, "
+        "order.expire, reservation.commit, reservation.release); every worker and "
+        "`inventory cleanup` need the same one. Empty: a key derived from the app id, "
+        "which stops mistakes but not someone who reads this code - set one in production.",
+    )
     log_level: str = Field("INFO", description="Python log level of all processes.")
 
     @property
     def app_id(self) -> str:
         """faust application id: also its consumer group and changelog topic prefix."""
         return f"{self.topic_prefix}inventory-stream"
+
+    @property
+    def command_signing_key(self) -> bytes:
+        """The key of topics.signing for this pipeline."""
+        return (self.internal_command_key or f"inventory-stream:{self.app_id}").encode()
 
     @property
     def kafka_bootstrap_list(self) -> list[str]:

@@ -51,9 +51,17 @@ class Pipeline:
         )
         return await self.bus.request(self.topic(logical), command)
 
-    async def send_raw(self, logical: str, key: bytes | None, value: bytes) -> None:
+    async def send_raw(
+        self,
+        logical: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Post bytes straight to a topic, as an outside producer would."""
-        await self.producer.send_and_wait(self.topic(logical), value=value, key=key)
+        await self.producer.send_and_wait(
+            self.topic(logical), value=value, key=key, headers=headers
+        )
 
     async def create_product(self, product_id: str, stock: int, price: str = "10.00") -> Reply:
         reply = await self.request(

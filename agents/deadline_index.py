@@ -54,7 +54,7 @@ class DeadlineIndex:
             seen.add(order_id)
             found.append(order_id)
         for order_id in found:
-            deadline = deadlines.get(order_id)
-            assert deadline is not None
-            heapq.heappush(self._heap, (now + recheck_after, deadline, order_id))
+            pending = deadlines.get(order_id)
+            assert pending is not None
+            heapq.heappush(self._heap, (now + recheck_after, pending, order_id))
         return found

@@ -11,7 +11,7 @@ from typing import Any
 
 from agents import order_rules
 from agents.domain import stock as rules
-from agents.domain.errors import DomainError
+from agents.domain.errors import DomainError, OrderExists
 from agents.outcome import Outcome, ok_reply, refusal
 from topics.messages import (
     AdjustStock,
@@ -102,10 +102,12 @@ def decide(
     ttl: timedelta,
     active_quantity: int | None = None,
     placement: Placement | None = None,
+    chosen_order: dict[str, Any] | None = None,
 ) -> Outcome:
     """Apply one inventory command to the product's row (None when the product is unknown).
     `active_quantity` is the quantity of the command's reservation if it is active.
-    With a `placement`, a reservation creates its order itself (see `_reserved`)."""
+    With a `placement`, a reservation creates its order itself (see `_reserved`);
+    `chosen_order` is the row of a caller-chosen order id, if that order exists."""
     product_id: str = command.data.product_id
     try:
         if isinstance(command, CreateProduct):
@@ -136,7 +138,7 @@ def decide(
         if isinstance(command, AdjustStock):
             return _adjusted(stock, command, now)
         if isinstance(command, ReserveStock):
-            return _reserved(stock, command, now, ttl, placement)
+            return _reserved(stock, command, now, ttl, placement, chosen_order)
         if isinstance(command, CommitReservation):
             return _committed(stock, command, now)
         if isinstance(command, ReleaseReservation):
@@ -228,10 +230,13 @@ def _reserved(
     now: datetime,
     ttl: timedelta,
     placement: Placement | None,
+    chosen_order: dict[str, Any] | None = None,
 ) -> Outcome:
     d = command.data
     reservation_id = d.reservation_id or derived_id(command.id, "reservation")
     order_id, here = _order_id(command, placement)
+    if here and chosen_order is not None and chosen_order["reservation_id"] != reservation_id:
+        raise OrderExists(order_id)
     stock = rules.reserve(stock, reservation_id, d.quantity)
     expires_at = now + ttl
     reservation = ReservationSnapshot(

@@ -86,14 +86,7 @@ def decide(row: dict[str, Any] | None, command: Any, now: datetime) -> Outcome:
     order_id: str = command.data.order_id
     if isinstance(command, CreateOrder):
         if row is not None:
-            return refusal(
-                command,
-                ORDERS_COMMANDS,
-                ENTITY,
-                order_id,
-                "order_exists",
-                f"order {order_id!r} already exists",
-            )
+            return _order_exists(rules.from_dict(row), command, now)
         return _created(command, now)
     if row is None:
         if isinstance(command, ExpireOrder):
@@ -115,6 +108,57 @@ def decide(row: dict[str, Any] | None, command: Any, now: datetime) -> Outcome:
     if isinstance(command, ChangeStatus):
         return _change(order, command, now)
     raise TypeError(f"not an order command: {type(command).__name__}")
+
+
+def _order_exists(order: rules.Order, command: CreateOrder, now: datetime) -> Outcome:
+    """A reservation named an order id that is taken (a caller-chosen `order_id`).
+
+    The order of the same reservation: answered as created, nothing changes. Another
+    reservation's: refused to the caller who reserved, and the units that reservation
+    holds are given back, as no order will ever confirm or expire them."""
+    d = command.data
+    if order.reservation_id == d.reservation_id:
+        out = Outcome()
+        out.reply = ok_reply(
+            command.id,
+            {"order": order_snapshot(order).model_dump(mode="json")},
+            [order_token(order)],
+            command.continuation,
+        )
+        return out
+    out = refusal(
+        command,
+        ORDERS_COMMANDS,
+        ENTITY,
+        d.order_id,
+        "order_exists",
+        f"order {d.order_id!r} already exists",
+        {"order_id": d.order_id},
+    )
+    if command.continuation is not None and out.reply is not None:
+        # The caller waits for the reservation command, not for this follow-up.
+        out.reply = out.reply.model_copy(
+            update={"correlation_id": command.continuation.correlation_id}
+        )
+    out.emit(
+        INVENTORY_COMMANDS,
+        d.product_id,
+        ReleaseReservation(
+            id=derived_id(command.id, "command:reservation.release"),
+            request_id=command.request_id,
+            occurred_at=now,
+            key=d.product_id,
+            causation_id=command.id,
+            data=ReleaseReservationData(
+                product_id=d.product_id,
+                reservation_id=d.reservation_id,
+                order_id=d.order_id,
+                quantity=d.quantity,
+                reason="cancelled",
+            ),
+        ),
+    )
+    return out
 
 
 def _created(command: CreateOrder, now: datetime) -> Outcome:

@@ -21,7 +21,12 @@ from agents.deadline_index import DeadlineIndex
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
 from inventory.settings import Settings
-from topics.messages import decode_inventory_command, decode_order_command, encode
+from topics.messages import (
+    ReserveStock,
+    decode_inventory_command,
+    decode_order_command,
+    encode,
+)
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
 from topics.signing import signature_headers
 
@@ -67,6 +72,13 @@ def register(pipeline: Pipeline) -> None:
             order_id, state, deadline = effects["order"]
             place_order(order_id, state, deadline)
 
+    def chosen_order(command: Any) -> dict[str, Any] | None:
+        """The row of the order a reservation names itself, if that order exists."""
+        order_id = getattr(command.data, "order_id", None)
+        if not isinstance(command, ReserveStock) or not order_id:
+            return None
+        return pipeline.orders.get(order_id)
+
     inventory = CommandProcessor(
         pipeline,
         source_topic=INVENTORY_COMMANDS,
@@ -80,6 +92,7 @@ def register(pipeline: Pipeline) -> None:
             ttl,
             next(iter(extras.values()), None),
             inventory_rules.Placement(partition, settings.partitions),
+            chosen_order(cmd),
         ),
         lookups=reservation_lookup,
         on_side_effects=track_inventory,

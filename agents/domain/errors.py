@@ -145,3 +145,12 @@ class InvalidValue(DomainError, ValueError):
 
     def __init__(self, field: str, message: str, value: object = None) -> None:
         super().__init__(f"{field}: {message}", {"field": field, "value": _json_safe(value)})
+
+
+class OrderExists(DomainError):
+    """A reservation names an order id that another reservation's order already has."""
+
+    code = "order_exists"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id!r} already exists", {"order_id": order_id})

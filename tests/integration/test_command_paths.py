@@ -139,6 +139,43 @@ async def test_a_caller_chosen_order_id_works_on_any_partition(
     await pipeline.assert_invariants([product_id])
 
 
+@pytest.mark.parametrize("same_partition", [True, False])
+async def test_a_taken_order_id_is_refused_and_leaves_no_stock_held(
+    pipeline: Pipeline, same_partition: bool
+) -> None:
+    """A second reservation naming an existing order is refused to its caller, and the
+    units end up available again on either path (refused up front, or released)."""
+    product_id = pid()
+    await pipeline.create_product(product_id, 5)
+    partitions = pipeline.settings.partitions
+    home = partition_for(product_id, partitions)
+    order_id = next(
+        candidate
+        for candidate in (f"o-{uuid.uuid4().hex}" for _ in range(10_000))
+        if (partition_for(candidate, partitions) == home) == same_partition
+    )
+
+    def reserve_as(quantity: int) -> ReserveStock:
+        return ReserveStock(
+            key=product_id,
+            data=ReserveStockData(
+                product_id=product_id, quantity=quantity, customer_id="c", order_id=order_id
+            ),
+        )
+
+    first = await pipeline.request(reserve_as(1))
+    assert first.data.ok, first.data
+    second = await pipeline.request(reserve_as(2))
+    assert not second.data.ok and second.data.code == "order_exists", second.data
+    table = await eventually(
+        pipeline.stock_table,
+        lambda t: (t[product_id]["available"], t[product_id]["reserved"]) == (4, 1),
+        what="only the first reservation holds stock",
+    )
+    assert table[product_id]["sold"] == 0
+    await pipeline.assert_invariants([product_id])
+
+
 async def test_reserving_more_than_available_is_refused_with_the_quantity(
     pipeline: Pipeline,
 ) -> None:

@@ -199,3 +199,62 @@ def test_the_stored_product_row_does_not_grow_with_active_reservations() -> None
         sizes.add(len(json.dumps(row)))
     assert row["reserved"] == 200
     assert max(sizes) - min(sizes) <= 8, "only the counters' digits may change the size"
+
+
+def test_a_chosen_order_id_taken_by_another_reservation_is_refused_before_reserving() -> None:
+    placement = inventory_rules.Placement(partition=0, partitions=4)
+    chosen = next(f"o-{i}" for i in range(100) if partition_for(f"o-{i}", 4) == 0)
+    command = ReserveStock(
+        key="p",
+        data=ReserveStockData(product_id="p", quantity=1, customer_id="c", order_id=chosen),
+    )
+    taken = {**pending_order_row(), "order_id": chosen, "reservation_id": "someone-else"}
+    outcome = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement, taken)
+    assert outcome.state is None, "no stock moves"
+    assert outcome.reply is not None and outcome.reply.code == "order_exists"
+    assert topics_of(outcome) == [AUDIT]
+
+
+def test_a_create_order_for_a_taken_id_is_refused_to_the_reserver_and_releases() -> None:
+    taken = pending_order_row()  # order "o", reservation "r"
+    command = CreateOrder(
+        key="o",
+        continuation={"correlation_id": "reserve-command", "result": {}, "read_after": []},
+        data=CreateOrderData(
+            order_id="o",
+            reservation_id="r2",
+            product_id="p",
+            customer_id="c",
+            quantity=2,
+            unit_price=Decimal("2.50"),
+            expires_at=NOW + TTL,
+        ),
+    )
+    outcome = order_rules.decide(taken, command, NOW)
+    assert outcome.state is None
+    assert outcome.reply is not None and outcome.reply.code == "order_exists"
+    assert outcome.reply.correlation_id == "reserve-command", "the reserving caller hears it"
+    assert topics_of(outcome) == [AUDIT, INVENTORY_COMMANDS]
+    release = json.loads(outcome.messages[-1].value)
+    assert release["type"] == "reservation.release"
+    assert release["data"]["reservation_id"] == "r2" and release["data"]["quantity"] == 2
+
+
+def test_a_create_order_again_for_the_same_reservation_answers_the_existing_order() -> None:
+    existing = pending_order_row()  # order "o", reservation "r"
+    command = CreateOrder(
+        key="o",
+        data=CreateOrderData(
+            order_id="o",
+            reservation_id="r",
+            product_id="p",
+            customer_id="c",
+            quantity=2,
+            unit_price=Decimal("2.50"),
+            expires_at=NOW + TTL,
+        ),
+    )
+    outcome = order_rules.decide(existing, command, NOW)
+    assert outcome.state is None and outcome.messages == []
+    assert outcome.reply is not None and outcome.reply.ok
+    assert outcome.reply.result["order"]["id"] == "o"

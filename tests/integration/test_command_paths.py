@@ -106,6 +106,17 @@ async def test_reservation_creates_a_pending_order_and_holds_stock(pipeline: Pip
     await pipeline.assert_invariants([product_id])
 
 
+def order_id_for(pipeline: Pipeline, product_id: str, same_partition: bool) -> str:
+    """A fresh order id on the product's partition, or on another one."""
+    partitions = pipeline.settings.partitions
+    home = partition_for(product_id, partitions)
+    return next(
+        candidate
+        for candidate in (f"o-{uuid.uuid4().hex}" for _ in range(10_000))
+        if (partition_for(candidate, partitions) == home) == same_partition
+    )
+
+
 @pytest.mark.parametrize("same_partition", [True, False])
 async def test_a_caller_chosen_order_id_works_on_any_partition(
     pipeline: Pipeline, same_partition: bool
@@ -114,13 +125,7 @@ async def test_a_caller_chosen_order_id_works_on_any_partition(
     the same step; any other is created by the order agent. Both then behave alike."""
     product_id = pid()
     await pipeline.create_product(product_id, 5)
-    partitions = pipeline.settings.partitions
-    home = partition_for(product_id, partitions)
-    order_id = next(
-        candidate
-        for candidate in (f"o-{uuid.uuid4().hex}" for _ in range(10_000))
-        if (partition_for(candidate, partitions) == home) == same_partition
-    )
+    order_id = order_id_for(pipeline, product_id, same_partition)
     command = ReserveStock(
         key=product_id,
         data=ReserveStockData(
@@ -147,13 +152,7 @@ async def test_a_taken_order_id_is_refused_and_leaves_no_stock_held(
     units end up available again on either path (refused up front, or released)."""
     product_id = pid()
     await pipeline.create_product(product_id, 5)
-    partitions = pipeline.settings.partitions
-    home = partition_for(product_id, partitions)
-    order_id = next(
-        candidate
-        for candidate in (f"o-{uuid.uuid4().hex}" for _ in range(10_000))
-        if (partition_for(candidate, partitions) == home) == same_partition
-    )
+    order_id = order_id_for(pipeline, product_id, same_partition)
 
     def reserve_as(quantity: int) -> ReserveStock:
         return ReserveStock(

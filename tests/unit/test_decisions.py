@@ -11,6 +11,7 @@ from agents.domain import stock as stock_rules
 from topics.messages import (
     ChangeStatus,
     ChangeStatusData,
+    Continuation,
     CreateOrder,
     CreateOrderData,
     CreateProduct,
@@ -43,12 +44,13 @@ def topics_of(outcome) -> list[str]:  # type: ignore[no-untyped-def]
     return [m.topic for m in outcome.messages]
 
 
-def pending_order_row(expires_at: datetime = NOW + TTL) -> dict:
-    command = CreateOrder(
+def create_order(reservation_id: str = "r", expires_at: datetime = NOW + TTL) -> CreateOrder:
+    """The CreateOrder for order "o" of 2 units of product "p"."""
+    return CreateOrder(
         key="o",
         data=CreateOrderData(
             order_id="o",
-            reservation_id="r",
+            reservation_id=reservation_id,
             product_id="p",
             customer_id="c",
             quantity=2,
@@ -56,7 +58,10 @@ def pending_order_row(expires_at: datetime = NOW + TTL) -> dict:
             expires_at=expires_at,
         ),
     )
-    outcome = order_rules.decide(None, command, NOW)
+
+
+def pending_order_row(expires_at: datetime = NOW + TTL) -> dict:
+    outcome = order_rules.decide(None, create_order(expires_at=expires_at), NOW)
     assert outcome.state is not None
     return outcome.state
 
@@ -217,18 +222,10 @@ def test_a_chosen_order_id_taken_by_another_reservation_is_refused_before_reserv
 
 def test_a_create_order_for_a_taken_id_is_refused_to_the_reserver_and_releases() -> None:
     taken = pending_order_row()  # order "o", reservation "r"
-    command = CreateOrder(
-        key="o",
-        continuation={"correlation_id": "reserve-command", "result": {}, "read_after": []},
-        data=CreateOrderData(
-            order_id="o",
-            reservation_id="r2",
-            product_id="p",
-            customer_id="c",
-            quantity=2,
-            unit_price=Decimal("2.50"),
-            expires_at=NOW + TTL,
-        ),
+    command = create_order("r2").model_copy(
+        update={
+            "continuation": Continuation(correlation_id="reserve-command", result={}, read_after=[])
+        }
     )
     outcome = order_rules.decide(taken, command, NOW)
     assert outcome.state is None
@@ -242,18 +239,7 @@ def test_a_create_order_for_a_taken_id_is_refused_to_the_reserver_and_releases()
 
 def test_a_create_order_again_for_the_same_reservation_answers_the_existing_order() -> None:
     existing = pending_order_row()  # order "o", reservation "r"
-    command = CreateOrder(
-        key="o",
-        data=CreateOrderData(
-            order_id="o",
-            reservation_id="r",
-            product_id="p",
-            customer_id="c",
-            quantity=2,
-            unit_price=Decimal("2.50"),
-            expires_at=NOW + TTL,
-        ),
-    )
+    command = create_order("r")
     outcome = order_rules.decide(existing, command, NOW)
     assert outcome.state is None and outcome.messages == []
     assert outcome.reply is not None and outcome.reply.ok

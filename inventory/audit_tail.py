@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from inventory.settings import Settings
+from inventory.signals import stop_on_signals
 from storage.audit import entity_of
 from storage.formats import iso_utc
 from topics.messages import decode_audit_event
@@ -64,7 +64,7 @@ async def tail(
     if Kafka cannot be reached. A record that is not a valid audit event is
     reported on `err` and skipped (with `as_json` it is printed as it is).
     """
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     topic = prefixed(settings.topic_prefix, AUDIT)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_list,
@@ -150,12 +150,3 @@ def _line(record: Any, as_json: bool, err: TextIO) -> str | None:
             flush=True,
         )
         return None
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop

@@ -12,9 +12,7 @@ A database outage is waited out: the batch is retried, nothing is skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
+from inventory.signals import stop_on_signals
 from storage.audit import record_audit_events
 from storage.engine import create_engine
 from storage.notify import read_models_channel
@@ -81,7 +80,7 @@ def projections(settings: Settings) -> list[Projection]:
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run every projection until `stop` is set (or SIGINT/SIGTERM in a process)."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     engine = create_engine(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
     await producer.start()
@@ -165,12 +164,3 @@ async def _dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, erro
             ("x-source-offset", str(record.offset).encode()),
         ],
     )
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop

@@ -29,7 +29,7 @@ async def test_a_projector_commit_wakes_the_waiter_at_once(
     waiter = ReadModelWaiter(engine, channel)
     waiter.start()
     try:
-        await eventually(lambda: _value(waiter.listening), bool, within=10, what="listening")
+        await eventually(lambda: waiter.listening, bool, within=10, what="listening")
         pid = uid("p")
         loop = asyncio.get_running_loop()
         waiting = asyncio.create_task(
@@ -71,7 +71,3 @@ async def test_a_deadline_passing_answers_false(engine: AsyncEngine, settings: S
         assert await waiter.wait([token], loop.time() + 0.5) is False
     finally:
         await waiter.stop()
-
-
-async def _value(value: bool) -> bool:
-    return value

@@ -119,6 +119,19 @@ class Pipeline:
         assert await stock_invariant_violations(self.engine) == []
 
 
+async def _from_start(settings: Settings, topic: str) -> AIOKafkaConsumer:
+    """A started consumer of every partition of `topic`, from offset 0, in no group."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_list,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    return consumer
+
+
 async def collect(
     settings: Settings,
     topic: str,
@@ -128,14 +141,7 @@ async def collect(
 ) -> list[Any]:
     """Read `topic` from the start until `accept(records)` is true; return the records.
     Fails with what it saw when the deadline passes."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap_list,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
+    consumer = await _from_start(settings, topic)
     seen: list[Any] = []
     try:
         deadline = time.monotonic() + within
@@ -153,18 +159,9 @@ async def collect(
 async def read_log(settings: Settings, topic: str) -> list[tuple[int, int, Any, Any]]:
     """Every record of a faust changelog topic as (partition, offset, key, value), JSON
     decoded (value None for a deletion), in offset order within each partition."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap_list,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
+    consumer = await _from_start(settings, topic)
     try:
-        await eventually(
-            lambda: _ready(consumer.assignment()), bool, within=10, what=f"{topic} assigned"
-        )
+        await eventually(consumer.assignment, bool, within=10, what=f"{topic} assigned")
         ends = await consumer.end_offsets(list(consumer.assignment()))
         found: list[tuple[int, int, Any, Any]] = []
         pending = {tp for tp, end in ends.items() if end > 0}
@@ -179,10 +176,6 @@ async def read_log(settings: Settings, topic: str) -> list[tuple[int, int, Any, 
         return found
     finally:
         await consumer.stop()
-
-
-async def _ready(assignment: Any) -> bool:
-    return bool(assignment)
 
 
 async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:

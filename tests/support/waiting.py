@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T] | T],
     accept: Callable[[T], bool],
     *,
     within: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
-    """Call `probe` until `accept(result)`; return that result or fail naming the last one."""
+    """Call `probe` (a coroutine function, or a plain one) until `accept(result)`;
+    return that result or fail naming the last one."""
     deadline = time.monotonic() + within
     last: T | None = None
     while True:
-        last = await probe()
+        found = probe()
+        last = cast(T, await found) if inspect.isawaitable(found) else found
         if accept(last):
             return last
         if time.monotonic() >= deadline:

@@ -17,8 +17,11 @@ from faust.types import TopicT
 from agents.outbox import ChangelogTable
 from inventory.settings import Settings
 from topics.names import (
+    DEADLINES_TABLE,
     INVENTORY_COMMANDS,
     ORDERS_COMMANDS,
+    ORDERS_TABLE,
+    STOCK_TABLE,
     prefixed,
 )
 
@@ -99,7 +102,13 @@ def build_app(settings: Settings) -> Pipeline:
         datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
+        # Every topic, changelogs included, is created by `inventory stream create-topics`
+        # and waited for before the worker starts (inventory.kafka_admin); a worker that
+        # created its own changelog once wrote against a topic of "0 partitions".
+        topic_allow_declare=False,
+        # The leader topic serves only `on_leader` timers and the expiry sweep is not one;
+        # without this faust would create that topic itself.
+        topic_disable_leader=True,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
@@ -134,8 +143,8 @@ def build_app(settings: Settings) -> Pipeline:
         app=app,
         inventory_commands=source(INVENTORY_COMMANDS),
         orders_commands=source(ORDERS_COMMANDS),
-        stock=table("stock"),
-        orders=table("orders"),
-        deadlines=table("order-deadlines"),
+        stock=table(STOCK_TABLE),
+        orders=table(ORDERS_TABLE),
+        deadlines=table(DEADLINES_TABLE),
     )
     return pipeline

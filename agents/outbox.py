@@ -18,16 +18,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from collections import deque
+from typing import Any, NoReturn
 
 import faust
 from faust.types import AppT
 
+from agents import exit_codes
+
 log = logging.getLogger(__name__)
 
-# sysexits EX_SOFTWARE. A process manager restarts the worker (docker-compose.yml:
-# restart: unless-stopped); `inventory run` stops the whole pipeline instead.
-DELIVERY_FAILED_EXIT_CODE = 70
+# A process manager restarts the worker on either (docker-compose.yml: restart:
+# unless-stopped; `inventory run` does too).
+DELIVERY_FAILED_EXIT_CODE = exit_codes.DELIVERY_FAILED
+GAVE_UP_EXIT_CODE = exit_codes.GAVE_UP
+
+
+def exit_without_commit(reason: str, code: int) -> NoReturn:
+    """End the process at once. No offset is committed past the record being processed,
+    so Kafka redelivers it to whoever owns its partition next, and the tables are rebuilt
+    from their changelogs: a graceful stop would commit past the lost work."""
+    log.critical("%s; exiting without committing", reason)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(code)
 
 
 def _exit_on_failure(future: asyncio.Future[Any]) -> None:
@@ -37,10 +51,7 @@ def _exit_on_failure(future: asyncio.Future[Any]) -> None:
         return
     else:
         error = exc
-    log.critical("a record could not be delivered (%r); exiting without committing", error)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    os._exit(DELIVERY_FAILED_EXIT_CODE)
+    exit_without_commit(f"a record could not be delivered ({error!r})", DELIVERY_FAILED_EXIT_CODE)
 
 
 async def send(
@@ -70,7 +81,7 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._queued: list[tuple[int, bytes | None, bytes | None]] = []
+        self._queued: deque[tuple[int, bytes | None, bytes | None]] = deque()
         self._flush_lock = asyncio.Lock()
 
     def on_key_set(self, key: Any, value: Any) -> None:
@@ -90,12 +101,15 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         return len(self._queued)
 
     async def flush_changelog(self) -> None:
-        """Hand every queued changelog record to the producer, oldest first."""
+        """Hand every queued changelog record to the producer, oldest first. A record
+        leaves the queue only once the producer has taken it: after a failed send the
+        rest stays queued, in order, for the retry."""
         if not self._queued:
             return
         # Under the lock, so that two agents flushing at once cannot interleave records.
         async with self._flush_lock:
-            queued, self._queued = self._queued, []
             topic = self.changelog_topic.get_topic_name()
-            for partition, key, value in queued:
+            while self._queued:
+                partition, key, value = self._queued[0]
                 await send(self.app, topic, key, value, partition=partition)
+                self._queued.popleft()

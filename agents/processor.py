@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_exponential_jitter
 
 from agents import outbox
 from agents.app import APPLIED_PREFIX, Pipeline
+from agents.faults import APPLY, FaultPoints
 from agents.outcome import Outcome
 from topics.messages import (
     CommandRejected,
@@ -73,6 +75,7 @@ class CommandProcessor:
         decide: Decide,
         on_side_effects: Callable[[str, dict[str, Any]], None] | None = None,
         lookups: Callable[[Any], list[str]] | None = None,
+        faults: FaultPoints | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.source_topic = source_topic
@@ -85,20 +88,43 @@ class CommandProcessor:
         self.window = pipeline.settings.dedupe_window
         self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
         self.signing_key = pipeline.settings.command_signing_key
+        self.retry_seconds = pipeline.settings.apply_retry_seconds
+        self.faults = faults or FaultPoints()
         # Applied-entry keys per source partition, oldest first. Pruning stays within the
         # partition being processed: faust writes a deletion to the changelog partition
         # of the current record, so deleting another partition's key would miss it.
         self._recent: dict[int, deque[str]] | None = None
 
     async def process(self, event: Any) -> None:
-        """Handle one Kafka record; never raises for bad input.
+        """Handle one Kafka record, raising nothing.
 
-        Every table write it made is with the producer when it returns, so faust, which
-        flushes the producer before committing, never commits past an unsent write."""
+        A record that can never succeed (undecodable, invalid, wrongly keyed, unsigned)
+        goes to the DLQ; a refusal by the rules is an answer like any other. Any other
+        error may pass (a broker or metadata hiccup, a timeout) or is one we did not
+        classify: the record is retried with backoff for `apply_retry_seconds`, then the
+        worker exits without committing so that Kafka redelivers it once the cause is
+        gone. A valid command is never dead-lettered. A retry after a partial apply finds
+        the command's applied entry and finishes the work from it, as after a crash.
+
+        Every table write is with the producer when it returns, so faust, which flushes
+        the producer before committing, never commits past an unsent write."""
         try:
-            await self._process(event)
-        finally:
-            await self.pipeline.flush_changelogs()
+            async for attempt in AsyncRetrying(
+                wait=wait_exponential_jitter(initial=0.05, max=2.0),
+                stop=stop_after_delay(self.retry_seconds),
+                before_sleep=lambda state: _log_retry(event, state),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._process(event)
+                    await self.pipeline.flush_changelogs()
+        except Exception as err:
+            message = event.message
+            outbox.exit_without_commit(
+                f"{message.topic}[{message.partition}]@{message.offset} still failing after "
+                f"{self.retry_seconds:g} s ({type(err).__name__}: {err})",
+                outbox.GAVE_UP_EXIT_CODE,
+            )
 
     async def _process(self, event: Any) -> None:
         raw: bytes = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
@@ -129,11 +155,7 @@ class CommandProcessor:
                 + ", ".join(PUBLIC_COMMAND_TYPES),
             )
             return
-        try:
-            await self._apply(command, entity, (event.message.partition, event.message.offset))
-        except Exception as err:  # a bug must not stop the partition: park the record
-            log.exception("command %s (%s) failed", command.id, command.type)
-            await self.dead_letter(event, raw, "internal_error", f"{type(err).__name__}: {err}")
+        await self._apply(command, entity, (event.message.partition, event.message.offset))
 
     async def _apply(self, command: Any, entity: str, source: tuple[int, int]) -> None:
         entry = self.table.get(APPLIED_PREFIX + command.id)
@@ -165,6 +187,7 @@ class CommandProcessor:
         self._remember(command.id, entry)  # first: see the module docstring
         if outcome.state is not None:
             self.table[entity] = outcome.state
+        self.faults.hit(APPLY)
         if self.on_side_effects and outcome.side_effects:
             self.on_side_effects(entity, outcome.side_effects)
         await self._send(
@@ -172,13 +195,15 @@ class CommandProcessor:
         )
 
     def _restore(self, entity: str, entry: dict[str, Any]) -> None:
-        """After a crash between the entry and the row: write the row the command produced.
-        Nothing newer can have been applied, as the redelivered record is the oldest open one."""
+        """After a crash or a failed attempt between the entry and the row: write the row the
+        command produced. Nothing newer can have been applied, as the record is the oldest
+        open one of its partition."""
         state = entry.get("state")
         current = self.table.get(entity)
         if state is not None and (current is None or current["version"] < state["version"]):
-            log.warning("restoring %s to version %s after a crash", entity, state["version"])
+            log.warning("restoring %s to version %s", entity, state["version"])
             self.table[entity] = state
+        self.faults.hit(APPLY)
         if self.on_side_effects and entry.get("side_effects"):
             self.on_side_effects(entity, entry["side_effects"])
 
@@ -296,6 +321,22 @@ def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[st
             body["reply_partition"] = command.reply_partition
             forwarded.append([topic, key, json.dumps(body)])
     return forwarded
+
+
+def _log_retry(event: Any, state: RetryCallState) -> None:
+    message = event.message
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "%s[%s]@%s failed (attempt %d: %s: %s); retrying in %.2f s",
+        message.topic,
+        message.partition,
+        message.offset,
+        state.attempt_number,
+        type(error).__name__,
+        error,
+        state.upcoming_sleep,
+        exc_info=error if state.attempt_number == 1 else None,
+    )
 
 
 def _printable(text: str) -> str:

@@ -7,6 +7,7 @@ exactly_once mode.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,8 +19,10 @@ import faust
 from agents import inventory_rules, order_rules, outbox
 from agents.app import Pipeline, build_app, reservation_key
 from agents.deadline_index import DeadlineIndex
+from agents.faults import FaultPoints
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
+from inventory.kafka_admin import wait_for_topics
 from inventory.settings import Settings
 from topics.messages import (
     ReserveStock,
@@ -47,6 +50,7 @@ def register(pipeline: Pipeline) -> None:
             return []
         return [reservation_key(command.data.product_id, reservation_id)]
 
+    faults = FaultPoints(settings.inject_faults)
     due = DeadlineIndex()
     # Recovery fills the table without the agent: the index is rebuilt from it then.
     pipeline.deadlines.on_recover(_async(due.invalidate))
@@ -96,6 +100,7 @@ def register(pipeline: Pipeline) -> None:
         ),
         lookups=reservation_lookup,
         on_side_effects=track_inventory,
+        faults=faults,
     )
 
     def track_deadline(order_id: str, effects: dict[str, Any]) -> None:
@@ -114,6 +119,7 @@ def register(pipeline: Pipeline) -> None:
         entity_key=lambda c: c.data.order_id,
         decide=lambda row, cmd, now, _extras, _partition: order_rules.decide(row, cmd, now),
         on_side_effects=track_deadline,
+        faults=faults,
     )
 
     @app.agent(pipeline.inventory_commands, concurrency=1, name="inventory-agent")
@@ -144,7 +150,13 @@ def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 
 
 def run(settings: Settings) -> None:
-    """Run the worker in the foreground until SIGINT/SIGTERM."""
+    """Run the worker in the foreground until SIGINT/SIGTERM, once every topic it uses is
+    on the broker with its partition count (it creates none itself: agents.app)."""
+    # faust runs on the thread's current loop: wait on that same loop.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    log.info("worker %s waiting for its topics", settings.app_id)
+    loop.run_until_complete(wait_for_topics(settings))
     pipeline = build_app(settings)
     register(pipeline)
     worker = faust.Worker(

@@ -12,6 +12,7 @@ from api.middleware import MAX_BODY_BYTES, error_middleware, request_id_middlewa
 from api.openapi import build_openapi
 from api.read_waiter import ReadModelWaiter
 from api.routes import ROUTES
+from inventory.kafka_admin import wait_for_topics
 from inventory.settings import Settings
 from storage.engine import create_engine
 from storage.notify import read_models_channel
@@ -29,6 +30,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _command_bus(app: web.Application) -> AsyncIterator[None]:
+    # Like the worker, the gateway starts only once every topic is there: it would
+    # otherwise accept commands that no worker can take yet.
+    await wait_for_topics(app[SETTINGS])
     bus = CommandBus(app[SETTINGS])
     await bus.start()
     app[BUS] = bus
@@ -40,7 +44,8 @@ def create_app(settings: Settings) -> web.Application:
     """The gateway for `settings`: routes, middlewares, and (on startup) the database
     engine and the Kafka command bus, closed again on cleanup.
 
-    Startup raises the broker's or the driver's error if Kafka cannot be reached.
+    Startup waits until the broker shows every pipeline topic (inventory.kafka_admin),
+    and raises the driver's error if the database cannot be reached.
     """
     # request_id first: it is the outermost, so even error responses carry the id.
     app = web.Application(

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import ValidationError
 
+from inventory.kafka_admin import describe_problems
 from inventory.settings import Settings
 from topics.messages import (
     AdjustStock,
@@ -191,20 +192,20 @@ class CommandBus:
             future.cancel()
 
     async def kafka_error(self) -> str | None:
-        """None when the broker answers a metadata request for the reply topic within
-        2 s and the topic is there; otherwise what went wrong."""
+        """None when the broker answers a metadata request within 2 s and shows every
+        pipeline topic ready (inventory.kafka_admin.topic_problems, the condition the
+        worker waits for before it starts); otherwise what went wrong."""
         if self._admin is None:
             return "command bus not started"
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-                topics = await self._admin.describe_topics([self.reply_topic])
+                problems = await describe_problems(self._admin, self._settings)
         except TimeoutError:
             return f"broker did not answer within {HEALTH_TIMEOUT_SECONDS:g} s"
         except (KafkaError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"
-        codes = [t["error_code"] for t in topics]
-        if codes != [0]:
-            return f"reply topic {self.reply_topic} unavailable (error codes {codes})"
+        if problems:
+            return "topics not ready: " + "; ".join(map(str, problems[:5]))
         return None
 
     async def consumer_lag(self, group: str, topics: list[str]) -> int:

@@ -18,7 +18,8 @@ async def serve(settings: Settings) -> None:
 
     After binding, prints exactly one line `gateway listening on http://HOST:PORT` (the
     real port when the setting is 0) and flushes stdout, so a parent process can wait
-    for it. Raises OSError if the address is taken, the broker's error if Kafka is down.
+    for it, once the broker shows every pipeline topic. Raises OSError if the address is
+    taken.
     """
     runner = web.AppRunner(create_app(settings))
     stop = asyncio.Event()

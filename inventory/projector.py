@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.kafka_admin import wait_for_topics
 from inventory.settings import Settings
 from inventory.signals import stop_on_signals
 from storage.audit import record_audit_events
@@ -79,8 +80,17 @@ def projections(settings: Settings) -> list[Projection]:
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run every projection until `stop` is set (or SIGINT/SIGTERM in a process)."""
+    """Run every projection until `stop` is set (or SIGINT/SIGTERM in a process), once
+    the broker shows every pipeline topic, as the worker and the gateway do."""
     stop = stop or stop_on_signals()
+    waiting = asyncio.ensure_future(wait_for_topics(settings))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not waiting.done():
+        waiting.cancel()
+        return
+    waiting.result()  # a TopicMismatch ends the projector here
     engine = create_engine(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
     await producer.start()

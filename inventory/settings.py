@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         "`inventory cleanup` need the same one. Empty: a key derived from the app id, "
         "which stops mistakes but not someone who reads this code - set one in production.",
     )
+    apply_retry_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long the worker retries a command whose processing fails with an "
+        "error that may pass (broker, timeout, anything unclassified) before it exits "
+        "without committing, so that the command is redelivered.",
+    )
+    inject_faults: str = Field(
+        "",
+        description="Tests only: fault points of the worker that fail on purpose, "
+        "POINT=COUNT[,...] (agents.faults).",
+    )
     log_level: str = Field("INFO", description="Python log level of all processes.")
 
     @property

@@ -1,7 +1,10 @@
 """`inventory run`: the whole pipeline in the foreground, one child process per role.
 
-Ctrl-C (or SIGTERM) stops every child; a child that dies stops the others, so a
-half-running pipeline never pretends to be healthy.
+Ctrl-C (or SIGTERM) stops every child. A worker that exits on purpose without
+committing (agents.outbox: a record it could not deliver, or a command still failing
+after its retries) is started again, as docker-compose's restart policy would: Kafka
+then redelivers what it had not finished. Any other child that dies stops the others,
+so a half-running pipeline never pretends to be healthy.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from agents import exit_codes
 from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
 
@@ -21,6 +25,8 @@ log = logging.getLogger(__name__)
 
 ROLES = ("worker", "projector", "gateway")
 STOP_GRACE_SECONDS = 20.0
+RESTART_EXIT_CODES = {"worker": exit_codes.RESTART}
+RESTART_DELAY_SECONDS = 1.0
 
 
 def _migrate(settings: Settings) -> None:
@@ -81,6 +87,12 @@ def run_all(settings: Settings) -> int:
     try:
         while not stopping:
             dead = {r: c.returncode for r, c in children.items() if c.poll() is not None}
+            for role, returncode in list(dead.items()):
+                if returncode in RESTART_EXIT_CODES.get(role, ()):
+                    log.warning("%s exited with %s; starting it again", role, returncode)
+                    time.sleep(RESTART_DELAY_SECONDS)
+                    children[role] = start_role(role)
+                    del dead[role]
             if dead:
                 log.error("stopping the pipeline: %s exited", dead)
                 code = 1

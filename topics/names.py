@@ -12,6 +12,13 @@ AUDIT = "audit"
 GATEWAY_REPLIES = "gateway.replies"
 DLQ_SUFFIX = ".dlq"
 
+# The worker's changelog-backed tables. faust names a table's changelog topic
+# `<app id>-<table>-changelog`; `changelog_of` is that rule, written once.
+STOCK_TABLE = "stock"
+ORDERS_TABLE = "orders"
+DEADLINES_TABLE = "order-deadlines"
+TABLES = (STOCK_TABLE, ORDERS_TABLE, DEADLINES_TABLE)
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -48,6 +55,25 @@ PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ORDERS_EVENTS + DLQ_SUFFIX, "as source", "events the projector could not read"),
     TopicSpec(AUDIT + DLQ_SUFFIX, "as source", "audit events the audit log could not read"),
 )
+
+
+def changelog_of(app_id: str, table: str) -> str:
+    """The changelog topic of a worker table (faust's naming)."""
+    return f"{app_id}-{table}-changelog"
+
+
+def changelog_specs(app_id: str) -> tuple[TopicSpec, ...]:
+    """The changelog topics of the worker's tables: compacted, and partitioned like the
+    command topics, since a table row lives on its key's partition of both."""
+    return tuple(
+        TopicSpec(
+            changelog_of(app_id, table),
+            "table key",
+            f"the latest value of each row of the worker's {table} table",
+            compacted=True,
+        )
+        for table in TABLES
+    )
 
 
 def dlq_of(topic: str) -> str:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.settings import Settings
 from storage.audit import record_audit_events
 from storage.audit_queries import AuditParams, CursorMismatch, list_audit
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, end_offsets
 from tests.support.processes import ROOT, settings_env
 from tests.support.waiting import eventually
 from topics.messages import (
@@ -97,17 +97,6 @@ async def audit_lag(settings: Settings) -> int:
         meta = committed.get(tp)
         lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
     return lag
-
-
-async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
-    """The end offset of every partition of `topic` (which must exist)."""
-    # Without a group, a subscribed consumer is assigned every partition on start.
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_list)
-    await consumer.start()
-    try:
-        return await consumer.end_offsets(list(consumer.assignment()))
-    finally:
-        await consumer.stop()
 
 
 async def logged(engine: AsyncEngine, request_ids: list[str]) -> list[tuple[str, ...]]:

@@ -11,6 +11,7 @@ from agents.app import APPLIED_PREFIX
 from inventory.settings import Settings
 from tests.support.pipeline import isolated, own_pipeline, read_compacted
 from topics.messages import AdjustStock, AdjustStockData
+from topics.names import STOCK_TABLE, changelog_of
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ async def test_applied_entries_are_pruned_to_the_window(settings: Settings) -> N
         ]
         for command in commands:
             assert (await pipeline.request(command)).data.ok
-        rows = await read_compacted(small, f"{small.app_id}-stock-changelog")
+        rows = await read_compacted(small, changelog_of(small.app_id, STOCK_TABLE))
         applied = {k for k in rows if k.startswith(APPLIED_PREFIX)}
         assert len(applied) == WINDOW, "one partition keeps exactly the window"
         assert APPLIED_PREFIX + commands[-1].id in applied, "the newest are kept"

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +26,13 @@ from storage.queries import get_product, stock_invariant_violations
 from tests.support.processes import ROOT, ProcessGroup
 from tests.support.waiting import eventually
 from topics.messages import CreateProduct, CreateProductData, Reply
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
+from topics.names import (
+    INVENTORY_COMMANDS,
+    ORDERS_COMMANDS,
+    STOCK_TABLE,
+    changelog_of,
+    prefixed,
+)
 
 COMMAND_TOPICS = {"inventory": INVENTORY_COMMANDS, "orders": ORDERS_COMMANDS}
 
@@ -94,7 +100,8 @@ class Pipeline:
 
     async def stock_table(self) -> dict[str, dict[str, Any]]:
         """The worker's `stock` table as its changelog topic holds it (latest value per key)."""
-        rows = await read_compacted(self.settings, f"{self.settings.app_id}-stock-changelog")
+        changelog = changelog_of(self.settings.app_id, STOCK_TABLE)
+        rows = await read_compacted(self.settings, changelog)
         products = {k: dict(v) for k, v in rows.items() if not k.startswith("\x00")}
         # Active reservations are rows of their own beside the product's row.
         for key, quantity in rows.items():
@@ -156,6 +163,17 @@ async def collect(
         await consumer.stop()
 
 
+async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
+    """The end offset of every partition of `topic` (which must exist)."""
+    # Without a group, a subscribed consumer is assigned every partition on start.
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_list)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(list(consumer.assignment()))
+    finally:
+        await consumer.stop()
+
+
 async def read_log(settings: Settings, topic: str) -> list[tuple[int, int, Any, Any]]:
     """Every record of a faust changelog topic as (partition, offset, key, value), JSON
     decoded (value None for a deletion), in offset order within each partition."""
@@ -189,17 +207,22 @@ async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:
     return values
 
 
+async def connect(settings: Settings, engine: AsyncEngine, group: ProcessGroup) -> Pipeline:
+    """A bus and a raw producer on `settings`, beside processes started by the caller."""
+    bus = CommandBus(settings)
+    await bus.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
+    await producer.start()
+    return Pipeline(settings, engine, group, bus, producer)
+
+
 async def start_pipeline(settings: Settings, engine: AsyncEngine, log_name: str) -> Pipeline:
     """Topics, a worker and a projector for `settings`; returns once the worker answers."""
     await create_topics(settings)
     group = ProcessGroup(settings, ROOT / ".local" / "test-logs" / log_name)
     group.start("worker")
     group.start("projector")
-    bus = CommandBus(settings)
-    await bus.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
-    await producer.start()
-    pipeline = Pipeline(settings, engine, group, bus, producer)
+    pipeline = await connect(settings, engine, group)
     deadline = time.monotonic() + 120
     while True:
         try:

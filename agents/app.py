@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TopicT
+from faust.types import TP, TopicT
 
-from agents.outbox import ChangelogTable
+from agents import faust_patches
+from agents.changelog_table import ChangelogTable
+from agents.offset_guard import OffsetGuard
+from agents.transactions import PartitionTransactions
 from inventory.settings import Settings
 from topics.names import (
     DEADLINES_TABLE,
@@ -43,8 +45,11 @@ class Pipeline:
 
     settings: Settings
     app: faust.App
-    inventory_commands: TopicT
-    orders_commands: TopicT
+    # Both command topics, read by one agent: partition p of both is one unit of
+    # ownership, with one transaction (agents.transactions).
+    commands: TopicT
+    transactions: PartitionTransactions
+    guard: OffsetGuard
     # product id -> agents.domain.stock.to_dict(...), and applied-command entries
     # (see agents.processor)
     stock: ChangelogTable
@@ -56,48 +61,28 @@ class Pipeline:
         """The topic name of a logical topic in this pipeline (with the prefix)."""
         return prefixed(self.settings.topic_prefix, logical)
 
-    async def flush_changelogs(self) -> None:
-        """Hand the changelog records of every table write so far to the producer."""
+    async def commit(self) -> None:
+        """Hand every table write so far to its partition's transaction, then commit all
+        open transactions with their offsets."""
+
+        async def send(partition: int, topic: str, key: bytes | None, value: bytes | None) -> None:
+            await self.transactions.send(partition, topic, key, value, to_partition=partition)
+
         for table in (self.stock, self.orders, self.deadlines):
-            await table.flush_changelog()
-
-
-# faust creates its worker consumer with fetch_max_wait_ms=1500, fixed. aiokafka does not
-# fetch a partition again while records of it are still buffered, so a fetch for the
-# other, idle partitions sits at the broker for up to that long while new commands
-# for the busy partition wait behind it: the whole pipeline stalled ~1.6 s at a time
-# (commands reached the agent 1.6 s after they were produced). A short wait keeps the
-# busy partition fetched; idle partitions cost a cheap empty fetch every 100 ms.
-WORKER_FETCH_MAX_WAIT_MS = 100
-
-
-def use_short_fetch_wait() -> None:
-    """Make every faust worker consumer created from now on fetch with
-    WORKER_FETCH_MAX_WAIT_MS (patches faust's factory once; calling again is a no-op)."""
-    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
-    if getattr(thread_cls, "_inventory_patched", False):
-        return
-    create = thread_cls._create_worker_consumer
-
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = create(self, transport)
-        consumer._fetch_max_wait_ms = WORKER_FETCH_MAX_WAIT_MS  # read at consumer.start()
-        return consumer
-
-    thread_cls._create_worker_consumer = create_worker_consumer
-    thread_cls._inventory_patched = True
+            await table.drain(send)
+        await self.transactions.commit()
 
 
 def build_app(settings: Settings) -> Pipeline:
     """A configured faust App with its source topics and changelog-backed tables."""
-    use_short_fetch_wait()
+    faust_patches.apply(settings.kafka_bootstrap_list)
     datadir = Path(".local") / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_list],
         store="memory://",  # tables are rebuilt from their changelog topics on start
-        Table=ChangelogTable,  # cheaper changelog writes: see agents.outbox
+        Table=ChangelogTable,  # changelog writes go through agents.transactions
         # faust makes a data folder even for memory tables; keep it out of the source tree.
         datadir=str(datadir),
         topic_partitions=settings.partitions,
@@ -123,15 +108,17 @@ def build_app(settings: Settings) -> Pipeline:
         broker_commit_interval=1.0,
     )
 
-    def source(logical: str) -> TopicT:
-        # Source topics are created by `inventory stream create-topics` with the same partition
-        # count as the tables; declaring them here again would only hide a mismatch.
-        return app.topic(
-            prefixed(settings.topic_prefix, logical),
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
+    # Source topics are created by `inventory stream create-topics` with the same partition
+    # count as the tables. acks=False: faust commits no offset of theirs; each command's
+    # offset commits in its partition's transaction (agents.transactions).
+    commands = app.topic(
+        prefixed(settings.topic_prefix, INVENTORY_COMMANDS),
+        prefixed(settings.topic_prefix, ORDERS_COMMANDS),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        acks=False,
+    )
 
     def table(name: str) -> ChangelogTable:
         table = app.Table(name, partitions=settings.partitions, key_type=str, value_type=None)
@@ -141,10 +128,46 @@ def build_app(settings: Settings) -> Pipeline:
     pipeline = Pipeline(
         settings=settings,
         app=app,
-        inventory_commands=source(INVENTORY_COMMANDS),
-        orders_commands=source(ORDERS_COMMANDS),
+        commands=commands,
+        transactions=PartitionTransactions(settings.kafka_bootstrap_list, settings.app_id),
+        guard=OffsetGuard(settings.kafka_bootstrap_list, settings.app_id),
         stock=table(STOCK_TABLE),
         orders=table(ORDERS_TABLE),
         deadlines=table(DEADLINES_TABLE),
     )
+    _own_partitions_before_recovery(pipeline)
     return pipeline
+
+
+def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
+    """Tie the transactional producers to faust's rebalances.
+
+    Revoked: wait for the batch in hand, then commit everything open, so that nothing of
+    ours is in flight when another worker takes a partition. Assigned: start the
+    producers of the new partitions before faust seeks to the committed offsets and
+    recovers the tables (both happen in `tables.on_rebalance`), so that the previous
+    owner is fenced and its last transaction settled before we read anything it wrote;
+    then read the offsets the guard expects (agents.offset_guard).
+    """
+    app, transactions = pipeline.app, pipeline.transactions
+    command_topics = set(pipeline.commands.topics)
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def commit_before_revoke(sender: Any, revoked: set[TP], **_: Any) -> None:
+        async with transactions.lock:
+            await pipeline.commit()
+
+    tables = app.tables
+    recover = tables.on_rebalance
+
+    async def on_rebalance(
+        assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
+    ) -> None:
+        async with transactions.lock:
+            await pipeline.commit()
+            sources = [tp for tp in assigned if tp.topic in command_topics]
+            await transactions.assign({tp.partition for tp in sources})
+            await pipeline.guard.reset(sources)
+        await recover(assigned, revoked, newly_assigned, generation_id)
+
+    tables.on_rebalance = on_rebalance

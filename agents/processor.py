@@ -1,15 +1,14 @@
-"""The one loop body both command agents share: decode, dedupe, decide, store, send.
+"""The loop body of both command topics: decode, dedupe, decide, store, send.
 
-A command is applied at most once. Before the entity's row changes, an *applied entry*
-goes into the same table (key: APPLIED_PREFIX + command id): the record it came in,
-the row it produces, everything it sends and its reply. Both writes land on the same
-changelog partition, in that order, so after a crash either nothing of the command
-survived (it is decided again, with the same derived ids) or its entry did. When the
-same record comes again (a crash before faust committed its offset, which faust does
-only after flushing the producer), the entry's row is written again if the table lost
-it and the same messages are sent again; receivers dedupe by message id. When another
-record carries an applied command id (a client retry), its outputs were already
-delivered, so only the reply is sent, to whoever asks now.
+A command is applied at most once. Beside the entity's row, an *applied entry* goes into
+the same table (key: APPLIED_PREFIX + command id): the record it came in, the row it
+produces, everything it sends and its reply. Everything a batch writes commits in one
+transaction per partition with the batch's offsets (agents.transactions), so after a
+crash either all of a command survived or none of it, and a redelivered record is
+decided again with the same derived ids. The entry still serves two cases: a retry in
+the same process after a failed attempt (`process`), which finds the entry written and
+finishes from it, and another record carrying an applied command id (a client retry),
+whose outputs were already delivered, so only the reply is sent, to whoever asks now.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_exponential_jitter
 
-from agents import outbox
+from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
 from agents.outcome import Outcome
@@ -106,8 +105,8 @@ class CommandProcessor:
         gone. A valid command is never dead-lettered. A retry after a partial apply finds
         the command's applied entry and finishes the work from it, as after a crash.
 
-        Every table write is with the producer when it returns, so faust, which flushes
-        the producer before committing, never commits past an unsent write."""
+        What it writes joins the open transaction of the record's partition; the caller
+        commits (agents.worker)."""
         try:
             async for attempt in AsyncRetrying(
                 wait=wait_exponential_jitter(initial=0.05, max=2.0),
@@ -117,13 +116,12 @@ class CommandProcessor:
             ):
                 with attempt:
                     await self._process(event)
-                    await self.pipeline.flush_changelogs()
         except Exception as err:
             message = event.message
-            outbox.exit_without_commit(
+            exit_codes.exit_without_commit(
                 f"{message.topic}[{message.partition}]@{message.offset} still failing after "
                 f"{self.retry_seconds:g} s ({type(err).__name__}: {err})",
-                outbox.GAVE_UP_EXIT_CODE,
+                exit_codes.GAVE_UP,
             )
 
     async def _process(self, event: Any) -> None:
@@ -167,6 +165,7 @@ class CommandProcessor:
                 messages = _forward_follow_ups(entry["messages"], command)
             stored_reply = entry["reply"]
             await self._send(
+                source[0],
                 [(topic, key, value.encode()) for topic, key, value in messages],
                 ReplyData.model_validate_json(stored_reply) if stored_reply else None,
                 command,
@@ -191,7 +190,7 @@ class CommandProcessor:
         if self.on_side_effects and outcome.side_effects:
             self.on_side_effects(entity, outcome.side_effects)
         await self._send(
-            [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
+            source[0], [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
         )
 
     def _restore(self, entity: str, entry: dict[str, Any]) -> None:
@@ -208,18 +207,26 @@ class CommandProcessor:
             self.on_side_effects(entity, entry["side_effects"])
 
     async def _send(
-        self, messages: list[tuple[str, str, bytes]], reply: ReplyData | None, command: Any
+        self,
+        source_partition: int,
+        messages: list[tuple[str, str, bytes]],
+        reply: ReplyData | None,
+        command: Any,
     ) -> None:
-        # The table writes go first, so a reader who sees an event finds its state.
-        await self.pipeline.flush_changelogs()
-        app = self.pipeline.app
+        """Add a command's messages and reply to its partition's transaction. Readers see
+        them together with the table writes, when the batch commits."""
+        send = self.pipeline.transactions.send
         for topic, key, value in messages:
             # Follow-up commands are signed (topics.signing); events need no signature.
             headers = None
             if topic in COMMAND_TOPICS:
                 headers = signature_headers(self.signing_key, value)
-            await outbox.send(
-                app, self.pipeline.physical(topic), key.encode(), value, headers=headers
+            await send(
+                source_partition,
+                self.pipeline.physical(topic),
+                key.encode(),
+                value,
+                headers=headers,
             )
         if reply is None or not command.reply_to:
             return
@@ -243,12 +250,12 @@ class CommandProcessor:
             causation_id=reply.correlation_id,
             data=reply,
         )
-        await outbox.send(
-            app,
+        await send(
+            source_partition,
             self.replies_topic,
             reply.correlation_id.encode(),
             encode(message),
-            partition=partition,
+            to_partition=partition,
         )
 
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
@@ -287,10 +294,9 @@ class CommandProcessor:
             ("x-source-offset", str(message.offset).encode()),
         ]
         key = event.key if isinstance(event.key, bytes) else None
-        app = self.pipeline.app
-        await outbox.send(
-            app, self.pipeline.physical(dlq_of(self.source_topic)), key, raw, headers=headers
-        )
+        send = self.pipeline.transactions.send
+        dlq = self.pipeline.physical(dlq_of(self.source_topic))
+        await send(message.partition, dlq, key, raw, headers=headers)
         source = f"{message.topic}:{message.partition}:{message.offset}"
         rejected = CommandRejected(
             id=derived_id(source, "event:command.rejected"),
@@ -303,9 +309,8 @@ class CommandProcessor:
                 details={"partition": message.partition, "offset": message.offset},
             ),
         )
-        await outbox.send(
-            app, self.pipeline.physical(AUDIT), rejected.key.encode(), encode(rejected)
-        )
+        audit = self.pipeline.physical(AUDIT)
+        await send(message.partition, audit, rejected.key.encode(), encode(rejected))
 
 
 def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[str]]:

@@ -1,7 +1,8 @@
-"""The faust worker: the inventory agent, the order agent and the expiry timer.
+"""The faust worker: one command agent for both command topics, and the expiry timer.
 
-Agents keep concurrency=1: with more, faust can commit offsets past records that
-are still being processed. Duplicates are handled by command ids, not by faust's
+The agent keeps concurrency=1: partition p of both command topics is one unit of
+ownership, written in one transaction per batch (agents.transactions), so its commands
+are applied one at a time. Duplicates are handled by command ids, not by faust's
 exactly_once mode.
 """
 
@@ -15,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
+from faust.types import TP
 
-from agents import inventory_rules, order_rules, outbox
+from agents import inventory_rules, order_rules
 from agents.app import Pipeline, build_app, reservation_key
 from agents.deadline_index import DeadlineIndex
 from agents.faults import FaultPoints
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 # An ExpireOrder still unanswered after this long is sent again (its id stays the same).
 EXPIRE_RESEND_SECONDS = 5.0
+# Commands per transaction at most (per worker, over all its partitions): bounds how long
+# a caller waits for the commit that makes its reply visible.
+MAX_BATCH = 500
 
 
 def register(pipeline: Pipeline) -> None:
@@ -122,24 +128,48 @@ def register(pipeline: Pipeline) -> None:
         faults=faults,
     )
 
-    @app.agent(pipeline.inventory_commands, concurrency=1, name="inventory-agent")
-    async def inventory_agent(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            await inventory.process(event)
+    processors = {
+        pipeline.physical(INVENTORY_COMMANDS): inventory,
+        pipeline.physical(ORDERS_COMMANDS): orders,
+    }
+    transactions = pipeline.transactions
 
-    @app.agent(pipeline.orders_commands, concurrency=1, name="order-agent")
-    async def order_agent(stream: faust.StreamT[Any]) -> None:
+    @app.agent(pipeline.commands, concurrency=1, name="command-agent")
+    async def command_agent(stream: faust.StreamT[Any]) -> None:
+        # Commands are applied one by one in the order of their partition; a batch ends,
+        # and its transactions commit, when no further command is waiting or the batch is
+        # full. An idle pipeline thus commits every command at once, a busy one hundreds
+        # per transaction.
+        waiting = getattr(stream.channel, "queue", None)
+
+        async def seek(tp: TopicPartition, offset: int) -> None:
+            await app.consumer.seek(TP(tp.topic, tp.partition), offset)
+
         async for event in stream.events():
-            await orders.process(event)
+            message = event.message
+            async with transactions.lock:
+                if message.partition not in transactions.owned:
+                    continue  # fetched before a rebalance took it: its new owner applies it
+                admitted = await pipeline.guard.admit(
+                    message.topic, message.partition, message.offset, seek
+                )
+                if not admitted:
+                    continue
+                await processors[message.topic].process(event)
+                await transactions.consumed(message.topic, message.partition, message.offset)
+                if transactions.pending >= MAX_BATCH or waiting is None or waiting.empty():
+                    await pipeline.commit()
 
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
     async def expiry_sweep() -> None:
-        # A timer may not write a table, so it only asks: the order agent decides.
+        # A timer may not write a table, so it only asks: the order agent decides. Not in
+        # a transaction: a lost or doubled request is harmless, the sweep asks again
+        # after EXPIRE_RESEND_SECONDS and the agent applies an expiry once.
         commands = pipeline.physical(ORDERS_COMMANDS)
         for order_id in due.due(time.time(), pipeline.deadlines, EXPIRE_RESEND_SECONDS):
             value = encode(expire_command(order_id))
             headers = signature_headers(settings.command_signing_key, value)
-            await outbox.send(app, commands, order_id.encode(), value, headers=headers)
+            await app.producer.send(commands, order_id.encode(), value, None, None, headers)
 
 
 def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:

@@ -86,6 +86,9 @@ class CommandBus:
                 group_id=None,  # no group: nothing to rebalance, no offsets to commit
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
+                # A reply counts once its batch committed (agents.transactions); a
+                # fenced worker's replies are aborted and never seen.
+                isolation_level="read_committed",
             )
             await self._consumer.start()
             partition = TopicPartition(self.reply_topic, self.reply_partition)

@@ -7,10 +7,10 @@ worker process can be read off without our own code in the way:
 
 - consume: the agent reads a pre-filled topic and does nothing (the baseline);
 - topic_send: and sends 3 messages with faust's `Topic.send`;
-- producer_send: and sends 3 messages through the app's producer (`agents.outbox.send`,
-  what the worker does);
+- producer_send: and sends 3 messages through the producer underneath faust (the
+  worker sends through aiokafka producers of its own, in transactions);
 - faust_table: and writes 3 keys of a plain `faust.Table`;
-- changelog_table: and writes 3 keys of `agents.outbox.ChangelogTable` (the worker's).
+- changelog_table: and writes 3 keys of `agents.changelog_table.ChangelogTable` (the worker's).
 
 Each variant runs in a fresh process on its own topics; the CPU time of that process
 from its first to its last record, divided by the records, is the cost per record.
@@ -156,7 +156,7 @@ def _report(results: dict[str, Result], records: int) -> str:
     shape = ", ".join(f"{kind} {count}" for kind, count in RESERVATION.items())
     for label, write, send in (
         ("with faust's Topic.send and Table", "faust_table", "topic_send"),
-        ("as the worker sends today (agents.outbox)", "changelog_table", "producer_send"),
+        ("with the producer underneath and ChangelogTable", "changelog_table", "producer_send"),
     ):
         ms = floor(write, send)
         lines.append(

@@ -14,9 +14,8 @@ from typing import Any
 
 import faust
 
-from agents import outbox
-from agents.app import use_short_fetch_wait
-from agents.outbox import ChangelogTable
+from agents import faust_patches
+from agents.changelog_table import ChangelogTable
 
 VARIANTS = ("consume", "topic_send", "producer_send", "faust_table", "changelog_table")
 
@@ -28,7 +27,7 @@ def main() -> None:
     operations = int(env.get("FLOOR_OPERATIONS", "3"))
     sink_name = env["FLOOR_SINK"]
     assert variant in VARIANTS, variant
-    use_short_fetch_wait()  # as the worker runs (agents.app)
+    faust_patches.apply([env["FLOOR_BROKER"]])  # as the worker runs (agents.app)
     app = faust.App(
         env["FLOOR_APP_ID"],
         broker=f"kafka://{env['FLOOR_BROKER']}",
@@ -56,12 +55,18 @@ def main() -> None:
                 await sink.send(key=b"k", value=value)
         elif variant == "producer_send":
             for _ in range(operations):
-                await outbox.send(app, sink_name, b"k", value)
+                await app.producer.send(sink_name, b"k", value, None, None, None)
         elif variant in ("faust_table", "changelog_table"):
             for i in range(operations):
                 table[f"k{i}"] = {"seen": seen["records"], "value": value.decode()}
             if isinstance(table, ChangelogTable):
-                await table.flush_changelog()
+
+                async def send(
+                    partition: int, topic: str, key: bytes | None, value: bytes | None
+                ) -> None:
+                    await app.producer.send(topic, key, value, partition, None, None)
+
+                await table.drain(send)
 
     def finish() -> None:
         result = {

@@ -71,6 +71,7 @@ async def tail(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",  # never a fenced worker's aborted events
     )
     await consumer.start()
     printed = 0

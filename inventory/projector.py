@@ -116,6 +116,8 @@ async def _consume(
         group_id=projection.group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # Only what the worker committed: a fenced worker's writes are aborted.
+        isolation_level="read_committed",
         # Kept short even so: aiokafka skips partitions with buffered records when it
         # fetches, and a long wait on the idle ones delays the busy one
         # (agents.app.WORKER_FETCH_MAX_WAIT_MS).
@@ -124,15 +126,23 @@ async def _consume(
     )
     await consumer.start()
     log.info("projection %s consuming %s", projection.name, ", ".join(projection.decoders))
-    applied_since_commit = False
+    committed: dict[Any, int] = {}
     last_commit = time.monotonic()
+
+    async def commit() -> None:
+        nonlocal committed, last_commit
+        await consumer.commit()
+        committed, last_commit = await _positions(consumer), time.monotonic()
+
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH_MAX)
             if not batches:
-                if applied_since_commit:  # idle: make the lag /healthz reports exact
-                    await consumer.commit()
-                    applied_since_commit, last_commit = False, time.monotonic()
+                # Idle: commit the positions, so the lag /healthz reports is exact. They
+                # also move with no record at all, past the commit markers of the worker's
+                # transactions, which take offsets too.
+                if await _positions(consumer) != committed:
+                    await commit()
                 continue
             events: list[Any] = []
             for tp, records in batches.items():
@@ -150,14 +160,16 @@ async def _consume(
                     await asyncio.sleep(RETRY_SECONDS)
             if stop.is_set():
                 break  # uncommitted: the next start applies the batch again
-            applied_since_commit = True
             # An offset commit is a broker round trip; under load, one a second is enough
             # (a crash replays at most that much, which the idempotent writes absorb).
             if time.monotonic() - last_commit >= COMMIT_INTERVAL_SECONDS:
-                await consumer.commit()
-                applied_since_commit, last_commit = False, time.monotonic()
+                await commit()
     finally:
         await consumer.stop()
+
+
+async def _positions(consumer: AIOKafkaConsumer) -> dict[Any, int]:
+    return {tp: await consumer.position(tp) for tp in consumer.assignment()}
 
 
 async def _dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, error: str) -> None:

@@ -75,7 +75,10 @@ async def replay(
     shadow_engine = create_engine(shadow_settings)
     live_engine = create_engine(settings)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_list, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_list,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",  # as the live projector reads
     )
     await consumer.start()
     try:
@@ -159,8 +162,10 @@ async def _apply_range(
                     events.append(projection.decoders[tp.topic](record.value))
                 except (ValidationError, ValueError):
                     skipped += 1  # already on the DLQ from the live projector
-                if record.offset + 1 >= ends[tp]:
-                    pending.discard(tp)
+        # By position, not by the last record's offset: commit markers take offsets too.
+        for tp in list(pending):
+            if await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
         if events:
             await projection.apply(engine, events)
             applied += len(events)

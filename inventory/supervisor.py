@@ -1,7 +1,7 @@
 """`inventory run`: the whole pipeline in the foreground, one child process per role.
 
 Ctrl-C (or SIGTERM) stops every child. A worker that exits on purpose without
-committing (agents.outbox: a record it could not deliver, or a command still failing
+committing (agents.exit_codes: a record it could not deliver, fenced, or a command still failing
 after its retries) is started again, as docker-compose's restart policy would: Kafka
 then redelivers what it had not finished. Any other child that dies stops the others,
 so a half-running pipeline never pretends to be healthy.

@@ -43,12 +43,24 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
         ]
         worker = next(p for p in pipeline.processes.processes if p.role == "worker")
         retried: set[str] = set()
-        inflight = [
-            asyncio.create_task(request_until_answered(pipeline, c, retried)) for c in commands
-        ]
-        done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-        worker.kill()  # SIGKILL while most of the commands are still in flight
+        inflight: list[asyncio.Task[Reply]] = []
+
+        async def stream_commands() -> None:
+            # A steady stream rather than one burst: the worker commits a batch per
+            # transaction, and a burst may be applied and committed whole before the kill.
+            for command in commands:
+                inflight.append(
+                    asyncio.create_task(request_until_answered(pipeline, command, retried))
+                )
+                await asyncio.sleep(0.01)
+
+        streaming = asyncio.create_task(stream_commands())
+        await eventually(
+            lambda: sum(t.done() for t in inflight), lambda n: n >= 20, what="first answers"
+        )
+        worker.kill()  # SIGKILL while most of the commands are still to come or in flight
         pipeline.processes.start("worker")
+        await streaming
         replies = await asyncio.gather(*inflight)
 
         assert retried, "the crash should have caught some commands in flight"

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -127,13 +127,15 @@ class Pipeline:
 
 
 async def _from_start(settings: Settings, topic: str) -> AIOKafkaConsumer:
-    """A started consumer of every partition of `topic`, from offset 0, in no group."""
+    """A started consumer of every partition of `topic`, from offset 0, in no group,
+    reading what the pipeline's readers read: committed transactions only."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap_list,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     await consumer.start()
     return consumer
@@ -164,9 +166,13 @@ async def collect(
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
-    """The end offset of every partition of `topic` (which must exist)."""
+    """The end offset of every partition of `topic` (which must exist) as a read_committed
+    reader sees it (the last stable offset). Commit markers take offsets: to count
+    records, use `read_to_end`."""
     # Without a group, a subscribed consumer is assigned every partition on start.
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_list)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap_list, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         return await consumer.end_offsets(list(consumer.assignment()))
@@ -174,26 +180,40 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
         await consumer.stop()
 
 
-async def read_log(settings: Settings, topic: str) -> list[tuple[int, int, Any, Any]]:
-    """Every record of a faust changelog topic as (partition, offset, key, value), JSON
-    decoded (value None for a deletion), in offset order within each partition."""
+async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[Any, Any]]:
+    """Every committed record of `topic` up to its end now, in offset order within each
+    partition. The end is reached by position, not by the last record's offset: the
+    commit marker of the last transaction takes an offset no record has."""
     consumer = await _from_start(settings, topic)
     try:
         await eventually(consumer.assignment, bool, within=10, what=f"{topic} assigned")
         ends = await consumer.end_offsets(list(consumer.assignment()))
-        found: list[tuple[int, int, Any, Any]] = []
+        found: list[ConsumerRecord[Any, Any]] = []
         pending = {tp for tp, end in ends.items() if end > 0}
         while pending:
-            batches = await consumer.getmany(timeout_ms=500)
-            for tp, records in batches.items():
-                for record in records:
-                    value = None if record.value is None else json.loads(record.value)
-                    found.append((tp.partition, record.offset, json.loads(record.key), value))
-                    if record.offset + 1 >= ends[tp]:
-                        pending.discard(tp)
+            batches = await consumer.getmany(*pending, timeout_ms=500)
+            for records in batches.values():
+                found.extend(records)
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
         return found
     finally:
         await consumer.stop()
+
+
+async def read_log(settings: Settings, topic: str) -> list[tuple[int, int, Any, Any]]:
+    """Every record of a faust changelog topic as (partition, offset, key, value), JSON
+    decoded (value None for a deletion), in offset order within each partition."""
+    return [
+        (
+            record.partition,
+            record.offset,
+            json.loads(record.key),
+            None if record.value is None else json.loads(record.value),
+        )
+        for record in await read_to_end(settings, topic)
+    ]
 
 
 async def read_compacted(settings: Settings, topic: str) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""What the worker changes in faust 0.15.3, each for a reason faust has no setting for.
+
+Applied once per process by `apply()` (agents.app.build_app), before any faust consumer
+is created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+# faust creates its worker consumer with fetch_max_wait_ms=1500, fixed. aiokafka does not
+# fetch a partition again while records of it are still buffered, so a fetch for the
+# other, idle partitions sits at the broker for up to that long while new commands
+# for the busy partition wait behind it: the whole pipeline stalled ~1.6 s at a time
+# (commands reached the agent 1.6 s after they were produced). A short wait keeps the
+# busy partition fetched; idle partitions cost a cheap empty fetch every 100 ms.
+WORKER_FETCH_MAX_WAIT_MS = 100
+
+log = logging.getLogger(__name__)
+
+
+def apply(bootstrap_servers: list[str]) -> None:
+    """Patch faust's worker consumer and table recovery (idempotent)."""
+    if getattr(Recovery, "_inventory_patched", False):
+        return
+    _patch_worker_consumer()
+    _patch_recovery_end(bootstrap_servers)
+    _patch_read_offsets()
+    Recovery._inventory_patched = True
+
+
+def _patch_worker_consumer() -> None:
+    """A short fetch wait (above), and read_committed: the worker's tables are rebuilt
+    from changelogs that only committed transactions may feed (agents.transactions); a
+    fenced worker's aborted writes must never come back as state. faust reads committed
+    only under its own exactly_once mode, which the worker does not use."""
+    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
+    create = thread_cls._create_worker_consumer
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        # Both are read by AIOKafkaConsumer.start(), which runs after this.
+        consumer._fetch_max_wait_ms = WORKER_FETCH_MAX_WAIT_MS
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+    thread_cls._create_worker_consumer = create_worker_consumer
+
+
+class _NeverDrop(dict[Any, Any]):
+    """faust's read offsets, with nothing ever read: see `_patch_read_offsets`."""
+
+    def __getitem__(self, key: Any) -> None:
+        return None
+
+
+def _patch_read_offsets() -> None:
+    """Stop faust's consumer from dropping records below its "read offset". It sets that
+    offset from every record it hands on, stale ones included, so after a seek back the
+    records it was sent back for were dropped as already read: the offset guard's seek
+    (agents.offset_guard) then never got them. The guard drops repeats itself."""
+    init = Consumer.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._read_offset = _NeverDrop(self._read_offset)
+
+    Consumer.__init__ = __init__
+
+
+def _patch_recovery_end(bootstrap_servers: list[str]) -> None:
+    """Let recovery end at a commit marker. faust takes `end offset - 1` as the offset of
+    the last record and waits until it has applied it; after a transaction that offset
+    holds the commit marker, which a consumer never receives, so recovery never ended.
+    The highwater becomes the offset of the last committed record instead, found by
+    reading back from the end (a marker or an aborted batch has no record to read)."""
+    build = Recovery._build_highwaters
+
+    async def build_highwaters(
+        self: Recovery, consumer: Any, tps: set[TP], destination: Counter[TP], title: str
+    ) -> None:
+        await build(self, consumer, tps, destination, title)
+        ends = {tp: destination[tp] + 1 for tp in tps if destination[tp] >= 0}
+        if ends:
+            last = await last_record_offsets(bootstrap_servers, ends)
+            for tp, offset in last.items():
+                destination[tp] = offset  # not update(): a Counter's update() adds
+            log.info(
+                "%s changelog highwaters at their last committed record: %s",
+                title,
+                {f"{tp.topic}[{tp.partition}]": offset for tp, offset in last.items()},
+            )
+
+    Recovery._build_highwaters = build_highwaters
+
+
+async def last_record_offsets(bootstrap_servers: list[str], ends: dict[TP, int]) -> dict[TP, int]:
+    """For each partition, the offset of the last committed record before `ends[tp]`, or
+    -1 when there is none. Reads back a window from the end, widening it until it finds a
+    record: a tail of markers is short (one per transaction), unless many transactions
+    in a row were aborted."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        found: dict[TP, int] = {}
+        for tp, end in ends.items():
+            partition = TopicPartition(tp.topic, tp.partition)
+            consumer.assign([partition])
+            window, last = 16, -1
+            while True:
+                start = max(0, end - window)
+                consumer.seek(partition, start)
+                while await consumer.position(partition) < end:
+                    batch = await consumer.getmany(partition, timeout_ms=1000)
+                    for record in batch.get(partition, []):
+                        if record.offset < end:
+                            last = max(last, record.offset)
+                if last >= 0 or start == 0:
+                    break
+                window *= 16
+            found[tp] = last
+        return found
+    finally:
+        await consumer.stop()

@@ -1,0 +1,121 @@
+"""Every command of an owned partition is applied once, in offset order, none skipped.
+
+The worker commits, with each batch, the offset after the last command it applied
+(agents.transactions). That is only right if it applied every command before it, and
+faust's stream does not promise that: around a rebalance it drops records it fetched
+while its flow control was suspended or under an older generation, expecting its own
+offset tracking to hold the commit back and a later seek to deliver them again. Seen
+in the fencing test: 16 reservations skipped, the next ones applied and committed past
+them. And after its seek to the committed offsets it may deliver a record twice.
+
+So the guard keeps, for every owned partition, the offset it expects next (the committed
+one when the partition was assigned, since the new owner fenced every other writer
+first). A record below it was applied already and is dropped. A record above it leaves
+a gap that is either harmless - commit markers and aborted records take offsets too,
+which is common on the command topics the worker itself writes to - or records faust
+dropped. One fetch from the expected offset tells which: when the first record there is
+the one in hand, the gap holds no record; otherwise faust's consumer is sent back to the
+expected offset and the record in hand is dropped, to come again in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+log = logging.getLogger(__name__)
+
+# After a seek back, records ahead of the expected one are dropped unchecked for this long
+# (they are the stale ones still on their way); then the gap is checked again.
+RECHECK_SECONDS = 1.0
+
+Seek = Callable[[TopicPartition, int], Awaitable[None]]
+
+
+class OffsetGuard:
+    """Admits each command record of the owned partitions exactly once, in order."""
+
+    def __init__(self, bootstrap_servers: list[str], group_id: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._group = group_id
+        self._expected: dict[TopicPartition, int] = {}
+        # partition -> when the guard last sent faust's consumer back to its expected offset
+        self._rewound: dict[TopicPartition, float] = {}
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def reset(self, partitions: Iterable[TopicPartition]) -> None:
+        """Expect, for each partition, its committed offset (its first offset if none).
+        Call after the transactional producers are started: nobody else commits then."""
+        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(self._group)
+        finally:
+            await admin.close()
+        reader = await self._started_reader()
+        firsts = await reader.beginning_offsets(wanted) if wanted else {}
+        self._expected, self._rewound = {}, {}
+        for tp in wanted:
+            meta = committed.get(tp)
+            has_offset = meta is not None and meta.offset >= 0
+            self._expected[tp] = meta.offset if has_offset else firsts[tp]
+
+    async def admit(self, topic: str, partition: int, offset: int, seek: Seek) -> bool:
+        """True when the record at `offset` is the next to apply; then it is expected done.
+        False when it must be dropped (a repeat, or ahead of records not yet delivered)."""
+        tp = TopicPartition(topic, partition)
+        expected = self._expected.get(tp)
+        if expected is None or offset == expected:
+            self._expected[tp] = offset + 1
+            self._rewound.pop(tp, None)
+            return True
+        if offset < expected:
+            log.debug("%s[%s]@%s delivered again; already applied", topic, partition, offset)
+            return False
+        rewound = self._rewound.get(tp)
+        if rewound is not None and time.monotonic() - rewound < RECHECK_SECONDS:
+            return False  # a stale record: the ones sent back for are on their way
+        first = await self._first_record_at(tp, expected)
+        if first == offset:  # only markers or aborted records in between
+            self._expected[tp] = offset + 1
+            return True
+        log.warning(
+            "%s[%s]: records %s..%s were not delivered before %s; going back for them",
+            topic,
+            partition,
+            expected,
+            offset - 1,
+            offset,
+        )
+        await seek(tp, expected)
+        self._rewound[tp] = time.monotonic()
+        return False
+
+    async def _first_record_at(self, tp: TopicPartition, offset: int) -> int | None:
+        reader = await self._started_reader()
+        reader.assign([tp])
+        reader.seek(tp, offset)
+        batch = await reader.getmany(tp, timeout_ms=2000, max_records=1)
+        records = batch.get(tp, [])
+        return records[0].offset if records else None
+
+    async def _started_reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            self._reader = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+            )
+            await self._reader.start()
+        return self._reader
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None

@@ -47,7 +47,7 @@ stop:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py topics/partitioning.py topics/signing.py
+	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py agents/offset_guard.py agents/transactions.py agents/changelog_table.py topics/partitioning.py topics/signing.py
 
 schemas: venv
 	$(BIN)/inventory schemas

@@ -15,7 +15,7 @@ from faust.types import TP, TopicT
 
 from agents import faust_patches
 from agents.changelog_table import ChangelogTable
-from agents.offset_guard import OffsetGuard
+from agents.offset_guard import KafkaOffsets, OffsetGuard
 from agents.transactions import PartitionTransactions
 from inventory.settings import Settings
 from topics.names import (
@@ -49,6 +49,7 @@ class Pipeline:
     # ownership, with one transaction (agents.transactions).
     commands: TopicT
     transactions: PartitionTransactions
+    offsets: KafkaOffsets
     guard: OffsetGuard
     # product id -> agents.domain.stock.to_dict(...), and applied-command entries
     # (see agents.processor)
@@ -125,12 +126,14 @@ def build_app(settings: Settings) -> Pipeline:
         assert isinstance(table, ChangelogTable)  # the App's Table class, set above
         return table
 
+    offsets = KafkaOffsets(settings.kafka_bootstrap_list, settings.app_id)
     pipeline = Pipeline(
         settings=settings,
         app=app,
         commands=commands,
         transactions=PartitionTransactions(settings.kafka_bootstrap_list, settings.app_id),
-        guard=OffsetGuard(settings.kafka_bootstrap_list, settings.app_id),
+        offsets=offsets,
+        guard=OffsetGuard(offsets.first_record_at),
         stock=table(STOCK_TABLE),
         orders=table(ORDERS_TABLE),
         deadlines=table(DEADLINES_TABLE),
@@ -167,7 +170,7 @@ def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
             await pipeline.commit()
             sources = [tp for tp in assigned if tp.topic in command_topics]
             await transactions.assign({tp.partition for tp in sources})
-            await pipeline.guard.reset(sources)
+            pipeline.guard.reset(await pipeline.offsets.committed(sources))
         await recover(assigned, revoked, newly_assigned, generation_id)
 
     tables.on_rebalance = on_rebalance

@@ -30,14 +30,20 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._queued: deque[tuple[int, bytes | None, bytes | None]] = deque()
 
-    def on_key_set(self, key: Any, value: Any) -> None:
+    def _partition(self, key: Any) -> int:
         partition = self.partition_for_key(key)
+        if partition is None:  # faust's rule: tables are written while processing an event
+            raise RuntimeError(f"{self.name}[{key!r}] written outside an agent's event")
+        return int(partition)
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        partition = self._partition(key)
         raw_key, _ = self.changelog_topic.prepare_key(key, self.key_serializer)
         raw_value, _ = self.changelog_topic.prepare_value(value, self.value_serializer)
         self._queued.append((partition, raw_key, raw_value))
 
     def on_key_del(self, key: Any) -> None:
-        partition = self.partition_for_key(key)
+        partition = self._partition(key)
         raw_key, _ = self.changelog_topic.prepare_key(key, self.key_serializer)
         self._queued.append((partition, raw_key, None))
 

@@ -36,34 +36,26 @@ RECHECK_SECONDS = 1.0
 Seek = Callable[[TopicPartition, int], Awaitable[None]]
 
 
-class OffsetGuard:
-    """Admits each command record of the owned partitions exactly once, in order."""
+# (partition, offset) -> the offset of the first committed record at or after it, if any
+FirstRecordAt = Callable[[TopicPartition, int], Awaitable[int | None]]
 
-    def __init__(self, bootstrap_servers: list[str], group_id: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._group = group_id
+
+class OffsetGuard:
+    """Admits each command record of the owned partitions exactly once, in order. The
+    rule; the Kafka reads it needs are `KafkaOffsets`'."""
+
+    def __init__(
+        self, first_record_at: FirstRecordAt, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._first_record_at = first_record_at
+        self._clock = clock
         self._expected: dict[TopicPartition, int] = {}
         # partition -> when the guard last sent faust's consumer back to its expected offset
         self._rewound: dict[TopicPartition, float] = {}
-        self._reader: AIOKafkaConsumer | None = None
 
-    async def reset(self, partitions: Iterable[TopicPartition]) -> None:
-        """Expect, for each partition, its committed offset (its first offset if none).
-        Call after the transactional producers are started: nobody else commits then."""
-        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        await admin.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(self._group)
-        finally:
-            await admin.close()
-        reader = await self._started_reader()
-        firsts = await reader.beginning_offsets(wanted) if wanted else {}
-        self._expected, self._rewound = {}, {}
-        for tp in wanted:
-            meta = committed.get(tp)
-            has_offset = meta is not None and meta.offset >= 0
-            self._expected[tp] = meta.offset if has_offset else firsts[tp]
+    def reset(self, expected: dict[TopicPartition, int]) -> None:
+        """Expect these offsets next (the committed ones, read after the fence)."""
+        self._expected, self._rewound = dict(expected), {}
 
     async def admit(self, topic: str, partition: int, offset: int, seek: Seek) -> bool:
         """True when the record at `offset` is the next to apply; then it is expected done.
@@ -78,7 +70,7 @@ class OffsetGuard:
             log.debug("%s[%s]@%s delivered again; already applied", topic, partition, offset)
             return False
         rewound = self._rewound.get(tp)
-        if rewound is not None and time.monotonic() - rewound < RECHECK_SECONDS:
+        if rewound is not None and self._clock() - rewound < RECHECK_SECONDS:
             return False  # a stale record: the ones sent back for are on their way
         first = await self._first_record_at(tp, expected)
         if first == offset:  # only markers or aborted records in between
@@ -93,10 +85,37 @@ class OffsetGuard:
             offset,
         )
         await seek(tp, expected)
-        self._rewound[tp] = time.monotonic()
+        self._rewound[tp] = self._clock()
         return False
 
-    async def _first_record_at(self, tp: TopicPartition, offset: int) -> int | None:
+
+class KafkaOffsets:
+    """The reads the guard needs: committed offsets of the group, first records."""
+
+    def __init__(self, bootstrap_servers: list[str], group_id: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._group = group_id
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's committed offset in the group, its first offset if none."""
+        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        if not wanted:
+            return {}
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(self._group)
+        finally:
+            await admin.close()
+        firsts = await (await self._started_reader()).beginning_offsets(wanted)
+        found = {}
+        for tp in wanted:
+            meta = committed.get(tp)
+            found[tp] = meta.offset if meta is not None and meta.offset >= 0 else firsts[tp]
+        return found
+
+    async def first_record_at(self, tp: TopicPartition, offset: int) -> int | None:
         reader = await self._started_reader()
         reader.assign([tp])
         reader.seek(tp, offset)
@@ -114,8 +133,3 @@ class OffsetGuard:
             )
             await self._reader.start()
         return self._reader
-
-    async def stop(self) -> None:
-        if self._reader is not None:
-            await self._reader.stop()
-            self._reader = None

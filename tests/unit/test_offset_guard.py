@@ -1,0 +1,82 @@
+"""The offset guard: each command record applied once, in order, a dropped one fetched
+again; with a fake of the one Kafka read it makes (the first record at an offset)."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+
+from agents.offset_guard import RECHECK_SECONDS, OffsetGuard
+
+TOPIC = "inventory.commands"
+TP = TopicPartition(TOPIC, 0)
+
+
+class Log:
+    """A partition whose committed records sit at `offsets` (the rest: markers)."""
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.now = 0.0
+
+    async def first_record_at(self, tp: TopicPartition, offset: int) -> int | None:
+        return next((o for o in self.offsets if o >= offset), None)
+
+    async def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def guard_over(log: Log, expected: int) -> OffsetGuard:
+    guard = OffsetGuard(log.first_record_at, clock=lambda: log.now)
+    guard.reset({TP: expected})
+    return guard
+
+
+async def test_records_in_order_are_admitted_and_repeats_dropped() -> None:
+    log = Log([5, 6, 7])
+    guard = guard_over(log, 5)
+    assert [await guard.admit(TOPIC, 0, o, log.seek) for o in (5, 6, 6, 5, 7)] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert log.seeks == []
+
+
+async def test_a_gap_of_commit_markers_is_crossed_without_a_seek() -> None:
+    log = Log([5, 8])  # 6 and 7: markers of the worker's own transactions
+    guard = guard_over(log, 5)
+    assert await guard.admit(TOPIC, 0, 5, log.seek)
+    assert await guard.admit(TOPIC, 0, 8, log.seek)
+    assert log.seeks == []
+
+
+async def test_records_dropped_upstream_are_fetched_again_before_any_later_one() -> None:
+    log = Log([5, 6, 7, 8])
+    guard = guard_over(log, 5)
+    assert await guard.admit(TOPIC, 0, 5, log.seek)
+    # 6 and 7 never came: 8 is refused and the consumer sent back to 6
+    assert not await guard.admit(TOPIC, 0, 8, log.seek)
+    assert log.seeks == [(TP, 6)]
+    # stale records still on their way are dropped without another look
+    assert not await guard.admit(TOPIC, 0, 9, log.seek)
+    assert log.seeks == [(TP, 6)]
+    # then the records sent back for arrive, in order
+    assert [await guard.admit(TOPIC, 0, o, log.seek) for o in (6, 7, 8)] == [True, True, True]
+
+
+async def test_a_seek_that_brought_nothing_is_repeated_after_a_while() -> None:
+    log = Log([5, 6, 7])
+    guard = guard_over(log, 5)
+    assert not await guard.admit(TOPIC, 0, 7, log.seek)
+    log.now += RECHECK_SECONDS
+    assert not await guard.admit(TOPIC, 0, 7, log.seek)
+    assert log.seeks == [(TP, 5), (TP, 5)]
+
+
+async def test_a_partition_without_an_expectation_takes_its_first_record() -> None:
+    log = Log([3])
+    guard = OffsetGuard(log.first_record_at)
+    assert await guard.admit("other", 1, 3, log.seek)

@@ -14,7 +14,7 @@ import faust
 from faust.types import TP, TopicT
 
 from agents import faust_patches
-from agents.changelog_table import ChangelogTable
+from agents.changelog_table import OWN_ROW_PREFIX, ChangelogTable
 from agents.offset_guard import KafkaOffsets, OffsetGuard
 from agents.transactions import PartitionTransactions
 from inventory.settings import Settings
@@ -30,8 +30,8 @@ from topics.names import (
 # Rows the agents keep beside the entity rows, in the same table (so in the same
 # changelog partition). Entity ids never contain control characters
 # (topics.messages.EntityId), so these prefixes cannot collide with them.
-APPLIED_PREFIX = "\x00applied:"
-RESERVATION_PREFIX = "\x00reservation:"
+APPLIED_PREFIX = OWN_ROW_PREFIX + "applied:"
+RESERVATION_PREFIX = OWN_ROW_PREFIX + "reservation:"
 
 
 def reservation_key(product_id: str, reservation_id: str) -> str:

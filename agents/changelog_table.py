@@ -19,6 +19,11 @@ from typing import Any
 
 import faust
 
+from topics.partitioning import partition_for
+
+# The first character of every key the worker keeps beside entity rows (agents.app).
+OWN_ROW_PREFIX = "\x00"
+
 # (partition, topic, key, value): how a drained record is sent.
 Send = Callable[[int, str, bytes | None, bytes | None], Awaitable[None]]
 
@@ -31,9 +36,18 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         self._queued: deque[tuple[int, bytes | None, bytes | None]] = deque()
 
     def _partition(self, key: Any) -> int:
+        """The changelog partition of a write: the current event's, which for an entity
+        row must be its key's (Kafka's default partitioner), or the entity would have a
+        second copy of its state elsewhere. Rows of the worker's own (prefixed by a
+        control character) live beside the entity they belong to."""
         partition = self.partition_for_key(key)
         if partition is None:  # faust's rule: tables are written while processing an event
             raise RuntimeError(f"{self.name}[{key!r}] written outside an agent's event")
+        owner = partition_for(key, self.partitions or self.app.conf.topic_partitions)
+        if not key.startswith(OWN_ROW_PREFIX) and owner != partition:
+            raise RuntimeError(
+                f"{self.name}[{key!r}] belongs on partition {owner}, not {partition}"
+            )
         return int(partition)
 
     def on_key_set(self, key: Any, value: Any) -> None:

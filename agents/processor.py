@@ -44,6 +44,7 @@ from topics.names import (
     dlq_of,
     prefixed,
 )
+from topics.partitioning import partition_for
 from topics.signing import (
     INTERNAL_COMMAND_TYPES,
     PUBLIC_COMMAND_TYPES,
@@ -53,6 +54,8 @@ from topics.signing import (
 )
 
 COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
+# Set on a command the worker moved to its key's partition: "<topic>:<partition>:<offset>".
+FORWARDED_HEADER = "x-forwarded-from"
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,8 @@ class CommandProcessor:
         self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
         self.signing_key = pipeline.settings.command_signing_key
         self.retry_seconds = pipeline.settings.apply_retry_seconds
+        self.partitions = pipeline.settings.partitions
+        self.forwarded = 0  # commands that arrived on another partition than their key's
         self.faults = faults or FaultPoints()
         # Applied-entry keys per source partition, oldest first. Pruning stays within the
         # partition being processed: faust writes a deletion to the changelog partition
@@ -140,6 +145,10 @@ class CommandProcessor:
                 "wrong_key",
                 f"record key {key!r} and envelope key {command.key!r} must both be {entity!r}",
             )
+            return
+        expected = partition_for(entity, self.partitions)
+        if event.message.partition != expected:
+            await self.forward(event, raw, expected)
             return
         if command.type in INTERNAL_COMMAND_TYPES and not verify(
             self.signing_key, raw, (event.headers or {}).get(SIGNATURE_HEADER)
@@ -274,6 +283,23 @@ class CommandProcessor:
         recent.append(key)
         while len(recent) > self.window:
             self.table.pop(recent.popleft(), None)
+
+    async def forward(self, event: Any, raw: bytes, partition: int) -> None:
+        """Send a command that arrived on another partition than its key's to its own,
+        unchanged but for a header naming where it came from. A producer whose client
+        partitions keys another way (librdkafka's default, consistent_random) would
+        otherwise give an entity a second copy of its state on a second partition. The
+        forward commits with this record's offset, so it happens exactly once."""
+        message = event.message
+        source = f"{message.topic}:{message.partition}:{message.offset}"
+        log.info("forwarding %s to partition %s, its key's", source, partition)
+        self.forwarded += 1
+        headers = [(k, bytes(v)) for k, v in (event.headers or {}).items()]
+        headers.append((FORWARDED_HEADER, source.encode()))
+        key = event.key if isinstance(event.key, bytes) else None
+        await self.pipeline.transactions.send(
+            message.partition, message.topic, key, raw, to_partition=partition, headers=headers
+        )
 
     async def dead_letter(self, event: Any, raw: bytes, code: str, error: str) -> None:
         """Park an unusable record on the DLQ (original bytes, reason in headers) and audit it."""

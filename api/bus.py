@@ -158,10 +158,13 @@ class CommandBus:
             if not future.done():
                 future.set_result(reply)
 
-    async def request(self, topic: str, command: Command) -> Reply:
+    async def request(
+        self, topic: str, command: Command, *, partition: int | None = None
+    ) -> Reply:
         """Send `command` (with `reply_to` set to this bus's topic) and return its reply.
 
-        `topic` is the physical topic name. Raises asyncio.TimeoutError when no reply
+        `topic` is the physical topic name; `partition` overrides the key's (as a producer
+        with another partitioner would send it). Raises asyncio.TimeoutError when no reply
         arrives within settings.reply_timeout_seconds (send included), and
         PipelineUnavailable when Kafka refuses the message.
         """
@@ -181,6 +184,7 @@ class CommandBus:
                         topic,
                         encode(command),
                         key=command.key.encode(),
+                        partition=partition,
                         headers=[("request_id", command.request_id.encode())],
                     )
                 except KafkaError as exc:

@@ -48,14 +48,15 @@ class Pipeline:
     def topic(self, logical: str) -> str:
         return prefixed(self.settings.topic_prefix, logical)
 
-    async def request(self, command: Any) -> Reply:
-        """Send a command to its topic (by the command's family) and await the reply."""
+    async def request(self, command: Any, *, partition: int | None = None) -> Reply:
+        """Send a command to its topic (by the command's family) and await the reply; to
+        `partition` instead of its key's if given."""
         logical = (
             INVENTORY_COMMANDS
             if command.type.split(".")[0] in ("product", "stock", "reservation")
             else ORDERS_COMMANDS
         )
-        return await self.bus.request(self.topic(logical), command)
+        return await self.bus.request(self.topic(logical), command, partition=partition)
 
     async def send_raw(
         self,

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA = "127.0.0.1:19092"
-LOCAL_DATABASE_URL = "postgresql+asyncpg://inventory@127.0.0.1:55432/inventory"
+LOCAL_DATABASE_URL = "postgresql+asyncpg://inventory@127.0.0.1:15432/inventory"
 
 
 class Settings(BaseSettings):

@@ -11,7 +11,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PORT=${LOCAL_PG_PORT:-55432}
+# Below 32768: the kernel hands out client ports above, and a listener there can collide.
+PORT=${LOCAL_PG_PORT:-15432}
 DB_NAME=inventory
 DB_USER=inventory
 RUN_AS=postgres
@@ -76,7 +77,6 @@ start() {
     as_postgres "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >>"$DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-port = $PORT
 unix_socket_directories = '$DATA'
 max_connections = 200
 shared_buffers = 256MB
@@ -87,7 +87,9 @@ CONF
     log "already running on 127.0.0.1:$PORT"
   else
     log "starting on 127.0.0.1:$PORT (data: $DATA)"
-    pgctl -l "$DATA/server.log" -w -t 60 start >/dev/null
+    # The port on the command line, not in the cluster's config: LOCAL_PG_PORT is followed
+    # on every start, also by a cluster made with another one.
+    pgctl -l "$DATA/server.log" -o "-p $PORT" -w -t 60 start >/dev/null
   fi
   local psql=("$BINDIR/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qtA)
   if [ "$("${psql[@]}" -c "select 1 from pg_roles where rolname='$DB_USER'")" != 1 ]; then

@@ -5,6 +5,8 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# The local cluster's port, unless DATABASE_URL names a database already.
+export DATABASE_URL="${DATABASE_URL:-postgresql+asyncpg://inventory@127.0.0.1:${LOCAL_PG_PORT:-15432}/inventory}"
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" = 5 ]; then

@@ -47,7 +47,8 @@ stop:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy agents/domain agents/deadline_index.py topics/partitioning.py topics/signing.py
+	$(BIN)/mypy agents/domain agents/deadline_index.py topics/partitioning.py topics/signing.py \
+		topics/fields.py
 
 schemas: venv
 	$(BIN)/inventory schemas

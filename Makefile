@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test stop services venv unit integration e2e lint schemas check-schemas \
+.PHONY: run test stop services venv unit integration e2e fuzz lint schemas check-schemas \
 	bench-reserve clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -39,6 +39,17 @@ integration: services
 e2e: services
 	scripts/test.sh tests/e2e
 
+## schemathesis against the gateway's OpenAPI document, longer than `make test` runs it
+## and with a random seed; FUZZ_SEED=<seed> repeats a run, FUZZ_EXAMPLES (cases per
+## operation) and FUZZ_SCENARIOS (stateful scenarios) change its size.
+fuzz: services
+	@seed="$(FUZZ_SEED)"; seed=$${seed:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	examples="$(FUZZ_EXAMPLES)"; scenarios="$(FUZZ_SCENARIOS)"; \
+	echo "schemathesis seed $$seed (repeat with: make fuzz FUZZ_SEED=$$seed)"; \
+	FUZZ_SEED=$$seed FUZZ_EXAMPLES=$${examples:-400} FUZZ_SCENARIOS=$${scenarios:-400} \
+		scripts/test.sh tests/e2e/test_openapi_conformance.py -k schemathesis; \
+	rc=$$?; echo "schemathesis seed $$seed"; exit $$rc
+
 ## Stops anything the project left running.
 stop:
 	-@pkill -TERM -f "inventory.cli (worker|projector|gateway|run)" 2>/dev/null; true
@@ -47,7 +58,9 @@ stop:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py agents/offset_guard.py agents/transactions.py agents/changelog_table.py topics/partitioning.py topics/signing.py
+	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
+		agents/offset_guard.py agents/transactions.py agents/changelog_table.py \
+		topics/partitioning.py topics/signing.py topics/fields.py
 
 schemas: venv
 	$(BIN)/inventory schemas

@@ -1,15 +1,17 @@
-"""Reading request bodies and parameters: malformed JSON is a 400, invalid data a 422."""
+"""Reading request bodies and path ids: malformed JSON is a 400, an invalid body a 422,
+a malformed id a 404."""
 
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.errors import ApiError, validation_error
+from topics.fields import ENTITY_ID_RULE, PRODUCT_ID_RULE
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,11 +56,34 @@ def parse_body(model: type[M], raw: bytes) -> M:
         ) from exc
 
 
-def path_param(request: web.Request, name: str, pattern: str, description: str) -> str:
-    """The path parameter `name` if it fully matches `pattern`, else ApiError 422."""
-    value = request.match_info[name]
-    if re.fullmatch(pattern, value) is None:
-        raise validation_error(
-            [{"loc": ["path", name], "msg": f"must be {description}", "type": "value_error"}]
-        )
-    return value
+@dataclass(frozen=True)
+class PathId:
+    """The `{id}` of a route's path: the topics.fields rule it must pass, and the 404
+    code and noun of an id that cannot name anything."""
+
+    rule: TypeAdapter[str]
+    not_found: str
+    noun: str
+
+    def of(self, request: web.Request) -> str:
+        """The request's `{id}` if it passes the rule.
+
+        Raises ApiError 404 `not_found` otherwise: no such entity can exist, so a
+        malformed id answers like an unknown one, and never reaches a query or a command.
+        """
+        value = request.match_info["id"]
+        try:
+            return self.rule.validate_python(value)
+        except ValidationError as exc:
+            reason = exc.errors(include_url=False)[0]["msg"]
+            raise ApiError(
+                404,
+                self.not_found,
+                f"no {self.noun} {value!r}: not a valid {self.noun} id ({reason})",
+                {"id": value},
+            ) from None
+
+
+PRODUCT_ID = PathId(PRODUCT_ID_RULE, "product_not_found", "product")
+ORDER_ID = PathId(ENTITY_ID_RULE, "order_not_found", "order")
+RESERVATION_ID = PathId(ENTITY_ID_RULE, "reservation_not_found", "reservation")

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
+# Visible ASCII with inner spaces: what a header carries intact (HTTP strips the
+# outer spaces) and PostgreSQL stores as is.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+IDEMPOTENCY_KEY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_IDEMPOTENCY_KEY,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+}
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 # What a view makes of an ok reply: (status, body without request_id).
 OnOk = Callable[[Reply], tuple[int, dict[str, Any]]]
@@ -38,17 +49,19 @@ def request_hash(method: str, path: str, body: Any) -> str:
 
 
 def idempotency_key(request: web.Request) -> str | None:
-    """The request's Idempotency-Key, None without one; ApiError 422 if empty or too long."""
+    """The request's Idempotency-Key, None without one; ApiError 422 unless it is 1-200
+    visible ASCII characters (IDEMPOTENCY_KEY_SCHEMA)."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.fullmatch(key):
         raise validation_error(
             [
                 {
                     "loc": ["header", IDEMPOTENCY_HEADER],
-                    "msg": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                    "type": "string_length",
+                    "msg": f"must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters "
+                    "(inner spaces allowed)",
+                    "type": "string_pattern_mismatch",
                 }
             ]
         )

@@ -20,9 +20,11 @@ PIPELINE_STATUS: dict[str, int] = {
     "invalid_transition": 409,
     "duplicate_reservation": 409,
     "unknown_reservation": 409,
-    # The gateway validates first, so these only come from a rule the agents add later.
+    # A body that passed the gateway meets every field rule, so an invalid quantity can
+    # only come from the current state (an adjustment over the total stock limit).
+    "invalid_quantity": 409,
+    # Only from a rule the agents add later than the gateway.
     "invalid_value": 422,
-    "invalid_quantity": 422,
 }
 DEFAULT_REFUSAL_STATUS = 409
 

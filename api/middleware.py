@@ -17,7 +17,10 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_BODY_BYTES = 64 * 1024
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# A caller's X-Request-ID is kept when it matches, else replaced (never refused): the
+# id exists to find a request in the logs, and a refusal would lose exactly that.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 # No default on purpose: an id made at import time would be shared by every request.
 _request_id: ContextVar[str] = ContextVar("request_id")

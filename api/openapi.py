@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api.dispatch import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY
-from api.middleware import MAX_BODY_BYTES, REQUEST_ID_HEADER
+from api.dispatch import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_SCHEMA
+from api.middleware import MAX_BODY_BYTES, REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from api.routes import Route
 from api.schemas import ErrorResponse
 
@@ -56,8 +56,14 @@ def build_openapi(routes: tuple[Route, ...], version: str = "0.1.0") -> dict[str
                     "name": REQUEST_ID_HEADER,
                     "in": "header",
                     "required": False,
-                    "description": "Kept if it matches the pattern, else a UUID is made.",
-                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                    # Any value is accepted, so the schema has no pattern: one that
+                    # does not match is replaced, not refused.
+                    "description": (
+                        f"Kept when it matches `{REQUEST_ID_PATTERN}`; any other value "
+                        "(empty included) is replaced by a generated UUID, never refused. "
+                        "The response's header and `request_id` say which id was used."
+                    ),
+                    "schema": {"type": "string"},
                 },
                 "IdempotencyKey": {
                     "name": IDEMPOTENCY_HEADER,
@@ -65,9 +71,10 @@ def build_openapi(routes: tuple[Route, ...], version: str = "0.1.0") -> dict[str
                     "required": False,
                     "description": (
                         "Makes the POST safe to retry: a retry returns the first answer; "
-                        "the same key with another body is 422 `idempotency_key_reused`."
+                        "the same key with another body is 422 `idempotency_key_reused`, "
+                        "a key that breaks the pattern 422 `validation_error`."
                     ),
-                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+                    "schema": IDEMPOTENCY_KEY_SCHEMA,
                 },
             },
             "headers": {
@@ -84,9 +91,14 @@ def _operation(
     route: Route, refs: dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
 ) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [{"$ref": "#/components/parameters/RequestId"}]
-    if "{id}" in route.path:
+    if route.path_id is not None:
         parameters.append(
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": "id",
+                "in": "path",
+                "required": True,
+                "schema": route.path_id.rule.json_schema(),
+            }
         )
     if route.method == "POST":
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
@@ -103,9 +115,9 @@ def _operation(
 
     error_ref = refs[(ErrorResponse, "serialization")]
     responses: dict[str, Any] = {}
-    statuses = [(r.status, r.description, r.model) for r in route.responses]
-    statuses += [(s, d, None) for s, d in _COMMON_ERRORS.items()]
-    for status, description, model in statuses:
+    statuses = [(r.status, r.description, r.model, r.links) for r in route.responses]
+    statuses += [(s, d, None, {}) for s, d in _COMMON_ERRORS.items()]
+    for status, description, model, links in statuses:
         if model is not None:
             schema = refs[(model, "serialization")]
         elif status >= 400:
@@ -117,6 +129,8 @@ def _operation(
             "headers": {REQUEST_ID_HEADER: {"$ref": "#/components/headers/RequestId"}},
             "content": {"application/json": {"schema": schema}},
         }
+        if links:
+            responses[str(status)]["links"] = dict(links)
 
     operation: dict[str, Any] = {
         "operationId": route.operation_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from api import views
+from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, PathId
 from api.schemas import (
     AdjustStockRequest,
     AuditListResponse,
@@ -22,23 +24,19 @@ from api.schemas import (
     ReservationResponse,
     ReserveRequest,
 )
-from storage.audit_queries import DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT
-from storage.audit_queries import ENTITY_TYPES as AUDIT_ENTITY_TYPES
-from storage.audit_queries import EVENT_TYPES
-from storage.audit_queries import MAX_LIMIT as AUDIT_MAX_LIMIT
-from storage.order_params import DEFAULT_LIMIT as ORDER_DEFAULT_LIMIT
-from storage.order_params import MAX_LIMIT as ORDER_MAX_LIMIT
-from storage.order_params import SORTS as ORDER_SORTS
-from storage.order_params import STATUSES as ORDER_STATUSES
+from storage import audit_queries, order_params
+from storage.query_params import TIME_LENIENCY
 
 
 @dataclass(frozen=True)
 class Response:
-    """A documented answer: status, description, body model (None: the error shape)."""
+    """A documented answer: status, description, body model (None: the error shape), and
+    the OpenAPI links from its body to the operations a client may call next."""
 
     status: int
     description: str
     model: type[BaseModel] | None = None
+    links: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class QueryParam:
 
     name: str
     description: str
-    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    schema: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,38 @@ class Route:
     body: type[BaseModel] | None = None
     tag: str = "inventory"
     query: tuple[QueryParam, ...] = ()
+    path_id: PathId | None = None
 
+
+def _query(schemas: Mapping[str, dict[str, Any]], words: dict[str, str]) -> tuple[QueryParam, ...]:
+    """The parameters a parser takes (`schemas`, its own rules) with their descriptions."""
+    # Every parameter the parser takes is documented, and no other.
+    assert list(words) == list(schemas), (list(words), list(schemas))
+    return tuple(QueryParam(name, text, schemas[name]) for name, text in words.items())
+
+
+def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": parameters}
+
+
+_PRODUCT_LINKS = {
+    "GetProduct": _link("getProduct", id="$response.body#/product/id"),
+    "AdjustStock": _link("adjustStock", id="$response.body#/product/id"),
+    "ReserveStock": {
+        "operationId": "createReservation",
+        "requestBody": {"product_id": "$response.body#/product/id"},
+    },
+}
+_ORDER_LINKS = {
+    "GetOrder": _link("getOrder", id="$response.body#/order/id"),
+    "ChangeOrderStatus": _link("changeOrderStatus", id="$response.body#/order/id"),
+}
+_RESERVATION_LINKS = {
+    "GetReservation": _link("getReservation", id="$response.body#/reservation/id"),
+    **_ORDER_LINKS,
+}
+
+_EMPTY = " An empty value is refused: leave the parameter out."
 
 _PIPELINE_ERRORS = (
     Response(400, "Malformed JSON (`malformed_json`)."),
@@ -71,6 +100,8 @@ _PIPELINE_ERRORS = (
     Response(504, "No answer in time (`pipeline_timeout`); retry with the same Idempotency-Key."),
 )
 
+_MALFORMED = "an id that breaks the rule of the `id` parameter answers the same"
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
@@ -79,7 +110,7 @@ ROUTES: tuple[Route, ...] = (
         "createProduct",
         "Create a product",
         (
-            Response(201, "Created.", ProductResponse),
+            Response(201, "Created.", ProductResponse, _PRODUCT_LINKS),
             Response(409, "The id exists (`product_exists`)."),
             *_PIPELINE_ERRORS,
         ),
@@ -93,8 +124,9 @@ ROUTES: tuple[Route, ...] = (
         "Read a product",
         (
             Response(200, "The product.", ProductResponse),
-            Response(404, "Unknown product (`product_not_found`)."),
+            Response(404, f"Unknown product (`product_not_found`); {_MALFORMED}."),
         ),
+        path_id=PRODUCT_ID,
     ),
     Route(
         "POST",
@@ -103,12 +135,17 @@ ROUTES: tuple[Route, ...] = (
         "adjustStock",
         "Add or remove units of stock",
         (
-            Response(200, "Adjusted.", ProductResponse),
-            Response(404, "Unknown product (`product_not_found`)."),
-            Response(409, "Available stock would go negative (`negative_stock`)."),
+            Response(200, "Adjusted.", ProductResponse, _PRODUCT_LINKS),
+            Response(404, f"Unknown product (`product_not_found`); {_MALFORMED}."),
+            Response(
+                409,
+                "Available stock would go negative (`negative_stock`), or the total stock "
+                "would pass the limit (`invalid_quantity`).",
+            ),
             *_PIPELINE_ERRORS,
         ),
         body=AdjustStockRequest,
+        path_id=PRODUCT_ID,
     ),
     Route(
         "POST",
@@ -117,7 +154,7 @@ ROUTES: tuple[Route, ...] = (
         "createReservation",
         "Reserve stock; creates a pending order that expires unless confirmed",
         (
-            Response(201, "Reserved.", ReservationCreatedResponse),
+            Response(201, "Reserved.", ReservationCreatedResponse, _RESERVATION_LINKS),
             Response(404, "Unknown product (`product_not_found`)."),
             Response(
                 409, "Not enough stock (`insufficient_stock`, details: available, requested)."
@@ -134,8 +171,9 @@ ROUTES: tuple[Route, ...] = (
         "Read a reservation",
         (
             Response(200, "The reservation.", ReservationResponse),
-            Response(404, "Unknown reservation (`reservation_not_found`)."),
+            Response(404, f"Unknown reservation (`reservation_not_found`); {_MALFORMED}."),
         ),
+        path_id=RESERVATION_ID,
     ),
     Route(
         "GET",
@@ -145,8 +183,9 @@ ROUTES: tuple[Route, ...] = (
         "Read an order",
         (
             Response(200, "The order.", OrderResponse),
-            Response(404, "Unknown order (`order_not_found`)."),
+            Response(404, f"Unknown order (`order_not_found`); {_MALFORMED}."),
         ),
+        path_id=ORDER_ID,
     ),
     Route(
         "POST",
@@ -155,12 +194,13 @@ ROUTES: tuple[Route, ...] = (
         "changeOrderStatus",
         "Move an order along its state machine",
         (
-            Response(200, "Changed.", OrderResponse),
-            Response(404, "Unknown order (`order_not_found`)."),
+            Response(200, "Changed.", OrderResponse, _ORDER_LINKS),
+            Response(404, f"Unknown order (`order_not_found`); {_MALFORMED}."),
             Response(409, "Not allowed (`invalid_transition`, details: from, to, allowed)."),
             *_PIPELINE_ERRORS,
         ),
         body=ChangeStatusRequest,
+        path_id=ORDER_ID,
     ),
     Route(
         "GET",
@@ -172,41 +212,30 @@ ROUTES: tuple[Route, ...] = (
             Response(200, "One page of orders.", OrderListResponse),
             Response(
                 400,
-                "A bad query parameter: a bad date, from >= to, min > max, an unknown status "
-                "or sort, a limit out of range, or a cursor that was altered or belongs to "
-                "another sort or filter set (`invalid_parameter`, details: parameter).",
+                "A parameter breaks its rule, `created_to` is not later than `created_from`, "
+                "`min_total` is greater than `max_total`, or the cursor was altered or "
+                "belongs to another sort or filter set (`invalid_parameter`, details: "
+                "parameter)." + _EMPTY,
             ),
         ),
-        query=(
-            QueryParam(
-                "created_from",
-                "Orders created at or after this time (ISO 8601, UTC if no offset).",
-                {"type": "string", "format": "date-time"},
-            ),
-            QueryParam(
-                "created_to",
-                "Orders created before this time (exclusive; ISO 8601).",
-                {"type": "string", "format": "date-time"},
-            ),
-            QueryParam(
-                "status",
-                f"One or several statuses, comma separated: {', '.join(ORDER_STATUSES)}.",
-            ),
-            QueryParam("min_total", "Total at least this (decimal).", {"type": "string"}),
-            QueryParam("max_total", "Total at most this (decimal).", {"type": "string"}),
-            QueryParam("customer_id", "Only this customer's orders."),
-            QueryParam("product_id", "Only orders of this product."),
-            QueryParam(
-                "sort",
-                "Order of the results; ties are broken by order id (default newest).",
-                {"type": "string", "enum": list(ORDER_SORTS)},
-            ),
-            QueryParam(
-                "limit",
-                f"Page size (default {ORDER_DEFAULT_LIMIT}).",
-                {"type": "integer", "minimum": 1, "maximum": ORDER_MAX_LIMIT},
-            ),
-            QueryParam("cursor", "`next_cursor` of the previous page, with the same query."),
+        query=_query(
+            order_params.PARAMETER_SCHEMAS,
+            {
+                "created_from": f"Orders created at or after this time. {TIME_LENIENCY}",
+                "created_to": "Orders created before this time (exclusive). Must be later "
+                "than `created_from`: an empty or reversed range is a 400.",
+                "status": "One or several statuses, comma separated (or the parameter "
+                "repeated): " + ", ".join(order_params.STATUSES) + ".",
+                "min_total": "Total at least this; not greater than `max_total`.",
+                "max_total": "Total at most this.",
+                "customer_id": "Only this customer's orders.",
+                "product_id": "Only orders of this product.",
+                "sort": "Order of the results; ties are broken by order id (default "
+                f"{order_params.DEFAULT_SORT}).",
+                "limit": "Page size.",
+                "cursor": "`next_cursor` of the previous page, with the same query; any "
+                "other value is a 400.",
+            },
         ),
         tag="orders",
     ),
@@ -220,38 +249,25 @@ ROUTES: tuple[Route, ...] = (
             Response(200, "One page of audit events.", AuditListResponse),
             Response(
                 400,
-                "A bad query parameter, e.g. a bad time, since >= until, a limit out of "
-                "range or a cursor that was altered or belongs to other filters "
-                "(`invalid_parameter`, details: parameter).",
+                "A parameter breaks its rule, `until` is not later than `since`, or the "
+                "cursor was altered or belongs to other filters (`invalid_parameter`, "
+                "details: parameter)." + _EMPTY,
             ),
         ),
-        query=(
-            QueryParam(
-                "entity_type",
-                "Only events about this kind of entity.",
-                {"type": "string", "enum": list(AUDIT_ENTITY_TYPES)},
-            ),
-            QueryParam("entity_id", "Only events about this entity (an order id, ...)."),
-            QueryParam(
-                "type", "Only this event type.", {"type": "string", "enum": list(EVENT_TYPES)}
-            ),
-            QueryParam("request_id", "Only events caused by this request."),
-            QueryParam(
-                "since",
-                "Events at or after this time (ISO 8601, UTC if no offset).",
-                {"type": "string", "format": "date-time"},
-            ),
-            QueryParam(
-                "until",
-                "Events before this time (exclusive; ISO 8601).",
-                {"type": "string", "format": "date-time"},
-            ),
-            QueryParam(
-                "limit",
-                f"Page size (default {AUDIT_DEFAULT_LIMIT}).",
-                {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX_LIMIT},
-            ),
-            QueryParam("cursor", "`next_cursor` of the previous page, with the same filters."),
+        query=_query(
+            audit_queries.PARAMETER_SCHEMAS,
+            {
+                "entity_type": "Only events about this kind of entity.",
+                "entity_id": "Only events about this entity (an order id, ...).",
+                "type": "Only this event type.",
+                "request_id": "Only events caused by this request.",
+                "since": f"Events at or after this time. {TIME_LENIENCY}",
+                "until": "Events before this time (exclusive). Must be later than `since`: "
+                "an empty or reversed range is a 400.",
+                "limit": "Page size.",
+                "cursor": "`next_cursor` of the previous page, with the same filters; any "
+                "other value is a 400.",
+            },
         ),
         tag="audit",
     ),

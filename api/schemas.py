@@ -6,44 +6,21 @@ an agent's reply carries beyond these fields never reaches a caller.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    field_validator,
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from topics.fields import EntityId, Money, Price, ProductId, Quantity, StockDelta, StockLevel, Text
+from topics.messages import (
+    AdjustStockData,
+    ChangeStatusData,
+    CreateProductData,
+    OrderStatusName,
+    ReserveStockData,
 )
 
-from topics.messages import MAX_QUANTITY, MAX_STOCK, OrderStatusName
-
-ProductIdField = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Caller-chosen product id.")
-]
-
-
-def _not_blank(value: str) -> str:
-    # A name of only spaces is as good as a missing one.
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
-EntityIdField = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_not_blank)]
-MoneyIn = Annotated[
-    Decimal,
-    Field(
-        ge=0,
-        max_digits=14,
-        decimal_places=2,
-        description='Decimal amount as a string ("19.90") or a JSON number, 2 places at most.',
-    ),
-]
+# Every field is a type of topics/fields.py, the one its command's data has too: a body
+# that passes here is a valid command, and the OpenAPI document shows the same rules.
 
 
 class _Request(BaseModel):
@@ -54,43 +31,50 @@ class _Request(BaseModel):
 class CreateProductRequest(_Request):
     """Body of POST /api/products/."""
 
-    id: ProductIdField
+    id: ProductId = Field(description="Caller-chosen product id: 1-64 of A-Z a-z 0-9 . _ -")
     name: Text
-    # A string is the exact way to send money, so this one field is lax (not strict)
-    # about str; bool and non-finite values are still refused by the Decimal validator.
-    price: Annotated[MoneyIn, Field(strict=False)]
-    stock: Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
+    price: Price
+    stock: StockLevel
+
+    def command_data(self) -> CreateProductData:
+        return CreateProductData(
+            product_id=self.id, name=self.name, price=self.price, initial_stock=self.stock
+        )
 
 
 class AdjustStockRequest(_Request):
     """Body of POST /api/products/{id}/adjust_stock/."""
 
-    delta: Annotated[
-        StrictInt, Field(ge=-MAX_STOCK, le=MAX_STOCK, description="Units to add (+) or remove (-).")
-    ]
+    delta: StockDelta
     reason: Text
 
-    @field_validator("delta")
-    @classmethod
-    def _not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("delta must not be 0")
-        return value
+    def command_data(self, product_id: str) -> AdjustStockData:
+        return AdjustStockData(product_id=product_id, delta=self.delta, reason=self.reason)
 
 
 class ReserveRequest(_Request):
     """Body of POST /api/reservations/."""
 
-    product_id: ProductIdField
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
-    customer_id: EntityIdField
+    product_id: ProductId
+    quantity: Quantity
+    customer_id: EntityId
+
+    def command_data(self) -> ReserveStockData:
+        # Reservation and order ids are left to the agent, which derives them from the
+        # command id, so a re-sent command (same id) names the same reservation and order.
+        return ReserveStockData(
+            product_id=self.product_id, quantity=self.quantity, customer_id=self.customer_id
+        )
 
 
 class ChangeStatusRequest(_Request):
     """Body of POST /api/orders/{id}/change_status/."""
 
     status: OrderStatusName
-    reason: Annotated[str, Field(max_length=200)] | None = None
+    reason: Text | None = Field(None, description="Why; kept in the order's history.")
+
+    def command_data(self, order_id: str) -> ChangeStatusData:
+        return ChangeStatusData(order_id=order_id, status=self.status, reason=self.reason)
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -108,22 +92,13 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"))
-
-
 class ProductView(_View):
     id: str
     name: str
-    price: Decimal = Field(description='Decimal string with two places, e.g. "19.90".')
+    price: Price
     available: int
     reserved: int
     sold: int
-
-    @field_validator("price")
-    @classmethod
-    def _two_places(cls, value: Decimal) -> Decimal:
-        return _cents(value)
 
 
 class ReservationView(_View):
@@ -148,7 +123,7 @@ class OrderSummaryView(_View):
 
     id: str
     status: OrderStatusName
-    total: Decimal
+    total: Money
     customer_id: str
     product_id: str
     quantity: int
@@ -156,11 +131,6 @@ class OrderSummaryView(_View):
     updated_at: AwareDatetime
     reservation_id: str
     expires_at: AwareDatetime | None = None
-
-    @field_validator("total")
-    @classmethod
-    def _two_places(cls, value: Decimal) -> Decimal:
-        return _cents(value)
 
 
 class OrderView(OrderSummaryView):

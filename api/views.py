@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from api.bodies import parse_body, path_param, read_json
+from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, parse_body, read_json
 from api.dispatch import execute
 from api.errors import ApiError, invalid_parameter
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
@@ -30,23 +29,10 @@ from inventory.projector import projections
 from storage import audit_queries, order_params, order_queries, queries
 from storage.engine import ping
 from storage.query_params import InvalidParameter
-from topics.messages import (
-    AdjustStock,
-    AdjustStockData,
-    ChangeStatus,
-    ChangeStatusData,
-    CreateProduct,
-    CreateProductData,
-    Reply,
-    ReserveStock,
-    ReserveStockData,
-)
+from topics.messages import AdjustStock, ChangeStatus, CreateProduct, Reply, ReserveStock
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
-PRODUCT_ID = r"[A-Za-z0-9._-]{1,64}"
-ENTITY_ID = r"[^/]{1,128}"
 HEALTH_TIMEOUT_SECONDS = 2.0
-_CENT = Decimal("0.01")
 
 
 def _topic(request: web.Request, name: str) -> str:
@@ -65,16 +51,12 @@ def _request_id() -> str:
 async def create_product(request: web.Request) -> web.Response:
     """POST /api/products/ → 201 {"product"}; 409 product_exists."""
     raw, body = await read_json(request)
-    req = parse_body(CreateProductRequest, raw)
+    data = parse_body(CreateProductRequest, raw).command_data()
 
     def build(command_id: str) -> CreateProduct:
-        data = CreateProductData(
-            product_id=req.id,
-            name=req.name,
-            price=req.price.quantize(_CENT),  # "1e2" travels as "100.00"
-            initial_stock=req.stock,
+        return CreateProduct(
+            id=command_id, request_id=_request_id(), key=data.product_id, data=data
         )
-        return CreateProduct(id=command_id, request_id=_request_id(), key=req.id, data=data)
 
     def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
         return 201, {"product": present_product(reply.data.result["product"])}
@@ -84,12 +66,11 @@ async def create_product(request: web.Request) -> web.Response:
 
 async def adjust_stock(request: web.Request) -> web.Response:
     """POST /api/products/{id}/adjust_stock/ → 200 {"product"}; 409 negative_stock; 404."""
-    product_id = path_param(request, "id", PRODUCT_ID, "a product id (1-64 of A-Za-z0-9._-)")
+    product_id = PRODUCT_ID.of(request)
     raw, body = await read_json(request)
-    req = parse_body(AdjustStockRequest, raw)
+    data = parse_body(AdjustStockRequest, raw).command_data(product_id)
 
     def build(command_id: str) -> AdjustStock:
-        data = AdjustStockData(product_id=product_id, delta=req.delta, reason=req.reason)
         return AdjustStock(id=command_id, request_id=_request_id(), key=product_id, data=data)
 
     def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
@@ -100,7 +81,7 @@ async def adjust_stock(request: web.Request) -> web.Response:
 
 async def get_product(request: web.Request) -> web.Response:
     """GET /api/products/{id} → {"product"}; 404 product_not_found."""
-    product_id = request.match_info["id"]
+    product_id = PRODUCT_ID.of(request)
     row = await queries.get_product(request.app[ENGINE], product_id)
     if row is None:
         raise ApiError(404, "product_not_found", f"no product {product_id!r}", {"id": product_id})
@@ -113,15 +94,10 @@ async def get_product(request: web.Request) -> web.Response:
 async def create_reservation(request: web.Request) -> web.Response:
     """POST /api/reservations/ → 201 {"reservation", "order"}; 409 insufficient_stock; 404."""
     raw, body = await read_json(request)
-    req = parse_body(ReserveRequest, raw)
+    data = parse_body(ReserveRequest, raw).command_data()
 
     def build(command_id: str) -> ReserveStock:
-        # Reservation and order ids are derived from the command id by the agent, so
-        # a re-sent command (same id) names the same reservation and order.
-        data = ReserveStockData(
-            product_id=req.product_id, quantity=req.quantity, customer_id=req.customer_id
-        )
-        return ReserveStock(id=command_id, request_id=_request_id(), key=req.product_id, data=data)
+        return ReserveStock(id=command_id, request_id=_request_id(), key=data.product_id, data=data)
 
     def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
         result = reply.data.result
@@ -135,7 +111,7 @@ async def create_reservation(request: web.Request) -> web.Response:
 
 async def get_reservation(request: web.Request) -> web.Response:
     """GET /api/reservations/{id} → {"reservation"}; 404 reservation_not_found."""
-    reservation_id = request.match_info["id"]
+    reservation_id = RESERVATION_ID.of(request)
     row = await queries.get_reservation(request.app[ENGINE], reservation_id)
     if row is None:
         raise ApiError(
@@ -149,7 +125,7 @@ async def get_reservation(request: web.Request) -> web.Response:
 
 async def get_order(request: web.Request) -> web.Response:
     """GET /api/orders/{id} → {"order"}; 404 order_not_found."""
-    order_id = request.match_info["id"]
+    order_id = ORDER_ID.of(request)
     row = await queries.get_order(request.app[ENGINE], order_id)
     if row is None:
         raise ApiError(404, "order_not_found", f"no order {order_id!r}", {"id": order_id})
@@ -158,12 +134,11 @@ async def get_order(request: web.Request) -> web.Response:
 
 async def change_status(request: web.Request) -> web.Response:
     """POST /api/orders/{id}/change_status/ → 200 {"order"}; 409 invalid_transition; 404."""
-    order_id = path_param(request, "id", ENTITY_ID, "an order id of 1-128 characters")
+    order_id = ORDER_ID.of(request)
     raw, body = await read_json(request)
-    req = parse_body(ChangeStatusRequest, raw)
+    data = parse_body(ChangeStatusRequest, raw).command_data(order_id)
 
     def build(command_id: str) -> ChangeStatus:
-        data = ChangeStatusData(order_id=order_id, status=req.status, reason=req.reason)
         return ChangeStatus(id=command_id, request_id=_request_id(), key=order_id, data=data)
 
     def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:

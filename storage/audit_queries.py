@@ -30,9 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.formats import iso_utc
 from storage.query_params import (
+    CURSOR_SCHEMA,
+    TIME_SCHEMA,
     CursorMismatch,
     InvalidCursor,
     InvalidParameter,
+    limit_schema,
     open_cursor,
     parse_limit,
     query_values,
@@ -44,6 +47,7 @@ from storage.query_params import parse_id as _parse_id
 from storage.query_params import parse_time as _parse_time
 from storage.query_params import time_text as _time_text
 from storage.tables import audit_log
+from topics.fields import ENTITY_ID_RULE
 from topics.messages import AuditEvent
 
 __all__ = [
@@ -59,17 +63,6 @@ __all__ = [
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
 
-PARAMETERS: Final[tuple[str, ...]] = (
-    "entity_type",
-    "entity_id",
-    "type",
-    "request_id",
-    "since",
-    "until",
-    "limit",
-    "cursor",
-)
-
 # What storage.audit.entity_of files events under ("unknown": a dead-lettered record
 # whose entity could not be told). A closed list turns a typo such as "orders" into a
 # 400 instead of an always-empty page.
@@ -79,6 +72,20 @@ ENTITY_TYPES: Final[tuple[str, ...]] = ("order", "product", "reservation", "unkn
 EVENT_TYPES: Final[tuple[str, ...]] = tuple(
     model.model_fields["type"].default for model in get_args(get_args(AuditEvent)[0])
 )
+
+# Each parameter's rule as the OpenAPI document states it; the parsers below enforce
+# exactly these (since < until is in the route's description).
+PARAMETER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "entity_type": {"type": "string", "enum": list(ENTITY_TYPES)},
+    "entity_id": ENTITY_ID_RULE.json_schema(),
+    "type": {"type": "string", "enum": list(EVENT_TYPES)},
+    "request_id": ENTITY_ID_RULE.json_schema(),
+    "since": TIME_SCHEMA,
+    "until": TIME_SCHEMA,
+    "limit": limit_schema(DEFAULT_LIMIT, MAX_LIMIT),
+    "cursor": CURSOR_SCHEMA,
+}
+PARAMETERS: Final[tuple[str, ...]] = tuple(PARAMETER_SCHEMAS)
 
 # Not a secret; change it to invalidate every audit cursor handed out so far.
 CURSOR_KEY: Final = b"inventory-stream/audit-cursor/v1"
@@ -114,11 +121,12 @@ class AuditPosition:
 def parse_audit_params(query: Mapping[str, str]) -> AuditParams:
     """Parse and validate the query string of `GET /api/audit/`.
 
-    `query` may be a plain mapping or a multidict (aiohttp's `request.query`); an
-    empty value counts as absent. Returns the parameters with defaults filled in.
+    `query` may be a plain mapping or a multidict (aiohttp's `request.query`).
+    Returns the parameters with defaults filled in.
 
     Raises `InvalidParameter` naming the first bad parameter: an unknown or repeated
-    parameter, an unknown entity type or event type, an id over 128 characters, a
+    parameter, an empty value, an unknown entity type or event type, an id that breaks
+    the entity id rule (topics.fields), a
     time that is not ISO 8601, `since >= until`, a limit outside 1..200, or a cursor
     that is malformed or altered (`InvalidCursor`) or was made for another filter
     set (`CursorMismatch`).

@@ -25,12 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from storage.query_params import (
+    CURSOR_SCHEMA,
+    TIME_SCHEMA,
     CursorMismatch,
     InvalidCursor,
     InvalidParameter,
+    limit_schema,
     open_cursor,
     parse_limit,
     query_values,
@@ -41,6 +44,7 @@ from storage.query_params import canonical_json as _canonical_json
 from storage.query_params import parse_id as _parse_id
 from storage.query_params import parse_time as _parse_time
 from storage.query_params import time_text as _time_text
+from topics.fields import ENTITY_ID_RULE, MONEY_TEXT_SCHEMA, PRODUCT_ID_RULE, money
 from topics.messages import OrderStatusName
 
 SortName = Literal["newest", "oldest", "highest_value", "lowest_value"]
@@ -50,27 +54,31 @@ STATUSES: Final[tuple[str, ...]] = get_args(OrderStatusName)
 DEFAULT_SORT: Final = "newest"
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
-# Large enough for any numeric(14, 2) total plus generous fractional digits.
-MAX_DECIMAL_LENGTH: Final = 32
-
-PARAMETERS: Final[tuple[str, ...]] = (
-    "created_from",
-    "created_to",
-    "status",
-    "min_total",
-    "max_total",
-    "customer_id",
-    "product_id",
-    "sort",
-    "limit",
-    "cursor",
-)
 
 # Not a secret (see the module docstring); change it to invalidate every cursor
 # handed out so far, e.g. when the cursor's meaning changes.
 CURSOR_KEY: Final = b"inventory-stream/orders-cursor/v1"
 
-_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+_STATUS_NAME = f"({'|'.join(STATUSES)})"
+# One or more statuses, comma separated, spaces allowed around the commas.
+STATUS_LIST_PATTERN: Final = f"^ *{_STATUS_NAME} *(, *{_STATUS_NAME} *)*$"
+_STATUS_LIST = re.compile(STATUS_LIST_PATTERN)
+
+# Each parameter's rule as the OpenAPI document states it; the parsers below enforce
+# exactly these (cross-parameter rules are in the route's descriptions).
+PARAMETER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "created_from": TIME_SCHEMA,
+    "created_to": TIME_SCHEMA,
+    "status": {"type": "string", "pattern": STATUS_LIST_PATTERN},
+    "min_total": MONEY_TEXT_SCHEMA,
+    "max_total": MONEY_TEXT_SCHEMA,
+    "customer_id": ENTITY_ID_RULE.json_schema(),
+    "product_id": PRODUCT_ID_RULE.json_schema(),
+    "sort": {"type": "string", "enum": list(SORTS)},
+    "limit": limit_schema(DEFAULT_LIMIT, MAX_LIMIT),
+    "cursor": CURSOR_SCHEMA,
+}
+PARAMETERS: Final[tuple[str, ...]] = tuple(PARAMETER_SCHEMAS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +116,12 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
 
     `query` may be a plain mapping or a multidict (aiohttp's `request.query`):
     a repeated `status` adds statuses, any other repeated parameter is an error.
-    An empty value counts as absent (HTML forms send empty fields).
 
     Returns the parameters with defaults filled in. Raises `InvalidParameter`
-    naming the first bad parameter: unknown parameter, bad ISO 8601 time,
-    `created_from >= created_to`, bad or negative total, `min_total > max_total`,
-    unknown status or sort, limit not an integer in 1..200, or a cursor that is
+    naming the first bad parameter: unknown parameter, empty value, bad ISO 8601
+    time, `created_from >= created_to`, a total that is not a decimal to the cent,
+    `min_total > max_total`, an id that breaks its rule (topics.fields), unknown
+    status or sort, limit not an integer in 1..200, or a cursor that is
     malformed, altered (`InvalidCursor`) or from another query (`CursorMismatch`).
     """
     values, status_values = query_values(query, PARAMETERS, repeatable="status")
@@ -136,7 +144,7 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
         min_total=min_total,
         max_total=max_total,
         customer_id=_parse_id("customer_id", get("customer_id")),
-        product_id=_parse_id("product_id", get("product_id")),
+        product_id=_parse_id("product_id", get("product_id"), PRODUCT_ID_RULE),
         sort=_parse_sort(get("sort")),
         limit=_parse_limit(get("limit")),
         cursor=get("cursor"),
@@ -146,27 +154,21 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
 
 
 def _parse_statuses(value: str) -> list[str]:
-    if value == "":
-        return []
-    names = [part.strip() for part in value.split(",")]
-    for name in names:
-        if name not in STATUSES:
-            shown = repr(name) if name else "an empty name"
-            raise InvalidParameter(
-                "status", f"unknown status {shown}; expected some of: {', '.join(STATUSES)}"
-            )
-    return names
+    if not _STATUS_LIST.fullmatch(value):
+        raise InvalidParameter(
+            "status",
+            f"{value!r} is not a comma-separated list of statuses: {', '.join(STATUSES)}",
+        )
+    return [part.strip(" ") for part in value.split(",")]
 
 
 def _parse_total(name: str, value: str | None) -> Decimal | None:
     if value is None:
         return None
-    if len(value) > MAX_DECIMAL_LENGTH or not _DECIMAL.match(value):
-        raise InvalidParameter(name, f"{value!r} is not a non-negative decimal, e.g. 19.99")
     try:
-        return Decimal(value)
-    except InvalidOperation:  # unreachable after the pattern; kept as a guard
-        raise InvalidParameter(name, f"{value!r} is not a decimal") from None
+        return money(value)
+    except ValueError as err:
+        raise InvalidParameter(name, f"{value!r}: {err}") from None
 
 
 def _parse_sort(value: str | None) -> SortName:

@@ -16,7 +16,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-MAX_ID_LENGTH: Final = 128
+from pydantic import TypeAdapter, ValidationError
+
+from topics.fields import ENTITY_ID_RULE
+
 MAC_BYTES: Final = 16
 
 _INTEGER = re.compile(r"^\d{1,6}$")
@@ -58,11 +61,12 @@ class CursorMismatch(InvalidCursor):
 def query_values(
     query: Mapping[str, str], allowed: Sequence[str], repeatable: str | None = None
 ) -> tuple[dict[str, str], list[str]]:
-    """The query string's parameters, each given at most once, empty values dropped (HTML
-    forms send empty fields), and every value of the one `repeatable` parameter, in order.
+    """The query string's parameters, each given at most once, and every value of the one
+    `repeatable` parameter, in order.
 
     `query` may be a plain mapping or a multidict (aiohttp's `request.query`). Raises
-    `InvalidParameter` for an unknown parameter or a repeated one.
+    `InvalidParameter` for an unknown parameter, a repeated one, or an empty value (the
+    OpenAPI document describes no empty value; leave the parameter out instead).
     """
     values: dict[str, str] = {}
     repeated: list[str] = []
@@ -71,17 +75,35 @@ def query_values(
             raise InvalidParameter(
                 name, f"unknown parameter; expected some of: {', '.join(allowed)}"
             )
+        if value == "":
+            raise InvalidParameter(name, "empty value; leave the parameter out instead")
         if name == repeatable:
             repeated.append(value)
             continue
         if name in values:
             raise InvalidParameter(name, "given more than once")
         values[name] = value
-    return {k: v for k, v in values.items() if v != ""}, repeated
+    return values, repeated
+
+
+# What the document says of a time parameter. RFC 3339 (`date-time`) is the form to
+# send; parse_time also takes the ISO 8601 forms around it that the description names.
+TIME_SCHEMA: Final[dict[str, Any]] = {"type": "string", "format": "date-time"}
+TIME_LENIENCY: Final = (
+    "An offset-less time is taken as UTC, a date alone as its midnight UTC, and an "
+    "offset whose '+' arrived unencoded (as a space) is repaired."
+)
+_UTC_MIN: Final = datetime.min.replace(tzinfo=UTC)
+_UTC_MAX: Final = datetime.max.replace(tzinfo=UTC)
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:
-    """An ISO 8601 time as aware UTC (no offset: UTC); None when absent."""
+    """An ISO 8601 time as aware UTC (no offset: UTC); None when absent.
+
+    A valid time beyond what Python can hold in UTC (year 1 with a negative offset,
+    9999-12-31 with a positive one) is clamped to the first or last instant: as a
+    filter bound it means the same. Raises `InvalidParameter` for anything else.
+    """
     if value is None:
         return None
     text = value.strip()
@@ -90,21 +112,33 @@ def parse_time(name: str, value: str | None) -> datetime | None:
         text = f"{repaired.group(1)}+{repaired.group(2)}"
     try:
         parsed = datetime.fromisoformat(text)
-        # A time without an offset is taken as UTC, the project's only zone on the wire.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise InvalidParameter(
             name, f"{value!r} is not an ISO 8601 time, e.g. 2025-01-31T12:00:00Z"
         ) from None
+    # A time without an offset is taken as UTC, the project's only zone on the wire.
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return _UTC_MIN if parsed.year == 1 else _UTC_MAX
 
 
-def parse_id(name: str, value: str | None) -> str | None:
-    """An id filter: at most 128 printable characters; None when absent."""
+def parse_id(name: str, value: str | None, rule: TypeAdapter[str] = ENTITY_ID_RULE) -> str | None:
+    """An id filter that passes `rule` (a topics.fields rule: an entity id unless told
+    otherwise); None when absent. Raises `InvalidParameter` naming the rule broken."""
     if value is None:
         return None
-    if len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise InvalidParameter(name, f"must be at most {MAX_ID_LENGTH} printable characters")
-    return value
+    try:
+        return rule.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidParameter(name, exc.errors(include_url=False)[0]["msg"]) from None
+
+
+def limit_schema(default: int, maximum: int) -> dict[str, Any]:
+    """What the document says of a `limit` parameter: parse_limit's rule."""
+    return {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}
 
 
 def parse_limit(value: str | None, default: int, maximum: int) -> int:
@@ -117,6 +151,13 @@ def parse_limit(value: str | None, default: int, maximum: int) -> int:
 
 
 MAX_CURSOR_LENGTH: Final = 1024
+# The shape of every cursor seal_cursor makes; only one it made is accepted, though.
+CURSOR_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_CURSOR_LENGTH,
+    "pattern": "^[A-Za-z0-9_-]+$",
+}
 
 
 def seal_cursor(key: bytes, body: Mapping[str, Any]) -> str:

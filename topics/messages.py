@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
-MAX_QUANTITY = 10_000
-MAX_STOCK = 1_000_000_000
+from topics.fields import (
+    EntityId,
+    Money,
+    Price,
+    ProductId,
+    Quantity,
+    StockDelta,
+    StockLevel,
+    Text,
+)
 
-ProductId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-# No control characters: the agents keep their own bookkeeping under such keys.
-EntityId = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,128}$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+SCHEMA_VERSION = 1
 OrderStatusName = Literal["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
 ReservationStatus = Literal["active", "committed", "released", "expired"]
 
@@ -86,15 +88,15 @@ class _Command(_Envelope):
 
 class CreateProductData(_Model):
     product_id: ProductId
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    price: Money
-    initial_stock: Annotated[int, Field(ge=0, le=MAX_STOCK)]
+    name: Text
+    price: Price
+    initial_stock: StockLevel
 
 
 class AdjustStockData(_Model):
     product_id: ProductId
-    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    delta: StockDelta
+    reason: Text
 
 
 class ReserveStockData(_Model):
@@ -165,14 +167,14 @@ class CreateOrderData(_Model):
     product_id: ProductId
     customer_id: EntityId
     quantity: Quantity
-    unit_price: Money
+    unit_price: Price
     expires_at: AwareDatetime
 
 
 class ChangeStatusData(_Model):
     order_id: EntityId
     status: OrderStatusName
-    reason: Annotated[str, Field(max_length=200)] | None = None
+    reason: Text | None = None
 
 
 class ExpireOrderData(_Model):
@@ -202,7 +204,7 @@ OrderCommand = Annotated[CreateOrder | ChangeStatus | ExpireOrder, Field(discrim
 class ProductSnapshot(_Model):
     id: ProductId
     name: str
-    price: Money
+    price: Price
     initial: int
     adjusted: int
     available: int
@@ -235,7 +237,7 @@ class OrderSnapshot(_Model):
     customer_id: EntityId
     product_id: ProductId
     quantity: Quantity
-    unit_price: Money
+    unit_price: Price
     total: Money
     reservation_id: EntityId
     expires_at: AwareDatetime

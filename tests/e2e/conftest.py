@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.pipeline import Pipeline
 
+# Lines a test wants shown at the end of the run, whatever pytest's verbosity.
+RUN_NOTES = pytest.StashKey[list[str]]()
+
 
 @pytest.fixture(scope="session")
 def gateway_url(pipeline: Pipeline) -> str:
@@ -23,3 +26,16 @@ async def http(gateway_url: str) -> AsyncIterator[aiohttp.ClientSession]:
         base_url=gateway_url, timeout=aiohttp.ClientTimeout(total=30)
     ) as session:
         yield session
+
+
+@pytest.fixture
+def run_notes(request: pytest.FixtureRequest) -> list[str]:
+    """Append a line to print it in the terminal summary."""
+    return request.config.stash.setdefault(RUN_NOTES, [])
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    for line in config.stash.get(RUN_NOTES, []):
+        terminalreporter.write_line(line)

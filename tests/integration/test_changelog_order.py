@@ -2,7 +2,7 @@
 applied entry first, then the rows it produced, all in the product's partition.
 
 The worker queues table writes and hands them to the producer itself
-(agents.outbox.ChangelogTable); this checks the records reach Kafka in that order."""
+(agents.changelog_table.ChangelogTable); this checks the records reach Kafka in that order."""
 
 from __future__ import annotations
 

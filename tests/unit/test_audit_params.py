@@ -74,8 +74,27 @@ def test_an_offset_whose_plus_was_not_url_encoded_is_repaired() -> None:
     assert params.since == datetime(2025, 1, 31, 10, tzinfo=UTC)
 
 
-def test_empty_values_count_as_absent() -> None:
-    assert parse_audit_params({"entity_id": "", "since": "", "limit": ""}) == AuditParams()
+def test_a_valid_time_beyond_the_range_python_holds_in_utc_is_clamped_to_it() -> None:
+    # Valid RFC 3339 times, but year 0 and year 10000 once in UTC.
+    params = parse_audit_params(
+        {"since": "0001-01-01T00:00:00+05:00", "until": "9999-12-31T23:59:59-05:00"}
+    )
+    assert params.since == datetime.min.replace(tzinfo=UTC)
+    assert params.until == datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("entity_id", "a\x00b"), ("request_id", " "), ("entity_id", "x" * 129)],
+)
+def test_an_id_filter_follows_the_entity_id_rule(name: str, value: str) -> None:
+    assert blamed({name: value}) == name
+
+
+@pytest.mark.parametrize("name", ["entity_id", "since", "until", "limit", "cursor", "type"])
+def test_an_empty_value_is_refused_rather_than_taken_as_absent(name: str) -> None:
+    # The OpenAPI document describes no empty value (`until=` is no date-time).
+    assert blamed({name: ""}) == name
 
 
 @pytest.mark.parametrize(

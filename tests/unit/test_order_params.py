@@ -119,9 +119,12 @@ def test_status_names_may_have_spaces_around_commas() -> None:
     )
 
 
-def test_empty_values_count_as_absent() -> None:
-    params = parse_order_list_params({"status": "", "limit": "", "cursor": "", "sort": ""})
-    assert params == OrderListParams()
+@pytest.mark.parametrize("name", ["status", "limit", "cursor", "sort", "created_to", "min_total"])
+def test_an_empty_value_is_refused_rather_than_taken_as_absent(name: str) -> None:
+    # The OpenAPI document describes no empty value (`created_to=` is no date-time).
+    with pytest.raises(InvalidParameter) as caught:
+        parse_order_list_params({name: ""})
+    assert caught.value.name == name
 
 
 def test_equal_min_and_max_total_is_an_exact_total() -> None:

@@ -57,7 +57,7 @@ async def test_a_valid_caller_request_id_is_kept_on_error(client: TestClient) ->
     assert_error(await resp.json(), "not_found", "abc-123")
 
 
-@pytest.mark.parametrize("sent", [None, "has space", "x" * 129, "semi;colon"])
+@pytest.mark.parametrize("sent", [None, "", "has space", "x" * 129, "semi;colon"])
 async def test_a_missing_or_invalid_request_id_is_replaced_by_a_uuid(
     client: TestClient, sent: str | None
 ) -> None:

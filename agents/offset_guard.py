@@ -52,10 +52,40 @@ class OffsetGuard:
         self._expected: dict[TopicPartition, int] = {}
         # partition -> when the guard last sent faust's consumer back to its expected offset
         self._rewound: dict[TopicPartition, float] = {}
+        # partition -> its expected offset at the last check_stalled
+        self._last_seen: dict[TopicPartition, int] = {}
 
     def reset(self, expected: dict[TopicPartition, int]) -> None:
         """Expect these offsets next (the committed ones, read after the fence)."""
         self._expected, self._rewound = dict(expected), {}
+        self._last_seen = {}
+
+    async def check_stalled(
+        self, position: Callable[[TopicPartition], Awaitable[int | None]], seek: Seek
+    ) -> None:
+        """Called every few seconds: a partition whose expected offset has not moved since
+        the last call while the consumer has fetched past it lost its next record with no
+        later one to show the gap (a dropped last record). Send the consumer back for it.
+        A false alarm (the agent busy with other partitions) costs a refetch of records
+        the guard then drops as repeats."""
+        for tp, expected in list(self._expected.items()):
+            stalled = self._last_seen.get(tp) == expected
+            self._last_seen[tp] = expected
+            if not stalled:
+                continue
+            fetched_to = await position(tp)
+            if fetched_to is None or fetched_to <= expected:
+                continue  # nothing more on the partition: idle, not stalled
+            first = await self._first_record_at(tp, expected)
+            if first is not None and first < fetched_to:
+                log.warning(
+                    "%s[%s]: record %s fetched but not delivered; going back for it",
+                    tp.topic,
+                    tp.partition,
+                    first,
+                )
+                await seek(tp, expected)
+                self._rewound[tp] = self._clock()
 
     async def admit(self, topic: str, partition: int, offset: int, seek: Seek) -> bool:
         """True when the record at `offset` is the next to apply; then it is expected done.

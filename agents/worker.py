@@ -43,6 +43,8 @@ EXPIRE_RESEND_SECONDS = 5.0
 # Commands per transaction at most (per worker, over all its partitions): bounds how long
 # a caller waits for the commit that makes its reply visible.
 MAX_BATCH = 500
+# How often the offset guard looks for a partition stuck before a record faust dropped.
+GUARD_INTERVAL_SECONDS = 1.0
 
 
 def register(pipeline: Pipeline) -> None:
@@ -159,6 +161,20 @@ def register(pipeline: Pipeline) -> None:
                 await transactions.consumed(message.topic, message.partition, message.offset)
                 if transactions.pending >= MAX_BATCH or waiting is None or waiting.empty():
                     await pipeline.commit()
+
+    async def position(tp: TopicPartition) -> int | None:
+        try:
+            return await app.consumer.position(TP(tp.topic, tp.partition))
+        except Exception:  # not (or no longer) assigned mid-rebalance: nothing to check
+            return None
+
+    async def seek_back(tp: TopicPartition, offset: int) -> None:
+        await app.consumer.seek(TP(tp.topic, tp.partition), offset)
+
+    @app.timer(interval=GUARD_INTERVAL_SECONDS, name="dropped-record-check")
+    async def dropped_record_check() -> None:
+        async with transactions.lock:
+            await pipeline.guard.check_stalled(position, seek_back)
 
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
     async def expiry_sweep() -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.errors import ApiError, error_body
+from storage.engine import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +101,18 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
     return ApiError(exc.status, code, message, details, headers)
 
 
+# What a 503 asks the caller to wait before retrying.
+RETRY_AFTER_SECONDS = 1
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turns every error into `{"error": {"code", "message", "details"}, "request_id"}`.
 
     ApiError keeps its status; aiohttp's HTTP errors (404, 405, 413, ...) get a code;
-    anything else is logged with the request id and answered 500 `internal_error`.
+    the database being away (storage.engine.database_unavailable) is 503 `unavailable`
+    with Retry-After; anything else is logged with the request id and answered 500
+    `internal_error`.
     """
     try:
         return await handler(request)
@@ -116,7 +123,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         err = _from_http_exception(request, exc)
         return json_response(err.body(), err.status, err.headers)
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            log.warning(
+                "database unavailable in %s %s (request_id=%s): %s",
+                request.method,
+                request.path,
+                current_request_id(),
+                exc,
+            )
+            err = ApiError(
+                503,
+                "unavailable",
+                "the database is unavailable; retry shortly",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            return json_response(err.body(), err.status, err.headers)
         log.exception(
             "unhandled error in %s %s (request_id=%s)",
             request.method,

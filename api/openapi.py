@@ -18,6 +18,7 @@ _REF = "#/components/schemas/{model}"
 _COMMON_ERRORS: dict[int, str] = {
     405: "Method not allowed on this path (`method_not_allowed`).",
     500: "Unexpected error (`internal_error`); quote the request_id.",
+    503: "The database is unavailable (`unavailable`); retry after `Retry-After` seconds.",
 }
 
 
@@ -116,7 +117,12 @@ def _operation(
     error_ref = refs[(ErrorResponse, "serialization")]
     responses: dict[str, Any] = {}
     statuses = [(r.status, r.description, r.model, r.links) for r in route.responses]
-    statuses += [(s, d, None, {}) for s, d in _COMMON_ERRORS.items()]
+    own = {r.status for r in route.responses}
+    statuses = [
+        (s, f"{d} {_COMMON_ERRORS[s]}" if s in _COMMON_ERRORS else d, m, links)
+        for s, d, m, links in statuses
+    ]
+    statuses += [(s, d, None, {}) for s, d in _COMMON_ERRORS.items() if s not in own]
     for status, description, model, links in statuses:
         if model is not None:
             schema = refs[(model, "serialization")]

@@ -1,7 +1,9 @@
-"""The async engine factory and a health check."""
+"""The async engine factory, a health check, and what counts as the database being away."""
 
 from __future__ import annotations
 
+import asyncpg
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -37,6 +39,34 @@ def create_engine(settings: Settings) -> AsyncEngine:
             }
         },
     )
+
+
+# The database is down, restarting ("the database system is starting up"), out of
+# connections or unreachable: worth a retry, not a bug.
+_AWAY = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when `error` (or what it wraps) says the database cannot be reached now,
+    rather than that a statement was wrong."""
+    seen: BaseException | None = error
+    for _ in range(8):  # a chain of wrappers is short; a cycle must not loop forever
+        if seen is None:
+            break
+        if isinstance(seen, sa_exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, _AWAY):
+            return True
+        wrapped = getattr(seen, "orig", None)
+        seen = wrapped if isinstance(wrapped, BaseException) else seen.__cause__
+    return False
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -80,3 +80,38 @@ async def test_a_partition_without_an_expectation_takes_its_first_record() -> No
     log = Log([3])
     guard = OffsetGuard(log.first_record_at)
     assert await guard.admit("other", 1, 3, log.seek)
+
+
+async def test_a_dropped_last_record_is_fetched_again_once_the_partition_stalls() -> None:
+    log = Log([5, 6])
+    guard = guard_over(log, 5)
+    assert await guard.admit(TOPIC, 0, 5, log.seek)
+
+    async def fetched_to(tp: TopicPartition) -> int:
+        return 7  # the consumer fetched 6, which never reached the agent
+
+    await guard.check_stalled(fetched_to, log.seek)  # first look: no verdict yet
+    assert log.seeks == []
+    await guard.check_stalled(fetched_to, log.seek)  # no progress since: go back for 6
+    assert log.seeks == [(TP, 6)]
+    assert await guard.admit(TOPIC, 0, 6, log.seek)
+
+
+async def test_an_idle_or_progressing_partition_is_left_alone() -> None:
+    log = Log([5, 6, 7])
+    guard = guard_over(log, 5)
+
+    async def idle(tp: TopicPartition) -> int:
+        return 5  # nothing fetched beyond what is expected
+
+    await guard.check_stalled(idle, log.seek)
+    await guard.check_stalled(idle, log.seek)
+    assert await guard.admit(TOPIC, 0, 5, log.seek)
+
+    async def busy(tp: TopicPartition) -> int:
+        return 8
+
+    await guard.check_stalled(busy, log.seek)
+    assert await guard.admit(TOPIC, 0, 6, log.seek)  # progress between the looks
+    await guard.check_stalled(busy, log.seek)
+    assert log.seeks == []

@@ -327,3 +327,31 @@ async def test_openapi_describes_every_route(client: TestClient) -> None:
     assert {"201", "409", "422", "504"} <= set(reserve["responses"])
     names = {p.get("$ref", p.get("name")) for p in reserve["parameters"]}
     assert "#/components/parameters/IdempotencyKey" in names
+
+
+async def test_every_route_answers_503_with_retry_after_while_the_database_is_away(
+    settings: Settings,
+) -> None:
+    """Nothing listens on port 1: reads, idempotent writes and writes that wait for the
+    read model all answer 503 `unavailable`, never 500."""
+    unreachable = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://inventory@127.0.0.1:1/inventory"}
+    )
+    async with gateway_client(unreachable) as client:
+        calls = [
+            client.get("/api/products/mug"),
+            client.get("/api/orders/"),
+            client.get("/api/audit/"),
+            client.post(
+                "/api/products/",
+                json={"id": "mug", "name": "Mug", "price": "9.50", "stock": 1},
+                headers={"Idempotency-Key": "k-503"},
+            ),
+        ]
+        for call in calls:
+            resp = await call
+            body = await resp.json()
+            assert resp.status == 503, body
+            assert body["error"]["code"] == "unavailable"
+            assert resp.headers["Retry-After"] == "1"
+            assert body["request_id"] == resp.headers["X-Request-ID"]

@@ -20,6 +20,7 @@ expected offset and the record in hand is dropped, to come again in order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -54,11 +55,13 @@ class OffsetGuard:
         self._rewound: dict[TopicPartition, float] = {}
         # partition -> its expected offset at the last check_stalled
         self._last_seen: dict[TopicPartition, int] = {}
+        # partition -> (expected, fetched position) found to hold no record in between
+        self._cleared: dict[TopicPartition, tuple[int, int]] = {}
 
     def reset(self, expected: dict[TopicPartition, int]) -> None:
         """Expect these offsets next (the committed ones, read after the fence)."""
         self._expected, self._rewound = dict(expected), {}
-        self._last_seen = {}
+        self._last_seen, self._cleared = {}, {}
 
     async def check_stalled(
         self, position: Callable[[TopicPartition], Awaitable[int | None]], seek: Seek
@@ -76,8 +79,13 @@ class OffsetGuard:
             fetched_to = await position(tp)
             if fetched_to is None or fetched_to <= expected:
                 continue  # nothing more on the partition: idle, not stalled
+            if self._cleared.get(tp) == (expected, fetched_to):
+                continue  # looked already: only markers between the two
             first = await self._first_record_at(tp, expected)
-            if first is not None and first < fetched_to:
+            if first is None or first >= fetched_to:
+                self._cleared[tp] = (expected, fetched_to)
+                continue
+            if self._expected.get(tp) == expected:  # not applied meanwhile
                 log.warning(
                     "%s[%s]: record %s fetched but not delivered; going back for it",
                     tp.topic,
@@ -126,6 +134,7 @@ class KafkaOffsets:
         self._bootstrap = bootstrap_servers
         self._group = group_id
         self._reader: AIOKafkaConsumer | None = None
+        self._asking = asyncio.Lock()
 
     async def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Each partition's committed offset in the group, its first offset if none."""
@@ -146,12 +155,14 @@ class KafkaOffsets:
         return found
 
     async def first_record_at(self, tp: TopicPartition, offset: int) -> int | None:
-        reader = await self._started_reader()
-        reader.assign([tp])
-        reader.seek(tp, offset)
-        batch = await reader.getmany(tp, timeout_ms=2000, max_records=1)
-        records = batch.get(tp, [])
-        return records[0].offset if records else None
+        # One reader, asked by the agent and by the stall check: one question at a time.
+        async with self._asking:
+            reader = await self._started_reader()
+            reader.assign([tp])
+            reader.seek(tp, offset)
+            batch = await reader.getmany(tp, timeout_ms=500, max_records=1)
+            records = batch.get(tp, [])
+            return records[0].offset if records else None
 
     async def _started_reader(self) -> AIOKafkaConsumer:
         if self._reader is None:

@@ -173,8 +173,9 @@ def register(pipeline: Pipeline) -> None:
 
     @app.timer(interval=GUARD_INTERVAL_SECONDS, name="dropped-record-check")
     async def dropped_record_check() -> None:
-        async with transactions.lock:
-            await pipeline.guard.check_stalled(position, seek_back)
+        # Not under the agent's lock: the check reads from Kafka, and the agent must not
+        # wait for it; a seek racing the agent only brings records the guard drops.
+        await pipeline.guard.check_stalled(position, seek_back)
 
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
     async def expiry_sweep() -> None:

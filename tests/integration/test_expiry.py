@@ -99,8 +99,14 @@ async def test_confirm_racing_expiry_has_exactly_one_winner_per_order(
             assert (
                 final["status"] == "cancelled" and final["cancel_reason"] == "reservation_expired"
             )
-    table = await pipeline.stock_table()
-    stock = table[product_id]
+    # An expired order's release reaches the inventory agent after the order is cancelled
+    # (its own command, applied in a later batch).
+    stock = await eventually(
+        lambda: pipeline.stock_table(),
+        lambda table: table[product_id]["reserved"] == 0,
+        what="every hold confirmed or released",
+    )
+    stock = stock[product_id]
     assert stock["sold"] == won and stock["reserved"] == 0 and stock["available"] == 20 - won
     await pipeline.assert_invariants([product_id])
 

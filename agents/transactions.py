@@ -105,6 +105,19 @@ class PartitionTransactions:
             linger_ms=1,
         )
 
+    async def _transaction(self, partition: int) -> tuple[AIOKafkaProducer, _Open]:
+        """Partition `partition`'s producer and its open transaction (begun on first use)."""
+        producer = self._producers.get(partition)
+        if producer is None:
+            self._fail(f"a write for partition {partition}, which this worker does not own")
+        if partition not in self._open:
+            try:
+                await producer.begin_transaction()
+            except Exception as err:
+                self._fail(f"beginning partition {partition}'s transaction", err)
+            self._open[partition] = _Open()
+        return producer, self._open[partition]
+
     async def send(
         self,
         partition: int,
@@ -115,33 +128,20 @@ class PartitionTransactions:
         to_partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Add one record to partition `partition`'s transaction (opened on first use)."""
-        producer = self._producers.get(partition)
-        if producer is None:
-            self._fail(f"a write for partition {partition}, which this worker does not own")
+        """Add one record to partition `partition`'s transaction."""
+        producer, batch = await self._transaction(partition)
         try:
-            if partition not in self._open:
-                await producer.begin_transaction()
-                self._open[partition] = _Open()
             future = await producer.send(
                 topic, value=value, key=key, partition=to_partition, headers=headers
             )
         except Exception as err:
             self._fail(f"sending to {topic} in partition {partition}'s transaction", err)
-        self._open[partition].sent.append(future)
+        batch.sent.append(future)
 
     async def consumed(self, topic: str, partition: int, offset: int) -> None:
         """Record that the command at `offset` is done: its offset commits with the batch."""
-        if partition not in self._open:
-            producer = self._producers.get(partition)
-            if producer is None:
-                self._fail(f"a command of partition {partition}, which this worker does not own")
-            try:
-                await producer.begin_transaction()
-            except Exception as err:
-                self._fail(f"beginning partition {partition}'s transaction", err)
-            self._open[partition] = _Open()
-        self._open[partition].offsets[TopicPartition(topic, partition)] = offset + 1
+        _, batch = await self._transaction(partition)
+        batch.offsets[TopicPartition(topic, partition)] = offset + 1
 
     async def commit(self) -> None:
         """Commit every open transaction with its offsets (concurrently: one producer
@@ -172,11 +172,3 @@ class PartitionTransactions:
             f"{what} failed ({type(error).__name__}: {error})" if error else what,
             exit_codes.DELIVERY_FAILED,
         )
-
-    async def stop(self) -> None:
-        """Stop every producer; an open transaction is left to abort (its records were
-        never acknowledged to anyone)."""
-        self._open.clear()
-        for producer in self._producers.values():
-            await producer.stop()
-        self._producers.clear()

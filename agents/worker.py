@@ -136,6 +136,9 @@ def register(pipeline: Pipeline) -> None:
     }
     transactions = pipeline.transactions
 
+    async def seek(tp: TopicPartition, offset: int) -> None:
+        await app.consumer.seek(TP(tp.topic, tp.partition), offset)
+
     @app.agent(pipeline.commands, concurrency=1, name="command-agent")
     async def command_agent(stream: faust.StreamT[Any]) -> None:
         # Commands are applied one by one in the order of their partition; a batch ends,
@@ -143,10 +146,6 @@ def register(pipeline: Pipeline) -> None:
         # full. An idle pipeline thus commits every command at once, a busy one hundreds
         # per transaction.
         waiting = getattr(stream.channel, "queue", None)
-
-        async def seek(tp: TopicPartition, offset: int) -> None:
-            await app.consumer.seek(TP(tp.topic, tp.partition), offset)
-
         async for event in stream.events():
             message = event.message
             async with transactions.lock:
@@ -168,18 +167,15 @@ def register(pipeline: Pipeline) -> None:
         except Exception:  # not (or no longer) assigned mid-rebalance: nothing to check
             return None
 
-    async def seek_back(tp: TopicPartition, offset: int) -> None:
-        await app.consumer.seek(TP(tp.topic, tp.partition), offset)
-
     @app.timer(interval=GUARD_INTERVAL_SECONDS, name="dropped-record-check")
     async def dropped_record_check() -> None:
         # Not under the agent's lock: the check reads from Kafka, and the agent must not
         # wait for it; a seek racing the agent only brings records the guard drops.
-        await pipeline.guard.check_stalled(position, seek_back)
+        await pipeline.guard.check_stalled(position, seek)
 
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
     async def expiry_sweep() -> None:
-        # A timer may not write a table, so it only asks: the order agent decides. Not in
+        # A timer may not write a table, so it only asks: the command agent decides. Not in
         # a transaction: a lost or doubled request is harmless, the sweep asks again
         # after EXPIRE_RESEND_SECONDS and the agent applies an expiry once.
         commands = pipeline.physical(ORDERS_COMMANDS)

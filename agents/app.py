@@ -15,6 +15,7 @@ from faust.types import TP, TopicT
 
 from agents import faust_patches
 from agents.changelog_table import OWN_ROW_PREFIX, ChangelogTable
+from agents.faults import CRASH_BEFORE_COMMIT, FaultPoints
 from agents.offset_guard import KafkaOffsets, OffsetGuard
 from agents.transactions import PartitionTransactions
 from inventory.settings import Settings
@@ -57,6 +58,7 @@ class Pipeline:
     # order id -> agents.domain.order_state.to_dict(...), and applied-command entries
     orders: ChangelogTable
     deadlines: ChangelogTable  # order id -> expires_at (epoch seconds) of PENDING orders only
+    faults: FaultPoints  # armed only in fault tests (Settings.inject_faults)
 
     def physical(self, logical: str) -> str:
         """The topic name of a logical topic in this pipeline (with the prefix)."""
@@ -71,6 +73,8 @@ class Pipeline:
 
         for table in (self.stock, self.orders, self.deadlines):
             await table.drain(send)
+        if self.transactions.pending and self.faults.reached(CRASH_BEFORE_COMMIT):
+            await self.transactions.abandon(f"fault injected at {CRASH_BEFORE_COMMIT!r}")
         await self.transactions.commit()
 
 
@@ -137,6 +141,7 @@ def build_app(settings: Settings) -> Pipeline:
         stock=table(STOCK_TABLE),
         orders=table(ORDERS_TABLE),
         deadlines=table(DEADLINES_TABLE),
+        faults=FaultPoints(settings.inject_faults),
     )
     _own_partitions_before_recovery(pipeline)
     return pipeline

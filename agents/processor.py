@@ -162,9 +162,12 @@ class CommandProcessor:
                 + ", ".join(PUBLIC_COMMAND_TYPES),
             )
             return
-        await self._apply(command, entity, (event.message.partition, event.message.offset))
+        message = event.message
+        await self._apply(command, entity, (message.partition, message.offset), _decided_at(event))
 
-    async def _apply(self, command: Any, entity: str, source: tuple[int, int]) -> None:
+    async def _apply(
+        self, command: Any, entity: str, source: tuple[int, int], at: datetime
+    ) -> None:
         entry = self.table.get(APPLIED_PREFIX + command.id)
         if entry is not None:
             if tuple(entry.get("source") or ()) == source:
@@ -181,7 +184,7 @@ class CommandProcessor:
             )
             return
         extras = {k: self.table.get(k) for k in (self.lookups(command) if self.lookups else [])}
-        outcome = self.decide(self.table.get(entity), command, datetime.now(UTC), extras, source[0])
+        outcome = self.decide(self.table.get(entity), command, at, extras, source[0])
         messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
         reply = outcome.reply.model_dump_json() if outcome.reply else None
         entry = {
@@ -326,6 +329,7 @@ class CommandProcessor:
         source = f"{message.topic}:{message.partition}:{message.offset}"
         rejected = CommandRejected(
             id=derived_id(source, "event:command.rejected"),
+            occurred_at=_decided_at(event),
             request_id=derived_id(source, "request"),
             key=_printable((key or b"-").decode(errors="replace")),
             data=CommandRejectedData(
@@ -352,6 +356,18 @@ def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[st
             body["reply_partition"] = command.reply_partition
             forwarded.append([topic, key, json.dumps(body)])
     return forwarded
+
+
+def _decided_at(event: Any) -> datetime:
+    """When a command counts as having happened: its record's timestamp, which the broker
+    sets as it appends it (LogAppendTime on the command topics). A redelivered record is
+    decided at the same instant, so its events are identical, timestamps included; a
+    command queued behind a stopped worker is judged by when it arrived (a confirm that
+    arrived before the deadline confirms)."""
+    timestamp = event.message.timestamp
+    if timestamp is None or timestamp <= 0:  # a record of the 0.10 era, without one
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _log_retry(event: Any, state: RetryCallState) -> None:

@@ -151,6 +151,12 @@ class PartitionTransactions:
         batches, self._open = self._open, {}
         await asyncio.gather(*(self._commit(p, batch) for p, batch in batches.items()))
 
+    async def abandon(self, reason: str) -> NoReturn:
+        """Wait until every record of the open transactions reached the broker, then exit
+        without committing them (agents.faults: a crash between send and commit)."""
+        await asyncio.gather(*(f for batch in self._open.values() for f in batch.sent))
+        exit_codes.exit_without_commit(reason, exit_codes.GAVE_UP)
+
     async def _commit(self, partition: int, batch: _Open) -> None:
         producer = self._producers[partition]
         try:

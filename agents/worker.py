@@ -22,7 +22,6 @@ from faust.types import TP
 from agents import inventory_rules, order_rules
 from agents.app import Pipeline, build_app, reservation_key
 from agents.deadline_index import DeadlineIndex
-from agents.faults import FaultPoints
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
 from inventory.kafka_admin import wait_for_topics
@@ -58,7 +57,7 @@ def register(pipeline: Pipeline) -> None:
             return []
         return [reservation_key(command.data.product_id, reservation_id)]
 
-    faults = FaultPoints(settings.inject_faults)
+    faults = pipeline.faults
     due = DeadlineIndex()
     # Recovery fills the table without the agent: the index is rebuilt from it then.
     pipeline.deadlines.on_recover(_async(due.invalidate))

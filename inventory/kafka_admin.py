@@ -116,7 +116,7 @@ async def create_topics(settings: Settings) -> list[str]:
                         spec.name,
                         settings.partitions,
                         settings.replication_factor,
-                        topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                        topic_configs=topic_configs(spec),
                     )
                     for spec in missing
                 ]
@@ -136,6 +136,16 @@ async def create_topics(settings: Settings) -> list[str]:
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+def topic_configs(spec: TopicSpec) -> dict[str, str]:
+    """The broker configs a topic is created with (beyond partitions and replicas)."""
+    configs = {}
+    if spec.compacted:
+        configs["cleanup.policy"] = "compact"
+    if spec.broker_timestamps:
+        configs["message.timestamp.type"] = "LogAppendTime"
+    return configs
 
 
 async def wait_for_topics(settings: Settings) -> None:

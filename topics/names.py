@@ -31,14 +31,23 @@ class TopicSpec:
     carries: str
     co_partitioned: bool = True
     compacted: bool = False
+    # The broker stamps each record as it appends it (LogAppendTime). The worker decides
+    # a command at its record's timestamp, so a redelivered command yields the same
+    # events; a producer's clock, wrong or made up, never sets a deadline.
+    broker_timestamps: bool = False
 
 
 PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
-        INVENTORY_COMMANDS, "product id", "create product, adjust stock, reserve, commit, release"
+        INVENTORY_COMMANDS,
+        "product id",
+        "create product, adjust stock, reserve, commit, release",
+        broker_timestamps=True,
     ),
     TopicSpec(INVENTORY_EVENTS, "product id", "what the inventory agent decided"),
-    TopicSpec(ORDERS_COMMANDS, "order id", "create order, change status, expire"),
+    TopicSpec(
+        ORDERS_COMMANDS, "order id", "create order, change status, expire", broker_timestamps=True
+    ),
     TopicSpec(ORDERS_EVENTS, "order id", "what became of each order (created, status changed)"),
     TopicSpec(AUDIT, "entity id", "every state change and every rejected command"),
     TopicSpec(

@@ -17,16 +17,6 @@ from topics.messages import ChangeStatus, ChangeStatusData, Reply, ReserveStock,
 pytestmark = pytest.mark.integration
 
 
-async def request_until_answered(pipeline, command: ReserveStock, retried: set[str]) -> Reply:  # type: ignore[no-untyped-def]
-    """What a careful client does: retry the same command (same id) until it is answered."""
-    for _ in range(20):
-        try:
-            return await pipeline.request(command)
-        except TimeoutError:
-            retried.add(command.id)
-    raise AssertionError(f"{command.id} never answered")
-
-
 async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Settings) -> None:
     crash = isolated(settings, "c", reply_timeout_seconds=3.0)
     async with own_pipeline(crash) as pipeline:
@@ -50,7 +40,7 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
             # transaction, and a burst may be applied and committed whole before the kill.
             for command in commands:
                 inflight.append(
-                    asyncio.create_task(request_until_answered(pipeline, command, retried))
+                    asyncio.create_task(pipeline.request_until_answered(command, retried))
                 )
                 await asyncio.sleep(0.01)
 

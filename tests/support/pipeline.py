@@ -58,6 +58,19 @@ class Pipeline:
         )
         return await self.bus.request(self.topic(logical), command, partition=partition)
 
+    async def request_until_answered(
+        self, command: Any, retried: set[str] | None = None, attempts: int = 20
+    ) -> Reply:
+        """What a careful client does: send the same command (same id) again after each
+        timeout until it is answered; the ids it had to resend are added to `retried`."""
+        for _ in range(attempts):
+            try:
+                return await self.request(command)
+            except TimeoutError:
+                if retried is not None:
+                    retried.add(command.id)
+        raise AssertionError(f"{command.id} not answered after {attempts} attempts")
+
     async def send_raw(
         self,
         logical: str,
@@ -127,16 +140,18 @@ class Pipeline:
         assert await stock_invariant_violations(self.engine) == []
 
 
-async def _from_start(settings: Settings, topic: str) -> AIOKafkaConsumer:
+async def _from_start(
+    settings: Settings, topic: str, isolation_level: str = "read_committed"
+) -> AIOKafkaConsumer:
     """A started consumer of every partition of `topic`, from offset 0, in no group,
-    reading what the pipeline's readers read: committed transactions only."""
+    reading by default what the pipeline's readers read: committed transactions only."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap_list,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        isolation_level="read_committed",
+        isolation_level=isolation_level,
     )
     await consumer.start()
     return consumer
@@ -181,11 +196,15 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
         await consumer.stop()
 
 
-async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[Any, Any]]:
-    """Every committed record of `topic` up to its end now, in offset order within each
-    partition. The end is reached by position, not by the last record's offset: the
-    commit marker of the last transaction takes an offset no record has."""
-    consumer = await _from_start(settings, topic)
+async def read_to_end(
+    settings: Settings, topic: str, *, aborted_too: bool = False
+) -> list[ConsumerRecord[Any, Any]]:
+    """Every committed record of `topic` up to its end now (with `aborted_too`, the
+    records of aborted transactions as well), in offset order within each partition. The
+    end is reached by position, not by the last record's offset: the commit marker of
+    the last transaction takes an offset no record has."""
+    isolation = "read_uncommitted" if aborted_too else "read_committed"
+    consumer = await _from_start(settings, topic, isolation)
     try:
         await eventually(consumer.assignment, bool, within=10, what=f"{topic} assigned")
         ends = await consumer.end_offsets(list(consumer.assignment()))

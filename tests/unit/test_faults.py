@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.faults import APPLY, FaultPoints, InjectedFault
+from agents.faults import APPLY, CRASH_BEFORE_COMMIT, FaultPoints, InjectedFault
 
 
 def test_an_armed_point_fails_its_count_of_times() -> None:
@@ -24,3 +24,15 @@ def test_unarmed_points_never_fail() -> None:
 def test_a_malformed_spec_is_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         FaultPoints(spec)
+
+
+def test_a_crash_point_is_reached_on_the_passage_its_count_names_only() -> None:
+    points = FaultPoints("crash_before_commit=3")
+    assert [points.reached(CRASH_BEFORE_COMMIT) for _ in range(5)] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert not FaultPoints().reached(CRASH_BEFORE_COMMIT)

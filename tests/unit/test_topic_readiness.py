@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inventory.kafka_admin import pipeline_topics, topic_problems
+from inventory.kafka_admin import pipeline_topics, topic_configs, topic_problems
 from inventory.settings import Settings
 
 SETTINGS = Settings(topic_prefix="x.", partitions=3)
@@ -35,6 +35,18 @@ def test_every_table_changelog_is_a_compacted_pipeline_topic() -> None:
     assert all(topics[n].compacted and topics[n].co_partitioned for n in changelogs)
     assert not topics["x.audit"].compacted
     assert "x.inventory.commands.dlq" in topics and "x.gateway.replies" in topics
+
+
+def test_only_command_topics_are_stamped_by_the_broker() -> None:
+    # The worker decides a command at its record's timestamp (agents.processor): on the
+    # command topics that is the broker's append time, never a producer's clock.
+    stamped = {
+        name
+        for name, spec in pipeline_topics(SETTINGS).items()
+        if topic_configs(spec).get("message.timestamp.type") == "LogAppendTime"
+    }
+    assert stamped == {"x.inventory.commands", "x.orders.commands"}
+    assert topic_configs(pipeline_topics(SETTINGS)["x.audit"]) == {}
 
 
 def test_ready_when_every_topic_is_described_with_its_partitions() -> None:

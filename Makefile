@@ -50,6 +50,16 @@ fuzz: services
 		scripts/test.sh tests/e2e/test_openapi_conformance.py -k schemathesis; \
 	rc=$$?; echo "schemathesis seed $$seed"; exit $$rc
 
+## The fault campaign (tests/faults/campaign.py): two workers, two gateways and the
+## projector under load while processes, the broker and PostgreSQL are killed, paused and
+## restarted; then every invariant is checked. FAULT_SEED repeats a run's schedule,
+## FAULT_DURATION sets the seconds of load, FAULT_ARGS passes more options.
+.PHONY: faults
+faults: services
+	@seed="$(FAULT_SEED)"; seed=$${seed:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	duration="$(FAULT_DURATION)"; \
+	$(BIN)/python -m tests.faults.campaign --seed $$seed --duration $${duration:-120} $(FAULT_ARGS)
+
 ## Stops anything the project left running.
 stop:
 	-@pkill -TERM -f "inventory.cli (worker|projector|gateway|run)" 2>/dev/null; true

@@ -92,8 +92,7 @@ class OffsetGuard:
                     tp.partition,
                     first,
                 )
-                await seek(tp, expected)
-                self._rewound[tp] = self._clock()
+                await self._go_back(tp, first, seek)
 
     async def admit(self, topic: str, partition: int, offset: int, seek: Seek) -> bool:
         """True when the record at `offset` is the next to apply; then it is expected done.
@@ -122,9 +121,18 @@ class OffsetGuard:
             offset - 1,
             offset,
         )
-        await seek(tp, expected)
-        self._rewound[tp] = self._clock()
+        await self._go_back(tp, first if first is not None else expected, seek)
         return False
+
+    async def _go_back(self, tp: TopicPartition, first: int, seek: Seek) -> None:
+        """Send the consumer back to `first`, the first record at or after the expected
+        offset, and expect it: whatever lies between holds no record (commit markers,
+        aborted records). Expecting a marker instead, the first record the seek brings
+        would pass for a stale one and be dropped on every seek (the fault campaign's
+        first find: a new owner whose committed offset was a marker never moved on)."""
+        self._expected[tp] = first
+        await seek(tp, first)
+        self._rewound[tp] = self._clock()
 
 
 class KafkaOffsets:

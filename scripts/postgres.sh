@@ -6,6 +6,7 @@
 #   scripts/postgres.sh start    install binaries if missing, initdb once, start, create role and db
 #   scripts/postgres.sh stop     stop the cluster this script started
 #   scripts/postgres.sh status   exit 0 when it accepts connections
+#   scripts/postgres.sh crash    immediate stop, no checkpoint (the fault campaign's outage)
 #
 # Safe to re-run. If DATABASE_URL is set, nothing is started: that database is used.
 set -euo pipefail
@@ -111,9 +112,17 @@ stop() {
   fi
 }
 
+crash() {
+  BINDIR=$(find_bindir)
+  DATA=$(data_dir)
+  log "stopping in immediate mode (a crash: recovery replays the WAL on the next start)"
+  pgctl -m immediate -w stop >/dev/null
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  crash) if external; then log "not crashing an external database"; exit 2; fi; crash ;;
   status) BINDIR=$(find_bindir) && ready ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|crash" >&2; exit 2 ;;
 esac

@@ -115,3 +115,26 @@ async def test_an_idle_or_progressing_partition_is_left_alone() -> None:
     assert await guard.admit(TOPIC, 0, 6, log.seek)  # progress between the looks
     await guard.check_stalled(busy, log.seek)
     assert log.seeks == []
+
+
+async def test_a_seek_back_past_commit_markers_takes_the_first_record_at_once() -> None:
+    # Found by the fault campaign: a new owner's committed offset was a commit marker
+    # (51); the records after it came in late, the guard sent the consumer back, and
+    # the first record the seek brought (52) was dropped as stale, every time.
+    log = Log([52, 53, 54])
+    guard = guard_over(log, 51)
+    assert not await guard.admit(TOPIC, 0, 54, log.seek)  # 52 and 53 still missing
+    assert [await guard.admit(TOPIC, 0, o, log.seek) for o in (52, 53, 54)] == [True] * 3
+
+
+async def test_a_stalled_partition_whose_expected_offset_is_a_marker_recovers() -> None:
+    log = Log([52])
+    guard = guard_over(log, 51)
+
+    async def fetched_to(tp: TopicPartition) -> int:
+        return 53
+
+    await guard.check_stalled(fetched_to, log.seek)
+    await guard.check_stalled(fetched_to, log.seek)
+    assert log.seeks == [(TP, 52)]
+    assert await guard.admit(TOPIC, 0, 52, log.seek)  # within RECHECK_SECONDS of the seek

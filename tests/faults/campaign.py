@@ -114,11 +114,21 @@ class Services:
         os.kill(pid, signal.SIGKILL)
         return f"pid {pid}"
 
-    async def start_broker(self, which: str) -> None:
-        if self.cluster_nodes:
-            await _script("kafka.sh", "node-start", which.split()[-1])
-        else:
-            await _script("kafka.sh", "start")
+    async def start_broker(self, which: str, bootstrap: str) -> None:
+        try:
+            if self.cluster_nodes:
+                await _script("kafka.sh", "node-start", which.split()[-1])
+            else:
+                await _script("kafka.sh", "start")
+        except RuntimeError as err:
+            # A broker holding thousands of partitions recovers its logs for longer than
+            # the script waits after a kill -9: keep waiting, do not start a second one.
+            print(f"  {str(err)[:200]}; waiting longer for the broker", flush=True)
+            await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, str(ROOT / "scripts" / "kafka_ready.py"), bootstrap, "600"],
+                check=True,
+            )
 
     async def stop_postgres(self) -> None:
         await _script("postgres.sh", "crash")
@@ -274,6 +284,7 @@ class Faults:
     stack: Stack
     services: Services
     kinds: list[str]
+    bootstrap: str
     log: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -316,7 +327,7 @@ class Faults:
         which = await self.services.kill_broker(rng)
         self.note(f"kill -9 broker ({which})")
         await asyncio.sleep(rng.uniform(2.0, 6.0))
-        await self.services.start_broker(which)
+        await self.services.start_broker(which, self.bootstrap)
         self.note("broker back")
 
     async def _postgres(self, rng: random.Random) -> None:
@@ -423,7 +434,10 @@ async def run_campaign(args: argparse.Namespace) -> int:
     unknown = set(kinds) - set(FAULT_KINDS)
     if unknown:
         raise SystemExit(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
-    local_broker = settings.kafka_bootstrap_servers == LOCAL_KAFKA
+    # The broker scripts/kafka.sh runs (and so can kill and start again), as it decides.
+    local_broker = settings.kafka_bootstrap_servers == "127.0.0.1:" + os.environ.get(
+        "LOCAL_KAFKA_PORT", LOCAL_KAFKA.rsplit(":", 1)[1]
+    )
     if "broker-kill" in kinds and not (local_broker or args.cluster_nodes):
         print("broker-kill needs the local broker of scripts/kafka.sh (or --cluster-nodes)")
         kinds.remove("broker-kill")
@@ -467,7 +481,9 @@ async def run_campaign(args: argparse.Namespace) -> int:
                     if not answer or answer[0] != 201:
                         raise RuntimeError(f"creating {product_id}: {answer}")
                     ledger.initial[product_id] = stock
-                faults = Faults(stack, Services(args.cluster_nodes), kinds)
+                faults = Faults(
+                    stack, Services(args.cluster_nodes), kinds, settings.kafka_bootstrap_servers
+                )
                 injecting = asyncio.create_task(
                     faults.run(random.Random(f"{seed}-faults"), load_until, args.every)
                 )
@@ -489,6 +505,8 @@ async def run_campaign(args: argparse.Namespace) -> int:
             await pipeline.bus.stop()
             await pipeline.producer.stop()
             group.stop_all()
+            # Connections from before a PostgreSQL crash are dead: drop the schema on new ones.
+            await engine.dispose()
     summary(seed, ledger, injected, stack, clients.sent, audit, found, elapsed, log_dir)
     return 1 if found else 0
 

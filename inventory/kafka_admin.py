@@ -87,6 +87,16 @@ def topic_problems(settings: Settings, described: list[dict[str, Any]]) -> list[
     return problems
 
 
+def topic_configs(settings: Settings, spec: TopicSpec) -> dict[str, str]:
+    """The configs a pipeline topic is created with. min.insync.replicas is set on each
+    topic rather than left to the broker's default, so that what an acks=all write
+    promises does not depend on how the broker happens to be configured."""
+    configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    if spec.compacted:
+        configs["cleanup.policy"] = "compact"
+    return configs
+
+
 async def _admin(settings: Settings) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_list)
     await admin.start()
@@ -116,7 +126,7 @@ async def create_topics(settings: Settings) -> list[str]:
                         spec.name,
                         settings.partitions,
                         settings.replication_factor,
-                        topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                        topic_configs=topic_configs(settings, spec),
                     )
                     for spec in missing
                 ]

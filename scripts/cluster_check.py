@@ -60,6 +60,7 @@ KAFKA_SH = ROOT / "scripts" / "kafka.sh"
 ANSWER_WITHIN_SECONDS = 180.0
 RETRY_PAUSE_SECONDS = 0.5
 RETRIED_STATUSES = {503, 504}
+TWO_DOWN_SECONDS = 30.0
 
 
 def default_bootstrap() -> str:
@@ -82,6 +83,7 @@ class Outcome:
     first_status: int | str = 0
     tries: int = 0
     seconds: float = 0.0
+    answered_at: float = 0.0  # time.monotonic() of the final answer
     reservation_id: str | None = None
 
 
@@ -126,7 +128,8 @@ class Check:
                 break
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
         outcome.status = status
-        outcome.seconds = time.monotonic() - began
+        outcome.answered_at = time.monotonic()
+        outcome.seconds = outcome.answered_at - began
         if status == 201:
             outcome.reservation_id = answer["reservation"]["id"]
         else:
@@ -311,6 +314,38 @@ class Check:
         if missing:
             self.failures.append(f"{len(missing)} reservations answered 201 not found: {missing}")
 
+    async def two_down(self, http: aiohttp.ClientSession, clients: int) -> None:
+        """Beyond what replication 3 / min ISR 2 promises: two brokers down (and with
+        them the controller quorum) for TWO_DOWN_SECONDS while reservations keep coming.
+        None may be acknowledged then; all must be, once the brokers are back."""
+        leader = await self.leader_of_first_command_partition()
+        nodes = [leader, leader % 3 + 1]
+        for node in nodes:
+            await self.kafka_sh("node-kill", str(node))
+
+        back_at = float("inf")
+
+        async def restart_later() -> None:
+            nonlocal back_at
+            await asyncio.sleep(TWO_DOWN_SECONDS)
+            back_at = time.monotonic()
+            # Both at once; either would bring back the quorum with the survivor.
+            await asyncio.gather(*(self.kafka_sh("node-start", str(n)) for n in nodes))
+
+        restart = asyncio.create_task(restart_later())
+        name = f"nodes {nodes[0]} and {nodes[1]} down {TWO_DOWN_SECONDS:.0f}s"
+        await self.phase(http, name, 4 * clients, clients)
+        await restart
+        mine = [o for o in self.outcomes if o.phase == name]
+        early = [o for o in mine if o.status == 201 and o.answered_at < back_at]
+        if early:
+            self.failures.append(f"{len(early)} reservations acknowledged with two brokers down")
+        self.note(
+            f"{name}: first answer {min(o.answered_at for o in mine) - back_at:.1f}s after "
+            "the restart began"
+        )
+        self.note(f"all replicas in sync {await self.wait_in_sync(3):.1f}s after both were back")
+
     async def restart_worker(self, http: aiohttp.ClientSession) -> None:
         """A fresh worker rebuilds its tables from the changelogs; one more reservation
         per product then proves it recovered what was acknowledged."""
@@ -364,6 +399,8 @@ async def run(args: argparse.Namespace) -> int:
                     await check.phase(
                         http, f"{round_}: node {node} back", args.per_phase, args.clients
                     )
+                if args.two_down:
+                    await check.two_down(http, args.clients)
                 await check.restart_worker(http)
                 await check.verify_state(http)
         finally:
@@ -394,6 +431,11 @@ def main() -> int:
     parser.add_argument("--per-phase", type=int, default=40, help="reservations per phase")
     parser.add_argument("--down", type=int, default=80, help="reservations while a node is down")
     parser.add_argument("--clients", type=int, default=4, help="reservations at a time")
+    parser.add_argument(
+        "--two-down",
+        action="store_true",
+        help=f"then also two brokers down for {TWO_DOWN_SECONDS:.0f}s (writes must wait)",
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

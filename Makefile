@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test stop services venv unit integration e2e fuzz lint schemas check-schemas \
-	bench-reserve clean
+	bench-reserve clean kafka-cluster kafka-cluster-stop kafka-cluster-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,9 +60,24 @@ faults: services
 	duration="$(FAULT_DURATION)"; \
 	$(BIN)/python -m tests.faults.campaign --seed $$seed --duration $${duration:-120} $(FAULT_ARGS)
 
+## Three KRaft nodes beside the single broker, for fault testing (replication 3, min ISR 2):
+## 127.0.0.1:19192,127.0.0.1:19194,127.0.0.1:19196 (LOCAL_KAFKA_CLUSTER_PORT moves them).
+kafka-cluster:
+	scripts/kafka.sh cluster-start
+
+kafka-cluster-stop:
+	scripts/kafka.sh cluster-stop
+
+## Kill a broker under load, twice, and check nothing acknowledged is lost
+## (scripts/cluster_check.py; not part of `make test`: three more JVMs on two cores).
+kafka-cluster-check: venv kafka-cluster
+	@export DATABASE_URL="$${DATABASE_URL:-postgresql+asyncpg://inventory@127.0.0.1:$${LOCAL_PG_PORT:-15432}/inventory}"; \
+	scripts/postgres.sh start && $(BIN)/python scripts/cluster_check.py
+
 ## Stops anything the project left running.
 stop:
 	-@pkill -TERM -f "inventory.cli (worker|projector|gateway|run)" 2>/dev/null; true
+	scripts/kafka.sh cluster-stop
 	scripts/kafka.sh stop
 	scripts/postgres.sh stop
 

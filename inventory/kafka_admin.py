@@ -87,6 +87,18 @@ def topic_problems(settings: Settings, described: list[dict[str, Any]]) -> list[
     return problems
 
 
+def topic_configs(settings: Settings, spec: TopicSpec) -> dict[str, str]:
+    """The configs a pipeline topic is created with. min.insync.replicas is set on each
+    topic rather than left to the broker's default, so that what an acks=all write
+    promises does not depend on how the broker happens to be configured."""
+    configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    if spec.compacted:
+        configs["cleanup.policy"] = "compact"
+    if spec.broker_timestamps:
+        configs["message.timestamp.type"] = "LogAppendTime"
+    return configs
+
+
 async def _admin(settings: Settings) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_list)
     await admin.start()
@@ -116,7 +128,7 @@ async def create_topics(settings: Settings) -> list[str]:
                         spec.name,
                         settings.partitions,
                         settings.replication_factor,
-                        topic_configs=topic_configs(spec),
+                        topic_configs=topic_configs(settings, spec),
                     )
                     for spec in missing
                 ]
@@ -136,16 +148,6 @@ async def create_topics(settings: Settings) -> list[str]:
         return [spec.name for spec in missing]
     finally:
         await admin.close()
-
-
-def topic_configs(spec: TopicSpec) -> dict[str, str]:
-    """The broker configs a topic is created with (beyond partitions and replicas)."""
-    configs = {}
-    if spec.compacted:
-        configs["cleanup.policy"] = "compact"
-    if spec.broker_timestamps:
-        configs["message.timestamp.type"] = "LogAppendTime"
-    return configs
 
 
 async def wait_for_topics(settings: Settings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA = "127.0.0.1:19092"
@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(4, ge=1, le=256, description="Partitions of command and event topics.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="min.insync.replicas of created topics: how many replicas must have a "
+        "record before an acks=all write (every producer of the pipeline) is acknowledged. "
+        "Unset: min(2, REPLICATION_FACTOR), so with 3 replicas one broker may be down "
+        "without refusing writes, and an acknowledged write is on two brokers whenever "
+        "there are two (with 2 replicas both must be up: refusing a reservation beats "
+        "losing one). At most REPLICATION_FACTOR.",
+    )
     reservation_ttl_seconds: float = Field(
         600.0, gt=0, description="How long a reservation holds stock before it expires."
     )
@@ -75,6 +85,25 @@ class Settings(BaseSettings):
         "POINT=COUNT[,...] (agents.faults).",
     )
     log_level: str = Field("INFO", description="Python log level of all processes.")
+
+    @model_validator(mode="after")
+    def _isr_within_replicas(self) -> Settings:
+        # A topic asking for more in-sync replicas than it has would refuse every write.
+        if self.min_insync_replicas is not None and (
+            self.min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) is above "
+                f"replication_factor ({self.replication_factor})"
+            )
+        return self
+
+    @property
+    def topic_min_insync_replicas(self) -> int:
+        """min.insync.replicas of every topic `inventory stream create-topics` makes."""
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return min(2, self.replication_factor)
 
     @property
     def app_id(self) -> str:

@@ -8,6 +8,19 @@
 #
 # Safe to re-run. If KAFKA_BOOTSTRAP_SERVERS points at another broker, nothing
 # is started: that broker is used as it is.
+#
+# Beside it, not instead of it, a three-node cluster for fault testing (replication 3,
+# min ISR 2; scripts/cluster_check.py). Each node is broker and controller, the three
+# form the controller quorum. Ports from LOCAL_KAFKA_CLUSTER_PORT (default 19192): node
+# N's broker on base + 2*(N-1), its controller one above. State in .local/kafka-cluster/.
+# These ignore KAFKA_BOOTSTRAP_SERVERS: they always mean this cluster.
+#
+#   scripts/kafka.sh cluster-start    format once, start all three, wait until each answers;
+#                                     the last line of stdout is the bootstrap string
+#   scripts/kafka.sh cluster-stop     stop the three nodes
+#   scripts/kafka.sh cluster-status   one line per node; exit 0 when all three answer
+#   scripts/kafka.sh node-kill N      SIGKILL node N (a crash, for fault campaigns)
+#   scripts/kafka.sh node-start N     start node N again, wait until it answers
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,11 +98,12 @@ log.retention.hours=168
 PROPS
 }
 
+# JVM_OPTS for one node: heap options ($1), log folder ($2).
 jvm_options() {
-  read -r -a JVM_OPTS <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
+  read -r -a JVM_OPTS <<<"$1"
   JVM_OPTS+=(-XX:+UseG1GC
     -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties"
-    -Dkafka.logs.dir="$STATE/logs"
+    -Dkafka.logs.dir="$2"
     -cp "$LIBS/*")
 }
 
@@ -105,7 +119,7 @@ start() {
   resolve_jars
   ensure_tools
   write_config
-  jvm_options
+  jvm_options "${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}" "$STATE/logs"
   if [ ! -f "$STATE/data/meta.properties" ]; then
     local cluster_id
     cluster_id=$(java "${JVM_OPTS[@]}" kafka.tools.StorageTool random-uuid | tail -n 1)
@@ -143,9 +157,243 @@ stop() {
   rm -f "$PIDFILE"
 }
 
+# --- the three-node cluster (fault testing) -------------------------------------------
+
+CLUSTER_BASE=${LOCAL_KAFKA_CLUSTER_PORT:-19192}
+CLUSTER_STATE="$ROOT/.local/kafka-cluster"
+CLUSTER_NODES=(1 2 3)
+
+broker_port() { echo $((CLUSTER_BASE + 2 * ($1 - 1))); }
+controller_port() { echo $(($(broker_port "$1") + 1)); }
+node_dir() { echo "$CLUSTER_STATE/node-$1"; }
+node_pidfile() { echo "$(node_dir "$1")/kafka.pid"; }
+node_bootstrap() { echo "127.0.0.1:$(broker_port "$1")"; }
+
+cluster_bootstrap() {
+  local n servers=()
+  for n in "${CLUSTER_NODES[@]}"; do servers+=("$(node_bootstrap "$n")"); done
+  (IFS=,; echo "${servers[*]}")
+}
+
+cluster_voters() {
+  local n voters=()
+  for n in "${CLUSTER_NODES[@]}"; do voters+=("$n@127.0.0.1:$(controller_port "$n")"); done
+  (IFS=,; echo "${voters[*]}")
+}
+
+node_arg() {
+  case "${1:-}" in
+    1 | 2 | 3) ;;
+    *) echo "node must be 1, 2 or 3, not '${1:-}'" >&2; exit 2 ;;
+  esac
+}
+
+node_running() {
+  local pidfile
+  pidfile=$(node_pidfile "$1")
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+write_node_config() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  mkdir -p "$dir/data" "$dir/logs"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$(cluster_voters)
+listeners=PLAINTEXT://127.0.0.1:$(broker_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$n")
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+# Every record on all three brokers; acks=all is acknowledged once two have it, so one
+# broker may die without losing an acknowledged write or refusing a new one.
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+group.initial.rebalance.delay.ms=0
+# Every topic is created on purpose (inventory stream create-topics).
+auto.create.topics.enable=false
+log.retention.hours=168
+PROPS
+}
+
+# Format every node's storage with one cluster id, once (a node formatted alone would
+# carry an id of its own and never join the others).
+format_cluster() {
+  local n cluster_id
+  if [ -f "$CLUSTER_STATE/cluster.id" ]; then
+    cluster_id=$(cat "$CLUSTER_STATE/cluster.id")
+  else
+    cluster_id=$(java "${JVM_OPTS[@]}" kafka.tools.StorageTool random-uuid | tail -n 1)
+    echo "$cluster_id" >"$CLUSTER_STATE/cluster.id"
+  fi
+  for n in "${CLUSTER_NODES[@]}"; do
+    if [ ! -f "$(node_dir "$n")/data/meta.properties" ]; then
+      log "formatting node $n (cluster $cluster_id)"
+      java "${JVM_OPTS[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
+        -c "$(node_dir "$n")/server.properties" >&2
+    fi
+  done
+}
+
+# Start node $1's JVM in the background; the caller waits for it.
+launch_node() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  jvm_options "${KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx512m}" "$dir/logs"
+  log "starting node $n on $(node_bootstrap "$n") (log: $dir/logs/server.log)"
+  # exec in the subshell so that $! is the JVM itself, which stop and kill signal.
+  (exec java "${JVM_OPTS[@]}" kafka.Kafka "$dir/server.properties") \
+    </dev/null >"$dir/logs/stdout.log" 2>&1 &
+  echo $! >"$(node_pidfile "$n")"
+}
+
+wait_node() {
+  local n=$1 timeout=${2:-120} dir
+  dir=$(node_dir "$n")
+  if ! python3 "$ROOT/scripts/kafka_ready.py" "$(node_bootstrap "$n")" "$timeout"; then
+    log "node $n did not become ready; last lines of its log:"
+    tail -n 30 "$dir/logs/server.log" "$dir/logs/stdout.log" >&2 || true
+    return 1
+  fi
+  log "node $n ready on $(node_bootstrap "$n") (pid $(cat "$(node_pidfile "$n")"))"
+}
+
+prepare_cluster() {
+  resolve_jars
+  ensure_tools
+  mkdir -p "$CLUSTER_STATE"
+  local n
+  for n in "${CLUSTER_NODES[@]}"; do write_node_config "$n"; done
+  jvm_options "${KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx512m}" "$CLUSTER_STATE"
+  format_cluster
+}
+
+cluster_start() {
+  prepare_cluster
+  local n failed=0
+  # All at once: a node answers only once the controller quorum (two of three) has a
+  # leader, so waiting for the first before starting the second would never end.
+  for n in "${CLUSTER_NODES[@]}"; do
+    if node_running "$n"; then
+      log "node $n already running (pid $(cat "$(node_pidfile "$n")"))"
+    else
+      launch_node "$n"
+    fi
+  done
+  for n in "${CLUSTER_NODES[@]}"; do wait_node "$n" || failed=1; done
+  [ "$failed" = 0 ] || exit 1
+  cluster_bootstrap
+}
+
+node_start() {
+  node_arg "$1"
+  if node_running "$1"; then
+    log "node $1 already running (pid $(cat "$(node_pidfile "$1")"))"
+  else
+    [ -f "$(node_dir "$1")/data/meta.properties" ] || {
+      log "node $1 was never formatted: run cluster-start first"
+      exit 1
+    }
+    resolve_jars
+    write_node_config "$1"
+    launch_node "$1"
+  fi
+  wait_node "$1"
+}
+
+node_kill() {
+  node_arg "$1"
+  local pidfile
+  pidfile=$(node_pidfile "$1")
+  if node_running "$1"; then
+    log "SIGKILL node $1 (pid $(cat "$pidfile"))"
+    kill -9 "$(cat "$pidfile")"
+    # Gone before we return, so a node-start right after finds its ports free.
+    for _ in $(seq 1 100); do
+      kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+      sleep 0.1
+    done
+  else
+    log "node $1 is not running"
+  fi
+  rm -f "$pidfile"
+}
+
+cluster_stop() {
+  local n pid pids=() alone=0
+  # SIGTERM to all three at once: each broker's controlled shutdown needs the controller
+  # quorum (two of three), which goes once two nodes have exited.
+  for n in "${CLUSTER_NODES[@]}"; do
+    if node_running "$n"; then
+      pid=$(cat "$(node_pidfile "$n")")
+      log "stopping node $n (pid $pid)"
+      kill "$pid"
+      pids+=("$pid")
+    fi
+  done
+  for _ in $(seq 1 60); do
+    local alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    pids=("${alive[@]}")
+    [ "${#pids[@]}" = 0 ] && break
+    # A node left alone waits for a quorum that is not coming back (Kafka gives its
+    # controlled shutdown minutes); its next start recovers its logs instead.
+    if [ "${#pids[@]}" = 1 ]; then
+      alone=$((alone + 1))
+      [ "$alone" -ge 20 ] && break
+    fi
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do
+    if [ "$alone" -ge 20 ]; then
+      log "pid $pid still alive 10s after the others, without a quorum to stop with: killing"
+    else
+      log "pid $pid still alive after 30s, killing"
+    fi
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  for n in "${CLUSTER_NODES[@]}"; do rm -f "$(node_pidfile "$n")"; done
+}
+
+cluster_status() {
+  local n rc=0
+  for n in "${CLUSTER_NODES[@]}"; do
+    if node_running "$n" && python3 "$ROOT/scripts/kafka_ready.py" "$(node_bootstrap "$n")" 2 \
+      2>/dev/null; then
+      echo "node $n: up on $(node_bootstrap "$n") (pid $(cat "$(node_pidfile "$n")"))"
+    elif node_running "$n"; then
+      echo "node $n: running but not answering on $(node_bootstrap "$n")"
+      rc=1
+    else
+      echo "node $n: down"
+      rc=1
+    fi
+  done
+  echo "bootstrap: $(cluster_bootstrap)"
+  return "$rc"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) running && python3 "$ROOT/scripts/kafka_ready.py" "$LOCAL_BOOTSTRAP" 2 ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  cluster-start) cluster_start ;;
+  cluster-stop) cluster_stop ;;
+  cluster-status) cluster_status ;;
+  node-kill) node_kill "${2:-}" ;;
+  node-start) node_start "${2:-}" ;;
+  *)
+    echo "usage: $0 start|stop|status|cluster-start|cluster-stop|cluster-status|node-kill N|node-start N" >&2
+    exit 2
+    ;;
 esac

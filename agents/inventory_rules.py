@@ -119,6 +119,7 @@ def decide(
                     product_id,
                     "product_exists",
                     f"product {product_id!r} already exists",
+                    now=now,
                 )
             return _created(command, now)
         if row is None:
@@ -130,6 +131,7 @@ def decide(
                 "product_not_found",
                 f"no product {product_id!r}",
                 {"product_id": product_id},
+                now=now,
             )
         stock = rules.from_dict(row)
         reservation_id = reservation_id_of(command)
@@ -145,7 +147,14 @@ def decide(
             return _released(stock, command, now)
     except DomainError as err:
         return refusal(
-            command, INVENTORY_COMMANDS, ENTITY, product_id, err.code, err.message, err.details
+            command,
+            INVENTORY_COMMANDS,
+            ENTITY,
+            product_id,
+            err.code,
+            err.message,
+            err.details,
+            now=now,
         )
     raise TypeError(f"not an inventory command: {type(command).__name__}")
 

@@ -99,6 +99,7 @@ def decide(row: dict[str, Any] | None, command: Any, now: datetime) -> Outcome:
             "order_not_found",
             f"no order {order_id!r}",
             {"order_id": order_id},
+            now=now,
         )
     order = rules.from_dict(row)
     if isinstance(command, ExpireOrder):
@@ -134,6 +135,7 @@ def _order_exists(order: rules.Order, command: CreateOrder, now: datetime) -> Ou
         "order_exists",
         f"order {d.order_id!r} already exists",
         {"order_id": d.order_id},
+        now=now,
     )
     if command.continuation is not None and out.reply is not None:
         # The caller waits for the reservation command, not for this follow-up.
@@ -290,7 +292,9 @@ def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome
     try:
         target = rules.parse_status(command.data.status)
     except ValueError as err:
-        return refusal(command, ORDERS_COMMANDS, ENTITY, order.order_id, "invalid_status", str(err))
+        return refusal(
+            command, ORDERS_COMMANDS, ENTITY, order.order_id, "invalid_status", str(err), now=now
+        )
     expired_now: Outcome | None = None
     if rules.is_expired(order, now):
         # The deadline passed before the timer's command arrived: expiry wins, as it would have.
@@ -306,7 +310,14 @@ def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome
         rules.check_transition(order.status, target)
     except DomainError as err:
         refused = refusal(
-            command, ORDERS_COMMANDS, ENTITY, order.order_id, err.code, err.message, err.details
+            command,
+            ORDERS_COMMANDS,
+            ENTITY,
+            order.order_id,
+            err.code,
+            err.message,
+            err.details,
+            now=now,
         )
         if expired_now is not None:
             refused.state = expired_now.state

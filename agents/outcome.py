@@ -6,6 +6,7 @@ Plain data, no faust: the decision modules build it, the agents carry it out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -74,12 +75,16 @@ def refusal(
     code: str,
     message: str,
     details: dict[str, Any] | None = None,
+    *,
+    now: datetime,
 ) -> Outcome:
-    """A refused command: no state change, a `command.rejected` audit record and the reply."""
+    """A refused command: no state change, a `command.rejected` audit record (stamped
+    `now`, the command's decision time, like every event) and the reply."""
     details = details or {}
     out = Outcome()
     rejected = CommandRejected(
         id=derived_id(command.id, "event:command.rejected"),
+        occurred_at=now,
         request_id=command.request_id,
         key=entity_id,
         causation_id=command.id,

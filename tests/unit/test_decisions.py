@@ -137,11 +137,17 @@ def test_the_same_reservation_command_derives_the_same_ids() -> None:
 
 
 def test_an_insufficient_reservation_is_refused_with_the_available_quantity() -> None:
-    outcome = inventory_rules.decide(product_row(1), reserve(2), NOW, TTL)
+    command = reserve(2)
+    outcome = inventory_rules.decide(product_row(1), command, NOW, TTL)
     assert outcome.state is None
     assert outcome.reply is not None and outcome.reply.code == "insufficient_stock"
     assert outcome.reply.details == {"available": 1, "requested": 2}
     assert topics_of(outcome) == [AUDIT], "a refusal is audited as command.rejected"
+    # Stamped with the decision time, as every event: decided again, it is the same.
+    rejected = json.loads(outcome.messages[0].value)
+    assert datetime.fromisoformat(rejected["occurred_at"]) == NOW
+    again = inventory_rules.decide(product_row(1), command, NOW, TTL)
+    assert [m.value for m in again.messages] == [m.value for m in outcome.messages]
 
 
 def test_confirming_sends_commit_and_lets_the_inventory_agent_answer() -> None:

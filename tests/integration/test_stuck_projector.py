@@ -9,6 +9,7 @@ straight to `inventory.events`, as the worker would write them."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
 from storage.queries import get_product
-from storage.stuck import list_stuck
+from storage.stuck import StuckAt, list_stuck, record_stuck
 from tests.integration.gateway.gateway_fixtures import gateway_client
 from tests.support.pipeline import isolated, own_schema, read_to_end
 from tests.support.processes import ROOT, Process, ProcessGroup
@@ -202,6 +203,38 @@ async def test_a_refused_event_stops_its_projection_until_the_cause_is_gone(
                 )
                 status, body = await health(client)
                 assert status == 200, body
+        finally:
+            group.stop_all()
+            await producer.stop()
+
+
+async def test_a_row_left_by_a_projector_gone_is_cleared_once_the_offsets_are_past_it(
+    settings: Settings,
+) -> None:
+    """A projector stopped at an event, then gone (killed, scaled down); the one that
+    takes its partition over finds the event applies now: the row must not stay."""
+    own = isolated(settings, "stuckleft")
+    await create_topics(own)
+    events_topic = prefixed(own.topic_prefix, INVENTORY_EVENTS)
+    event = created("left")
+    producer = AIOKafkaProducer(bootstrap_servers=own.kafka_bootstrap_list, acks="all")
+    await producer.start()
+    async with own_schema(own) as engine:
+        await producer.send_and_wait(
+            events_topic, encode(event), key=event.key.encode(), partition=1
+        )
+        now = datetime.now(UTC)
+        await record_stuck(
+            engine,
+            StuckAt(
+                "read_models", events_topic, 1, 0, event.id, event.type, "was refused", now, 9, now
+            ),
+        )
+        group = ProcessGroup(own, ROOT / ".local" / "test-logs" / "stuck-left")
+        group.start("projector")
+        try:
+            await eventually(lambda: version_of(engine, "left"), lambda v: v == 1, what="applied")
+            await eventually(lambda: list_stuck(engine), lambda rows: rows == [], what="cleared")
         finally:
             group.stop_all()
             await producer.stop()

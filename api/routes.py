@@ -276,10 +276,16 @@ ROUTES: tuple[Route, ...] = (
         "/healthz",
         views.healthz,
         "health",
-        "Broker and database reachability",
+        "Broker and database reachability, projection lag, stopped projections",
         (
-            Response(200, "Both answer.", HealthResponse),
-            Response(503, "One does not answer (`status: degraded`).", HealthResponse),
+            Response(200, "Both answer, no projection is stopped.", HealthResponse),
+            Response(
+                503,
+                "One does not answer, or a projection is stopped at an event the database "
+                "refuses (`status: degraded`; `checks.projections` and "
+                "`projections.<name>.stuck` name the event and the error).",
+                HealthResponse,
+            ),
         ),
         tag="operations",
     ),

@@ -176,9 +176,44 @@ class CheckResult(BaseModel):
     error: str | None = None
 
 
+class StuckEventView(BaseModel):
+    """The event a projection is stopped at: the database refuses to write it."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+    event_type: str
+    error: str = Field(description="What the database (or the projector) says to it.")
+    since: AwareDatetime = Field(description="When the projection stopped at it.")
+    attempts: int = Field(description="Attempts so far; it is retried until it applies.")
+    last_attempt_at: AwareDatetime
+
+
+class ProjectionHealth(BaseModel):
+    lag: int | None = Field(
+        None,
+        description="Records of its topics not written to the read models yet; null "
+        "when the broker did not say (`error`). Absent while the broker does not answer.",
+    )
+    error: str | None = None
+    stuck: list[StuckEventView] = Field(
+        default_factory=list,
+        description="Present only while the projection is stopped at an event the "
+        "database refuses (one per partition it is stopped on): nothing after it is "
+        "written, it is never skipped; the status is then 503 `degraded`.",
+    )
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
-    checks: dict[str, CheckResult]
+    checks: dict[str, CheckResult] = Field(
+        description="`kafka` and `database`: do they answer; `projections` (when the "
+        "database answers): is any projection stopped at an event."
+    )
+    projections: dict[str, ProjectionHealth] | None = Field(
+        None, description="Per projection (read_models, audit_log)."
+    )
     request_id: str
 
 

@@ -27,8 +27,9 @@ from api.schemas import (
 )
 from inventory.projector import projections
 from storage import audit_queries, order_params, order_queries, queries
-from storage.engine import ping
+from storage.formats import iso_utc
 from storage.query_params import InvalidParameter
+from storage.stuck import StuckAt, list_stuck
 from topics.messages import AdjustStock, ChangeStatus, CreateProduct, Reply, ReserveStock
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
@@ -182,30 +183,60 @@ async def list_audit(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- operations
 
 
-async def _database_error(request: web.Request) -> str | None:
+async def _database_check(request: web.Request) -> tuple[str | None, list[StuckAt]]:
+    """(None, where projections are stopped) when the database answers within 2 s,
+    else (what went wrong, []). Reading the stopped projections is the ping."""
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-            await ping(request.app[ENGINE])
+            return None, await list_stuck(request.app[ENGINE])
     except TimeoutError:
-        return f"database did not answer within {HEALTH_TIMEOUT_SECONDS:g} s"
+        return f"database did not answer within {HEALTH_TIMEOUT_SECONDS:g} s", []
     except Exception as exc:  # any driver error means "not healthy", with its text
-        return f"{type(exc).__name__}: {exc}"
-    return None
+        return f"{type(exc).__name__}: {exc}", []
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz → 200 when the broker and the database answer within 2 s, else 503."""
-    kafka_error, database_error = await asyncio.gather(
-        request.app[BUS].kafka_error(), _database_error(request)
+    """GET /healthz → 200 when the broker and the database answer within 2 s and no
+    projection is stopped at an event the database refuses, else 503."""
+    kafka_error, (database_error, stuck) = await asyncio.gather(
+        request.app[BUS].kafka_error(), _database_check(request)
     )
     checks: dict[str, dict[str, Any]] = {}
-    for name, error in (("kafka", kafka_error), ("database", database_error)):
+    errors = {"kafka": kafka_error, "database": database_error}
+    if database_error is None:
+        errors["projections"] = "; ".join(map(_stuck_text, stuck)) or None
+    for name, error in errors.items():
         checks[name] = {"ok": True} if error is None else {"ok": False, "error": error}
-    healthy = kafka_error is None and database_error is None
+    healthy = not any(errors.values())
     body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
-    if kafka_error is None:
-        body["projections"] = await _projection_lag(request)
+    projections = await _projection_lag(request) if kafka_error is None else {}
+    for row in stuck:
+        projections.setdefault(row.projection, {}).setdefault("stuck", []).append(_stuck_view(row))
+    if projections:
+        body["projections"] = projections
     return json_response(body, 200 if healthy else 503)
+
+
+def _stuck_text(row: StuckAt) -> str:
+    return (
+        f"{row.projection} stopped since {iso_utc(row.since)} at event {row.event_id} "
+        f"({row.event_type}, {row.source_topic}[{row.source_partition}]@{row.source_offset}): "
+        f"{row.error}"
+    )
+
+
+def _stuck_view(row: StuckAt) -> dict[str, Any]:
+    return {
+        "topic": row.source_topic,
+        "partition": row.source_partition,
+        "offset": row.source_offset,
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "error": row.error,
+        "since": iso_utc(row.since),
+        "attempts": row.attempts,
+        "last_attempt_at": iso_utc(row.last_attempt_at),
+    }
 
 
 async def _projection_lag(request: web.Request) -> dict[str, Any]:

@@ -6,7 +6,15 @@ Two loops run in one process, each with its own consumer group:
 - audit log: `audit` → audit_log.
 Writes are idempotent (version-guarded upserts, event ids), so a crash between the
 database commit and the offset commit only replays a batch, which changes nothing.
-A database outage is waited out: the batch is retried, nothing is skipped.
+
+What is never written:
+- a record that does not decode goes to its topic's DLQ at once: decoding is pure, so
+  one failure proves it malformed;
+- nothing else is skipped. A database outage is waited out, the batch retried. An event
+  the database refuses (a check, a value it cannot store, a bug) is found by applying
+  the batch in halves; the projection stops at it, logs it at ERROR, records it in
+  `stuck_projections` for GET /healthz and retries it slowly until it applies
+  (inventory.apply_failures).
 """
 
 from __future__ import annotations
@@ -21,10 +29,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.kafka_admin import wait_for_topics
+from inventory.projector_writes import ForgetOnAssign, Pending, StuckRows, Writer
 from inventory.settings import Settings
 from inventory.signals import stop_on_signals
 from storage.audit import record_audit_events
@@ -41,7 +49,6 @@ BATCH_MAX = 500
 # wrote one transaction per handful of events: ~2 ms of its CPU per reservation. Waiting
 # for a fuller fetch (settings.projector_batch_wait_ms at most) made it ~0.6 ms.
 FETCH_MIN_BYTES = 64 * 1024
-RETRY_SECONDS = 1.0
 COMMIT_INTERVAL_SECONDS = 1.0
 
 Apply = Callable[[AsyncEngine, Sequence[Any]], Awaitable[int]]
@@ -111,7 +118,6 @@ async def _consume(
     stop: asyncio.Event,
 ) -> None:
     consumer = AIOKafkaConsumer(
-        *projection.decoders,
         bootstrap_servers=settings.kafka_bootstrap_list,
         group_id=projection.group,
         enable_auto_commit=False,
@@ -125,7 +131,17 @@ async def _consume(
         fetch_min_bytes=FETCH_MIN_BYTES,
     )
     await consumer.start()
+    stuck = StuckRows(projection.name, engine)
+    consumer.subscribe(list(projection.decoders), listener=ForgetOnAssign(stuck))
     log.info("projection %s consuming %s", projection.name, ", ".join(projection.decoders))
+    writer = Writer(
+        projection.name,
+        partial(projection.apply, engine),
+        consumer,
+        stop,
+        stuck,
+        settings.projector_stuck_retry_seconds,
+    )
     committed: dict[Any, int] = {}
     last_commit = time.monotonic()
 
@@ -133,6 +149,7 @@ async def _consume(
         nonlocal committed, last_commit
         await consumer.commit()
         committed, last_commit = await _positions(consumer), time.monotonic()
+        await stuck.passed(committed)
 
     try:
         while not stop.is_set():
@@ -144,22 +161,19 @@ async def _consume(
                 if await _positions(consumer) != committed:
                     await commit()
                 continue
-            events: list[Any] = []
+            pending: list[Pending] = []
             for tp, records in batches.items():
                 for record in records:
                     try:
-                        events.append(projection.decoders[tp.topic](record.value))
+                        event = projection.decoders[tp.topic](record.value)
                     except (ValidationError, ValueError) as err:
+                        # Decoding is pure (bytes in, model or error out): one failure
+                        # proves the record malformed, a retry would fail the same way.
                         await _dead_letter(producer, tp.topic, record, str(err))
-            while events and not stop.is_set():
-                try:
-                    await projection.apply(engine, events)
-                    break
-                except (OperationalError, DBAPIError, OSError) as err:
-                    log.warning("%s: database write failed, retrying: %s", projection.name, err)
-                    await asyncio.sleep(RETRY_SECONDS)
-            if stop.is_set():
-                break  # uncommitted: the next start applies the batch again
+                        continue
+                    pending.append(Pending(event, tp.topic, record.partition, record.offset))
+            if not await writer.write(pending):
+                break  # stopped, uncommitted: the next start applies the batch again
             # An offset commit is a broker round trip; under load, one a second is enough
             # (a crash replays at most that much, which the idempotent writes absorb).
             if time.monotonic() - last_commit >= COMMIT_INTERVAL_SECONDS:

@@ -113,3 +113,20 @@ audit_log = Table(
     Index("audit_log_type_idx", "type", "occurred_at", "id"),
     Index("audit_log_request_id_idx", "request_id"),
 )
+
+# Where a projection is stopped at an event the database refuses (migrations/005); written
+# by inventory.projector, read by GET /healthz, through storage.stuck.
+stuck_projections = Table(
+    "stuck_projections",
+    metadata,
+    Column("projection", Text, primary_key=True),
+    Column("source_topic", Text, primary_key=True),
+    Column("source_partition", Integer, primary_key=True),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("since", TIMESTAMP, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_attempt_at", TIMESTAMP, nullable=False),
+)

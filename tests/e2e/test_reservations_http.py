@@ -187,9 +187,14 @@ async def test_healthz_reports_both_dependencies_and_projection_lag(
     async with http.get("/healthz") as response:
         assert response.status == 200
         body = await response.json()
-    assert body["checks"] == {"kafka": {"ok": True}, "database": {"ok": True}}
+    assert body["checks"] == {
+        "kafka": {"ok": True},
+        "database": {"ok": True},
+        "projections": {"ok": True},  # no projection stopped at an event
+    }
     assert set(body["projections"]) == {"read_models", "audit_log"}
     assert all(isinstance(p["lag"], int) and p["lag"] >= 0 for p in body["projections"].values())
+    assert not any("stuck" in p for p in body["projections"].values())
 
 
 async def test_projection_lag_shows_events_not_yet_in_the_read_models(

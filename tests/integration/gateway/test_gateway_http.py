@@ -271,7 +271,11 @@ async def test_health_is_200_when_broker_and_database_answer(client: TestClient)
     assert resp.status == 200
     body = await resp.json()
     assert body["status"] == "ok"
-    assert body["checks"] == {"kafka": {"ok": True}, "database": {"ok": True}}
+    assert body["checks"] == {
+        "kafka": {"ok": True},
+        "database": {"ok": True},
+        "projections": {"ok": True},
+    }
 
 
 async def test_health_is_503_naming_the_database_when_it_does_not_answer(

@@ -6,7 +6,8 @@ own topic prefix and app id, and nothing happens at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ class Pipeline:
     orders: ChangelogTable
     deadlines: ChangelogTable  # order id -> expires_at (epoch seconds) of PENDING orders only
     faults: FaultPoints  # armed only in fault tests (Settings.inject_faults)
+    # Called as a batch commits, before the tables send their changelog records.
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def physical(self, logical: str) -> str:
         """The topic name of a logical topic in this pipeline (with the prefix)."""
@@ -71,6 +74,8 @@ class Pipeline:
         async def send(partition: int, topic: str, key: bytes | None, value: bytes | None) -> None:
             await self.transactions.send(partition, topic, key, value, to_partition=partition)
 
+        for settle in self.before_commit:
+            settle()
         for table in (self.stock, self.orders, self.deadlines):
             await table.drain(send)
         if self.transactions.pending and self.faults.reached(CRASH_BEFORE_COMMIT):

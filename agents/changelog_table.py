@@ -34,8 +34,10 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # (partition, key) written since the last drain, in first-write order.
-        self._dirty: dict[tuple[int, Any], None] = {}
+        # key -> its changelog partition, for keys written since the last drain, in
+        # first-write order. A key has one partition: its entity's, or for the worker's
+        # own rows the partition of the command that wrote them (ids are unique).
+        self._dirty: dict[Any, int] = {}
 
     def _partition(self, key: Any) -> int:
         """The changelog partition of a write: the current event's, which for an entity
@@ -59,9 +61,15 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         self._mark(key)
 
     def _mark(self, key: Any) -> None:
-        current = self.partition_for_key(key)
-        if (current, key) not in self._dirty:  # checked once per key and batch
-            self._dirty[(self._partition(key), key)] = None
+        if key not in self._dirty:  # checked once per key and batch
+            self._dirty[key] = self._partition(key)
+
+    def refresh(self, key: Any, value: Any) -> None:
+        """Replace the value of a key written in the open batch, outside any event (as
+        the batch commits): its changelog record, still to be sent, carries this one."""
+        if key not in self._dirty:
+            raise RuntimeError(f"{self.name}[{key!r}] was not written in this batch")
+        self.data[key] = value
 
     @property
     def dirty(self) -> int:
@@ -74,12 +82,10 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         topic = self.changelog_topic.get_topic_name()
         store = self.data
         while self._dirty:
-            partition, key = next(iter(self._dirty))
+            key, partition = next(iter(self._dirty.items()))
             raw_key, _ = self.changelog_topic.prepare_key(key, self.key_serializer)
             raw_value = None
             if key in store:
-                raw_value, _ = self.changelog_topic.prepare_value(
-                    store[key], self.value_serializer
-                )
+                raw_value, _ = self.changelog_topic.prepare_value(store[key], self.value_serializer)
             await send(partition, topic, raw_key, raw_value)
-            del self._dirty[(partition, key)]
+            del self._dirty[key]

@@ -1,14 +1,24 @@
 """The loop body of both command topics: decode, dedupe, decide, store, send.
 
 A command is applied at most once. Beside the entity's row, an *applied entry* goes into
-the same table (key: APPLIED_PREFIX + command id): the record it came in, the row it
-produces, everything it sends and its reply. Everything a batch writes commits in one
-transaction per partition with the batch's offsets (agents.transactions), so after a
+the same table (key: APPLIED_PREFIX + command id). Everything a batch writes commits in
+one transaction per partition with the batch's offsets (agents.transactions), so after a
 crash either all of a command survived or none of it, and a redelivered record is
-decided again with the same derived ids. The entry still serves two cases: a retry in
-the same process after a failed attempt (`process`), which finds the entry written and
-finishes from it, and another record carrying an applied command id (a client retry),
-whose outputs were already delivered, so only the reply is sent, to whoever asks now.
+decided again with the same derived ids. The entry serves two cases:
+
+- a retry in the same process after a failed attempt (`process`) finds the entry as the
+  attempt wrote it - the row it produced, everything it sends, its reply - and finishes
+  from it;
+- another record carrying an applied command id (a client retry) was delivered already:
+  only its reply is sent, to whoever asks now, and its follow-up commands again so that
+  the agent finishing the work answers the new caller.
+
+The first needs the whole entry only until the batch commits; then (`settle`) it is cut
+to what the second needs - reply and follow-up commands - before it is written to the
+changelog, so no stored entry repeats event bodies. Entries are kept for
+`dedupe_horizon_seconds` of record time (at most `dedupe_max_entries` per partition); a
+command whose own `occurred_at` is older than the horizon is refused (`command_expired`),
+since its entry may be gone and deciding it again could hold stock twice.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_expon
 from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
-from agents.outcome import Outcome
+from agents.outcome import Outcome, refusal
 from topics.messages import (
     CommandRejected,
     CommandRejectedData,
@@ -87,17 +97,21 @@ class CommandProcessor:
         self.decide = decide
         self.on_side_effects = on_side_effects
         self.lookups = lookups
-        self.window = pipeline.settings.dedupe_window
+        self.horizon = pipeline.settings.dedupe_horizon_seconds
+        self.max_entries = pipeline.settings.dedupe_max_entries
+        self.entity_type = "product" if source_topic == INVENTORY_COMMANDS else "order"
         self.replies_topic = prefixed(pipeline.settings.topic_prefix, GATEWAY_REPLIES)
         self.signing_key = pipeline.settings.command_signing_key
         self.retry_seconds = pipeline.settings.apply_retry_seconds
         self.partitions = pipeline.settings.partitions
         self.forwarded = 0  # commands that arrived on another partition than their key's
         self.faults = faults or FaultPoints()
-        # Applied-entry keys per source partition, oldest first. Pruning stays within the
-        # partition being processed: faust writes a deletion to the changelog partition
-        # of the current record, so deleting another partition's key would miss it.
-        self._recent: dict[int, deque[str]] | None = None
+        # (record time, applied-entry key) per source partition, oldest first. Pruning
+        # stays within the partition being processed: a deletion goes to the changelog
+        # partition of the current record, so deleting another partition's key would miss.
+        self._recent: dict[int, deque[tuple[float, str]]] | None = None
+        self._unsettled: list[str] = []  # entries written whole in the open batch
+        self._early_warned = 0.0  # when the entry cap last cut the horizon short
 
     async def process(self, event: Any) -> None:
         """Handle one Kafka record, raising nothing.
@@ -170,11 +184,11 @@ class CommandProcessor:
     ) -> None:
         entry = self.table.get(APPLIED_PREFIX + command.id)
         if entry is not None:
-            if tuple(entry.get("source") or ()) == source:
-                self._restore(entity, entry)
+            if "state" in entry and tuple(entry["source"]) == source:
+                self._restore(entity, entry)  # a failed attempt in this batch
                 messages = entry["messages"]
             else:
-                messages = _forward_follow_ups(entry["messages"], command)
+                messages = _forward_follow_ups(_follow_ups(entry), command)
             stored_reply = entry["reply"]
             await self._send(
                 source[0],
@@ -183,12 +197,15 @@ class CommandProcessor:
                 command,
             )
             return
-        extras = {k: self.table.get(k) for k in (self.lookups(command) if self.lookups else [])}
-        outcome = self.decide(self.table.get(entity), command, at, extras, source[0])
+        if (at - command.occurred_at).total_seconds() > self.horizon:
+            outcome = self._expired(command, entity, at)
+        else:
+            extras = {k: self.table.get(k) for k in (self.lookups(command) if self.lookups else [])}
+            outcome = self.decide(self.table.get(entity), command, at, extras, source[0])
         messages = [[m.topic, m.key, m.value.decode()] for m in outcome.messages]
         reply = outcome.reply.model_dump_json() if outcome.reply else None
         entry = {
-            "at": time.time(),
+            "at": at.timestamp(),
             "source": list(source),
             "state": outcome.state,
             "side_effects": outcome.side_effects,
@@ -204,6 +221,37 @@ class CommandProcessor:
         await self._send(
             source[0], [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
         )
+
+    def _expired(self, command: Any, entity: str, at: datetime) -> Outcome:
+        age = (at - command.occurred_at).total_seconds()
+        return refusal(
+            command,
+            self.source_topic,
+            self.entity_type,
+            entity,
+            "command_expired",
+            f"command {command.id} was created {age:.0f} s ago, beyond the "
+            f"{self.horizon:g} s within which retries are recognised; send a new one",
+            {"occurred_at": command.occurred_at.isoformat(), "horizon_seconds": self.horizon},
+            now=at,
+        )
+
+    def settle(self) -> None:
+        """Before the batch commits: cut this batch's entries to what a later retry
+        needs (module docstring). The table writes them, once each, when it drains."""
+        for key in self._unsettled:
+            entry = self.table.get(key)
+            if entry is not None and "state" in entry:
+                self.table.refresh(
+                    key,
+                    {
+                        "at": entry["at"],
+                        "source": entry["source"],
+                        "reply": entry["reply"],
+                        "follow_ups": _follow_ups(entry),
+                    },
+                )
+        self._unsettled.clear()
 
     def _restore(self, entity: str, entry: dict[str, Any]) -> None:
         """After a crash or a failed attempt between the entry and the row: write the row the
@@ -274,18 +322,33 @@ class CommandProcessor:
         if self._recent is None:
             # First command since start: the table was restored from its changelog.
             restored = sorted(
-                ((k, v) for k, v in self.table.items() if k.startswith(APPLIED_PREFIX)),
-                key=lambda kv: kv[1].get("at", 0),
+                (v.get("at", 0.0), k) for k, v in self.table.items() if k.startswith(APPLIED_PREFIX)
             )
             self._recent = {}
-            for key, old in restored:
-                self._recent.setdefault(old["source"][0], deque()).append(key)
+            for at, key in restored:
+                partition = self.table[key]["source"][0]
+                self._recent.setdefault(partition, deque()).append((at, key))
         key = APPLIED_PREFIX + command_id
         self.table[key] = entry
+        self._unsettled.append(key)
+        now = entry["at"]
         recent = self._recent.setdefault(entry["source"][0], deque())
-        recent.append(key)
-        while len(recent) > self.window:
-            self.table.pop(recent.popleft(), None)
+        recent.append((now, key))
+        while recent and recent[0][0] < now - self.horizon:
+            self.table.pop(recent.popleft()[1], None)
+        if len(recent) > self.max_entries:
+            at, oldest = recent.popleft()
+            self.table.pop(oldest, None)
+            if time.monotonic() - self._early_warned > 60:
+                self._early_warned = time.monotonic()
+                log.warning(
+                    "partition %s: more than %d applied commands within the dedupe horizon; "
+                    "the oldest go after %.0f s instead of %g s (raise DEDUPE_MAX_ENTRIES)",
+                    entry["source"][0],
+                    self.max_entries,
+                    now - at,
+                    self.horizon,
+                )
 
     async def forward(self, event: Any, raw: bytes, partition: int) -> None:
         """Send a command that arrived on another partition than its key's to its own,
@@ -341,6 +404,13 @@ class CommandProcessor:
         )
         audit = self.pipeline.physical(AUDIT)
         await send(message.partition, audit, rejected.key.encode(), encode(rejected))
+
+
+def _follow_ups(entry: dict[str, Any]) -> list[list[str]]:
+    """The follow-up commands an entry sent (a settled entry keeps only these)."""
+    if "follow_ups" in entry:
+        return list(entry["follow_ups"])
+    return [m for m in entry.get("messages", []) if m[0] in COMMAND_TOPICS]
 
 
 def _forward_follow_ups(messages: list[list[str]], command: Any) -> list[list[str]]:

@@ -133,6 +133,7 @@ def register(pipeline: Pipeline) -> None:
         pipeline.physical(INVENTORY_COMMANDS): inventory,
         pipeline.physical(ORDERS_COMMANDS): orders,
     }
+    pipeline.before_commit.extend(p.settle for p in processors.values())
     transactions = pipeline.transactions
 
     async def seek(tp: TopicPartition, offset: int) -> None:

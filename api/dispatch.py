@@ -85,6 +85,7 @@ async def execute(
     engine = request.app[ENGINE]
     key = idempotency_key(request)
     command_id = new_id()
+    first_sent_at = None
     if key is not None:
         digest = request_hash(request.method, request.path, body)
         record, created = await idempotency.claim(engine, key, digest, command_id)
@@ -98,10 +99,16 @@ async def execute(
         if not created and record.status_code is not None and record.response is not None:
             return json_response(record.response, record.status_code)
         # No stored answer: the first try timed out or is still in flight. The same
-        # command id lets the agents dedupe it and send their reply again.
+        # command id lets the agents dedupe it and send their reply again; its creation
+        # time stays the first try's, which the agents' dedupe horizon is measured from.
         command_id = record.command_id
+        if not created:
+            first_sent_at = record.created_at
 
-    status, response = await _send(request, topic, build(command_id), on_ok)
+    command = build(command_id)
+    if first_sent_at is not None:
+        command = command.model_copy(update={"occurred_at": first_sent_at})
+    status, response = await _send(request, topic, command, on_ok)
     if key is not None:
         try:
             await idempotency.complete(engine, key, status, response)

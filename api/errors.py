@@ -20,6 +20,8 @@ PIPELINE_STATUS: dict[str, int] = {
     "invalid_transition": 409,
     "duplicate_reservation": 409,
     "unknown_reservation": 409,
+    # A retry of a command older than the dedupe horizon: send it as a new request.
+    "command_expired": 409,
     # A body that passed the gateway meets every field rule, so an invalid quantity can
     # only come from the current state (an adjustment over the total stock limit).
     "invalid_quantity": 409,

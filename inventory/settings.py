@@ -51,11 +51,20 @@ class Settings(BaseSettings):
     reply_timeout_seconds: float = Field(
         10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
     )
-    dedupe_window: int = Field(
-        5_000,
+    dedupe_horizon_seconds: float = Field(
+        86_400.0,
+        gt=0,
+        description="How long an applied command is remembered, so that a retry with its "
+        "id is answered from the stored result (24 hours, as payment APIs keep "
+        "idempotency keys). A command older than this (by its `occurred_at`) is refused "
+        "with `command_expired`; its entries leave the tables with a tombstone.",
+    )
+    dedupe_max_entries: int = Field(
+        100_000,
         ge=100,
-        description="Applied commands remembered per partition of each command topic (each "
-        "entry keeps what the command sent, a few KiB, in memory and in the changelog).",
+        description="Applied commands kept per partition at most (about 1 KiB each in "
+        "memory and in the changelog): the memory bound. At more than this many commands "
+        "per partition within the horizon the oldest go early, with a warning.",
     )
     projector_batch_wait_ms: int = Field(
         25,

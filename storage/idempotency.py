@@ -4,6 +4,7 @@ is sent and completed with the response once the pipeline has answered."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,6 +19,7 @@ _COLUMNS = (
     idempotency_keys.c.command_id,
     idempotency_keys.c.status_code,
     idempotency_keys.c.response,
+    idempotency_keys.c.created_at,
 )
 
 
@@ -30,6 +32,7 @@ class IdempotencyRecord:
     command_id: str
     status_code: int | None
     response: dict[str, Any] | None
+    created_at: datetime  # when the key was first claimed: the command's creation time
 
 
 async def claim(
@@ -82,4 +85,5 @@ def _record(row: Any) -> IdempotencyRecord:
         command_id=row.command_id,
         status_code=row.status_code,
         response=row.response,
+        created_at=row.created_at,
     )

@@ -47,7 +47,12 @@ class _Envelope(_Model):
     request_id: EntityId = Field(
         default_factory=new_id, description="The request that caused this message, end to end."
     )
-    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    occurred_at: AwareDatetime = Field(
+        default_factory=utcnow,
+        description="When the message was created. A retried command keeps its first "
+        "try's, with its id: the worker refuses a command older than its dedupe horizon "
+        "(24 hours by default) as `command_expired`.",
+    )
     key: EntityId = Field(description="The Kafka key: product id, order id or entity id.")
     causation_id: EntityId | None = Field(None, description="Id of the message that caused this.")
 

@@ -38,6 +38,10 @@ ENTITY = "order"
 EXPIRED_REASON = "reservation_expired"
 DEADLINE_SET = "set"
 DEADLINE_CLEAR = "clear"
+# Side effect of an order reaching a final status: when (epoch seconds), for the
+# worker's removal of finished orders (agents.finished_orders).
+FINISHED = "finished"
+FINAL_STATUSES = frozenset(s.value for s, targets in rules.TRANSITIONS.items() if not targets)
 
 
 def expire_command(order_id: str) -> ExpireOrder:
@@ -231,6 +235,8 @@ def _transition(
     out.state = rules.to_dict(order)
     if before is OrderStatus.PENDING:
         out.side_effects["deadline"] = (DEADLINE_CLEAR, None)
+    if to.value in FINAL_STATUSES:
+        out.side_effects[FINISHED] = now.timestamp()
     continuation = Continuation(
         correlation_id=command.continuation.correlation_id if command.continuation else command.id,
         result={"order": snapshot.model_dump(mode="json")},

@@ -21,7 +21,9 @@ from faust.types import TP
 
 from agents import inventory_rules, order_rules
 from agents.app import Pipeline, build_app, reservation_key
+from agents.changelog_table import OWN_ROW_PREFIX
 from agents.deadline_index import DeadlineIndex
+from agents.finished_orders import FinishedOrders
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
 from inventory.kafka_admin import wait_for_topics
@@ -33,6 +35,7 @@ from topics.messages import (
     encode,
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
+from topics.partitioning import partition_for
 from topics.signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -110,13 +113,34 @@ def register(pipeline: Pipeline) -> None:
         faults=faults,
     )
 
-    def track_deadline(order_id: str, effects: dict[str, Any]) -> None:
+    finished = FinishedOrders(settings.finished_order_grace_seconds)
+    pipeline.orders.on_recover(_async(finished.invalidate))
+
+    def finished_in_table() -> list[tuple[int, float, str]]:
+        return [
+            (
+                partition_for(order_id, settings.partitions),
+                datetime.fromisoformat(row["updated_at"]).timestamp(),
+                order_id,
+            )
+            for order_id, row in pipeline.orders.items()
+            if not order_id.startswith(OWN_ROW_PREFIX)
+            and row["status"] in order_rules.FINAL_STATUSES
+        ]
+
+    def track_order(order_id: str, effects: dict[str, Any]) -> None:
         action, value = effects.get("deadline", (None, None))
         if action == order_rules.DEADLINE_SET:
             pipeline.deadlines[order_id] = value
             due.add(order_id, value)
         elif action == order_rules.DEADLINE_CLEAR:
             pipeline.deadlines.pop(order_id, None)
+        if order_rules.FINISHED in effects:
+            if not finished.loaded:  # this order's row is in the table already
+                finished.load(f for f in finished_in_table() if f[2] != order_id)
+            partition = partition_for(order_id, settings.partitions)
+            for gone in finished.finished(partition, order_id, effects[order_rules.FINISHED]):
+                pipeline.orders.pop(gone, None)
 
     orders = CommandProcessor(
         pipeline,
@@ -125,7 +149,7 @@ def register(pipeline: Pipeline) -> None:
         decode=decode_order_command,
         entity_key=lambda c: c.data.order_id,
         decide=lambda row, cmd, now, _extras, _partition: order_rules.decide(row, cmd, now),
-        on_side_effects=track_deadline,
+        on_side_effects=track_order,
         faults=faults,
     )
 

@@ -158,9 +158,7 @@ class CommandBus:
             if not future.done():
                 future.set_result(reply)
 
-    async def request(
-        self, topic: str, command: Command, *, partition: int | None = None
-    ) -> Reply:
+    async def request(self, topic: str, command: Command, *, partition: int | None = None) -> Reply:
         """Send `command` (with `reply_to` set to this bus's topic) and return its reply.
 
         `topic` is the physical topic name; `partition` overrides the key's (as a producer

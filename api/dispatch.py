@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from api.errors import ApiError, error_body, status_for_refusal, validation_erro
 from api.keys import BUS, ENGINE, READ_WAITER, SETTINGS
 from api.middleware import current_request_id, json_response
 from storage import idempotency
-from topics.messages import Reply, new_id
+from topics.messages import Reply, ReplyData, new_id
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 # What a view makes of an ok reply: (status, body without request_id).
 OnOk = Callable[[Reply], tuple[int, dict[str, Any]]]
+# What a view makes of a refusal, when it knows better than the code's status: the
+# (status, body) to answer instead, or None for the usual mapping.
+OnRefused = Callable[[ReplyData], Awaitable[tuple[int, dict[str, Any]] | None]]
 
 
 def request_hash(method: str, path: str, body: Any) -> str:
@@ -74,6 +77,7 @@ async def execute(
     topic: str,
     build: Callable[[str], Command],
     on_ok: OnOk,
+    on_refused: OnRefused | None = None,
 ) -> web.Response:
     """Send `build(command_id)` to `topic`, await the reply and answer the caller.
 
@@ -108,7 +112,7 @@ async def execute(
     command = build(command_id)
     if first_sent_at is not None:
         command = command.model_copy(update={"occurred_at": first_sent_at})
-    status, response = await _send(request, topic, command, on_ok)
+    status, response = await _send(request, topic, command, on_ok, on_refused)
     if key is not None:
         try:
             await idempotency.complete(engine, key, status, response)
@@ -118,7 +122,11 @@ async def execute(
 
 
 async def _send(
-    request: web.Request, topic: str, command: Command, on_ok: OnOk
+    request: web.Request,
+    topic: str,
+    command: Command,
+    on_ok: OnOk,
+    on_refused: OnRefused | None,
 ) -> tuple[int, dict[str, Any]]:
     settings = request.app[SETTINGS]
     loop = asyncio.get_running_loop()
@@ -144,6 +152,9 @@ async def _send(
 
     data = reply.data
     if not data.ok:
+        instead = await on_refused(data) if on_refused is not None else None
+        if instead is not None:
+            return instead
         return status_for_refusal(data.code), error_body(data.code, data.message, data.details)
     if not await request.app[READ_WAITER].wait(data.read_after, deadline):
         log.warning(

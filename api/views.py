@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaError
 
 from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, parse_body, read_json
 from api.dispatch import execute
-from api.errors import ApiError, invalid_parameter
+from api.errors import ApiError, error_body, invalid_parameter
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
 from api.presenters import (
@@ -30,7 +30,14 @@ from storage import audit_queries, order_params, order_queries, queries
 from storage.formats import iso_utc
 from storage.query_params import InvalidParameter
 from storage.stuck import StuckAt, list_stuck
-from topics.messages import AdjustStock, ChangeStatus, CreateProduct, Reply, ReserveStock
+from topics.messages import (
+    AdjustStock,
+    ChangeStatus,
+    CreateProduct,
+    Reply,
+    ReplyData,
+    ReserveStock,
+)
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -145,7 +152,22 @@ async def change_status(request: web.Request) -> web.Response:
     def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
         return 200, {"order": present_order(reply.data.result["order"])}
 
-    return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, on_ok)
+    async def on_refused(refusal: ReplyData) -> tuple[int, dict[str, Any]] | None:
+        # A finished order leaves the worker's tables after its grace period
+        # (agents.finished_orders); the read model keeps it, and says what it became.
+        if refusal.code != "order_not_found":
+            return None
+        row = await queries.get_order(request.app[ENGINE], order_id)
+        if row is None:
+            return None
+        final = row["status"]
+        return 409, error_body(
+            "invalid_transition",
+            f"cannot change order status from {final!r} to {data.status!r}; {final!r} is final",
+            {"from": final, "to": data.status, "allowed": []},
+        )
+
+    return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, on_ok, on_refused)
 
 
 # ---------------------------------------------------------------- order queries

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "idempotency keys). A command older than this (by its `occurred_at`) is refused "
         "with `command_expired`; its entries leave the tables with a tombstone.",
     )
+    finished_order_grace_seconds: float = Field(
+        86_400.0,
+        gt=0,
+        description="How long a delivered or cancelled order stays in the worker's tables "
+        "before it leaves them (with a tombstone); the read models and the audit topic keep "
+        "it. At least DEDUPE_HORIZON_SECONDS, so a retried command never finds it gone.",
+    )
     dedupe_max_entries: int = Field(
         100_000,
         ge=100,
@@ -111,6 +118,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"min_insync_replicas ({self.min_insync_replicas}) is above "
                 f"replication_factor ({self.replication_factor})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _grace_covers_horizon(self) -> Settings:
+        # A retry inside the horizon of the command that created an order removed already
+        # would create it again, holding nothing.
+        if self.finished_order_grace_seconds < self.dedupe_horizon_seconds:
+            raise ValueError(
+                f"finished_order_grace_seconds ({self.finished_order_grace_seconds:g}) is "
+                f"below dedupe_horizon_seconds ({self.dedupe_horizon_seconds:g})"
             )
         return self
 

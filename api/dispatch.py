@@ -103,11 +103,11 @@ async def execute(
         if not created and record.status_code is not None and record.response is not None:
             return json_response(record.response, record.status_code)
         # No stored answer: the first try timed out or is still in flight. The same
-        # command id lets the agents dedupe it and send their reply again; its creation
-        # time stays the first try's, which the agents' dedupe horizon is measured from.
+        # command id lets the agents dedupe it and send their reply again.
         command_id = record.command_id
-        if not created:
-            first_sent_at = record.created_at
+        # Every try carries the key's claim time as its creation time: the agents'
+        # dedupe horizon is measured from it (a retry days later is refused).
+        first_sent_at = record.created_at
 
     command = build(command_id)
     if first_sent_at is not None:

@@ -45,7 +45,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from inventory.kafka_admin import create_topics
+from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import LOCAL_KAFKA, Settings
 from storage.tables import orders as orders_table
 from storage.tables import products as products_table
@@ -446,6 +446,7 @@ async def run_campaign(args: argparse.Namespace) -> int:
     ledger = Ledger()
     log_dir = ROOT / ".local" / "faults" / settings.topic_prefix.rstrip(".")
     await create_topics(settings)
+    await wait_for_topics(settings)  # as every process does: metadata may trail creation
     async with own_schema(settings) as engine:
         group = ProcessGroup(settings, log_dir)
         stack = Stack(group, [args.port_base + i for i in range(args.gateways)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,9 +20,12 @@ def new_key() -> str:
 
 async def test_first_claim_creates_the_key(engine: AsyncEngine) -> None:
     key = new_key()
+    before = datetime.now(UTC)
     record, created = await claim(engine, key, "hash-a", "cmd-1")
     assert created
-    assert record == IdempotencyRecord(key, "hash-a", "cmd-1", None, None)
+    assert record == IdempotencyRecord(key, "hash-a", "cmd-1", None, None, record.created_at)
+    # When the key was first claimed: a retried command keeps it as its creation time.
+    assert before - timedelta(seconds=5) <= record.created_at <= datetime.now(UTC)
 
 
 async def test_second_claim_returns_the_first_request_untouched(engine: AsyncEngine) -> None:

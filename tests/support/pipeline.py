@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.app import RESERVATION_PREFIX
 from agents.domain import stock as stock_rules
 from api.bus import CommandBus
-from inventory.kafka_admin import create_topics
+from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.projector import projections
 from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
@@ -259,6 +259,7 @@ async def connect(settings: Settings, engine: AsyncEngine, group: ProcessGroup) 
 async def start_pipeline(settings: Settings, engine: AsyncEngine, log_name: str) -> Pipeline:
     """Topics, a worker and a projector for `settings`; returns once the worker answers."""
     await create_topics(settings)
+    await wait_for_topics(settings)  # as every process does: metadata may trail creation
     group = ProcessGroup(settings, ROOT / ".local" / "test-logs" / log_name)
     group.start("worker")
     group.start("projector")

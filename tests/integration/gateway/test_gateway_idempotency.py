@@ -138,6 +138,7 @@ async def test_a_retry_after_a_timeout_resends_the_same_command_id(
             assert retried.status == 201
             (resent,) = agent.commands
             assert resent.id == lost.id
+            assert resent.occurred_at == lost.occurred_at, "created when the key was claimed"
             reservation = (await retried.json())["reservation"]
             assert reservation["id"] == derived_id(lost.id, "reservation")
             # And once answered, a further retry is served from the store.

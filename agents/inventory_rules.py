@@ -12,7 +12,15 @@ from typing import Any
 from agents import order_rules
 from agents.domain import stock as rules
 from agents.domain.errors import DomainError, OrderExists
-from agents.outcome import Outcome, ok_reply, refusal
+from agents.outcome import (
+    DeadlineSet,
+    OrderPlaced,
+    Outcome,
+    ReservationHeld,
+    ReservationSettled,
+    ok_reply,
+    refusal,
+)
 from topics.messages import (
     AdjustStock,
     CommitReservation,
@@ -40,9 +48,6 @@ from topics.names import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
 from topics.partitioning import partition_for
 
 ENTITY = "product"
-# side effect on the row of one active reservation, kept beside the product's row
-RESERVATION_SET = "set"
-RESERVATION_CLEAR = "clear"
 # Derived order ids tried per reservation before giving up on creating the order here;
 # each hits the wanted partition with probability 1/partitions.
 ORDER_ID_ATTEMPTS_PER_PARTITION = 64
@@ -296,14 +301,15 @@ def _reserved(
         ),
     )
     out.state = stored(stock)
-    out.side_effects["reservation"] = (RESERVATION_SET, reservation_id, d.quantity)
+    out.effects.append(ReservationHeld(reservation_id, d.quantity))
     if here:
         # The order's partition is this one: decide its creation now, exactly as the
         # order agent would (same ids, same events), and answer the caller.
         created = order_rules.decide(None, create_order, now)
         out.messages.extend(created.messages)
-        _, deadline = created.side_effects["deadline"]
-        out.side_effects["order"] = (order_id, created.state, deadline)
+        [deadline] = [e.at for e in created.effects if isinstance(e, DeadlineSet)]
+        assert created.state is not None
+        out.effects.append(OrderPlaced(order_id, created.state, deadline))
         out.reply = created.reply
     else:
         out.emit(ORDERS_COMMANDS, order_id, create_order)
@@ -334,7 +340,7 @@ def _committed(stock: rules.Stock, command: CommitReservation, now: datetime) ->
         data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
-    out.side_effects["reservation"] = (RESERVATION_CLEAR, reservation.id, None)
+    out.effects.append(ReservationSettled(reservation.id))
     return _finish(out, command, stock, snapshot, reservation)
 
 
@@ -346,7 +352,7 @@ def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) ->
         quantity = d.quantity
     else:
         stock, quantity = rules.release(stock, d.reservation_id)
-        out.side_effects["reservation"] = (RESERVATION_CLEAR, d.reservation_id, None)
+        out.effects.append(ReservationSettled(d.reservation_id))
     expired = d.reason == "expired"
     reservation = _reservation_change(
         stock, command, quantity, "expired" if expired else "released"

@@ -12,7 +12,14 @@ from typing import Any
 from agents.domain import order_state as rules
 from agents.domain.errors import DomainError
 from agents.domain.order_state import OrderStatus
-from agents.outcome import Outcome, ok_reply, refusal
+from agents.outcome import (
+    DeadlineCleared,
+    DeadlineSet,
+    OrderFinished,
+    Outcome,
+    ok_reply,
+    refusal,
+)
 from topics.messages import (
     ChangeStatus,
     CommitReservation,
@@ -36,11 +43,6 @@ from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, ORDERS_EVENTS
 
 ENTITY = "order"
 EXPIRED_REASON = "reservation_expired"
-DEADLINE_SET = "set"
-DEADLINE_CLEAR = "clear"
-# Side effect of an order reaching a final status: when (epoch seconds), for the
-# worker's removal of finished orders (agents.finished_orders).
-FINISHED = "finished"
 FINAL_STATUSES = frozenset(s.value for s, targets in rules.TRANSITIONS.items() if not targets)
 
 
@@ -195,7 +197,7 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
         order.order_id,
     )
     out.state = rules.to_dict(order)
-    out.side_effects["deadline"] = (DEADLINE_SET, order.expires_at.timestamp())
+    out.effects.append(DeadlineSet(order.expires_at.timestamp()))
     out.reply = ok_reply(
         command.id,
         {"order": snapshot.model_dump(mode="json")},
@@ -234,9 +236,9 @@ def _transition(
     )
     out.state = rules.to_dict(order)
     if before is OrderStatus.PENDING:
-        out.side_effects["deadline"] = (DEADLINE_CLEAR, None)
+        out.effects.append(DeadlineCleared())
     if to.value in FINAL_STATUSES:
-        out.side_effects[FINISHED] = now.timestamp()
+        out.effects.append(OrderFinished(now.timestamp()))
     continuation = Continuation(
         correlation_id=command.continuation.correlation_id if command.continuation else command.id,
         result={"order": snapshot.model_dump(mode="json")},
@@ -327,7 +329,7 @@ def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome
         )
         if expired_now is not None:
             refused.state = expired_now.state
-            refused.side_effects = expired_now.side_effects
+            refused.effects = expired_now.effects
             refused.messages = expired_now.messages + refused.messages
             if refused.reply is not None:
                 refused.reply = refused.reply.model_copy(

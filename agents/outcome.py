@@ -31,6 +31,59 @@ class Outgoing:
     value: bytes
 
 
+@dataclass(frozen=True)
+class ReservationHeld:
+    """An active reservation's row: its quantity, beside the product's row."""
+
+    reservation_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservationSettled:
+    """An active reservation committed or released: its row goes."""
+
+    reservation_id: str
+
+
+@dataclass(frozen=True)
+class OrderPlaced:
+    """An order created in the reservation's own step (its id shares the partition)."""
+
+    order_id: str
+    state: dict[str, Any]
+    deadline: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class DeadlineSet:
+    at: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class DeadlineCleared:
+    pass
+
+
+@dataclass(frozen=True)
+class OrderFinished:
+    """The order reached a final status at `at` (epoch seconds, the decision time)."""
+
+    at: float
+
+
+# A table write a decision implies beyond the entity's own row; the worker carries each
+# out in one place (agents.worker.apply_effect).
+Effect = (
+    ReservationHeld
+    | ReservationSettled
+    | OrderPlaced
+    | DeadlineSet
+    | DeadlineCleared
+    | OrderFinished
+)
+
+
 @dataclass
 class Outcome:
     """`state` is the new table value (None: leave the row as it is)."""
@@ -38,8 +91,7 @@ class Outcome:
     state: dict[str, Any] | None = None
     messages: list[Outgoing] = field(default_factory=list)
     reply: ReplyData | None = None
-    # Extra table writes a decision implies, e.g. the order deadlines index.
-    side_effects: dict[str, Any] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)
 
     def emit(self, topic: str, key: str, message: BaseModel) -> None:
         self.messages.append(Outgoing(topic, key, message.model_dump_json().encode()))

@@ -37,7 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_expon
 from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
-from agents.outcome import Outcome, refusal
+from agents.outcome import Effect, Outcome, refusal
 from topics.messages import (
     CommandRejected,
     CommandRejectedData,
@@ -85,7 +85,7 @@ class CommandProcessor:
         decode: Callable[[bytes], Any],
         entity_key: Callable[[Any], str],
         decide: Decide,
-        on_side_effects: Callable[[str, dict[str, Any]], None] | None = None,
+        on_effect: Callable[[str, Effect], None] | None = None,
         lookups: Callable[[Any], list[str]] | None = None,
         faults: FaultPoints | None = None,
     ) -> None:
@@ -95,7 +95,7 @@ class CommandProcessor:
         self.decode = decode
         self.entity_key = entity_key
         self.decide = decide
-        self.on_side_effects = on_side_effects
+        self.on_effect = on_effect
         self.lookups = lookups
         self.horizon = pipeline.settings.dedupe_horizon_seconds
         self.max_entries = pipeline.settings.dedupe_max_entries
@@ -208,7 +208,7 @@ class CommandProcessor:
             "at": at.timestamp(),
             "source": list(source),
             "state": outcome.state,
-            "side_effects": outcome.side_effects,
+            "effects": outcome.effects,
             "messages": messages,
             "reply": reply,
         }
@@ -216,11 +216,15 @@ class CommandProcessor:
         if outcome.state is not None:
             self.table[entity] = outcome.state
         self.faults.hit(APPLY)
-        if self.on_side_effects and outcome.side_effects:
-            self.on_side_effects(entity, outcome.side_effects)
+        self._carry_out(entity, outcome.effects)
         await self._send(
             source[0], [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
         )
+
+    def _carry_out(self, entity: str, effects: list[Effect]) -> None:
+        if self.on_effect is not None:
+            for effect in effects:
+                self.on_effect(entity, effect)
 
     def _expired(self, command: Any, entity: str, at: datetime) -> Outcome:
         age = (at - command.occurred_at).total_seconds()
@@ -263,8 +267,7 @@ class CommandProcessor:
             log.warning("restoring %s to version %s", entity, state["version"])
             self.table[entity] = state
         self.faults.hit(APPLY)
-        if self.on_side_effects and entry.get("side_effects"):
-            self.on_side_effects(entity, entry["side_effects"])
+        self._carry_out(entity, entry.get("effects", []))
 
     async def _send(
         self,

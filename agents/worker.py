@@ -21,8 +21,8 @@ from faust.types import TP
 
 from agents import inventory_rules, order_rules
 from agents.app import Pipeline, build_app, reservation_key
-from agents.changelog_table import OWN_ROW_PREFIX
 from agents.deadline_index import DeadlineIndex
+from agents.effects import TableEffects
 from agents.finished_orders import FinishedOrders
 from agents.order_rules import expire_command
 from agents.processor import CommandProcessor
@@ -35,7 +35,6 @@ from topics.messages import (
     encode,
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
-from topics.partitioning import partition_for
 from topics.signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -62,29 +61,11 @@ def register(pipeline: Pipeline) -> None:
 
     faults = pipeline.faults
     due = DeadlineIndex()
-    # Recovery fills the table without the agent: the index is rebuilt from it then.
+    finished = FinishedOrders(settings.finished_order_grace_seconds)
+    # Recovery fills the tables without the agent: the indexes are rebuilt from them then.
     pipeline.deadlines.on_recover(_async(due.invalidate))
-
-    def place_order(order_id: str, state: dict[str, Any], deadline: float) -> None:
-        """An order the inventory agent created (its id shares the record's partition, so
-        these writes land in the order's own changelog partition). Also the restore after
-        a crash: a newer row is kept, and a deadline is set only while the order is new."""
-        current = pipeline.orders.get(order_id)
-        if current is None or current["version"] < state["version"]:
-            pipeline.orders[order_id] = current = state
-        if current["version"] == state["version"] and order_id not in pipeline.deadlines:
-            pipeline.deadlines[order_id] = deadline
-            due.add(order_id, deadline)
-
-    def track_inventory(product_id: str, effects: dict[str, Any]) -> None:
-        action, reservation_id, quantity = effects.get("reservation", (None, None, None))
-        if action == inventory_rules.RESERVATION_SET:
-            pipeline.stock[reservation_key(product_id, reservation_id)] = quantity
-        elif action == inventory_rules.RESERVATION_CLEAR:
-            pipeline.stock.pop(reservation_key(product_id, reservation_id), None)
-        if "order" in effects:
-            order_id, state, deadline = effects["order"]
-            place_order(order_id, state, deadline)
+    pipeline.orders.on_recover(_async(finished.invalidate))
+    effects = TableEffects(pipeline, due, finished)
 
     def chosen_order(command: Any) -> dict[str, Any] | None:
         """The row of the order a reservation names itself, if that order exists."""
@@ -109,38 +90,9 @@ def register(pipeline: Pipeline) -> None:
             chosen_order(cmd),
         ),
         lookups=reservation_lookup,
-        on_side_effects=track_inventory,
+        on_effect=effects.apply,
         faults=faults,
     )
-
-    finished = FinishedOrders(settings.finished_order_grace_seconds)
-    pipeline.orders.on_recover(_async(finished.invalidate))
-
-    def finished_in_table() -> list[tuple[int, float, str]]:
-        return [
-            (
-                partition_for(order_id, settings.partitions),
-                datetime.fromisoformat(row["updated_at"]).timestamp(),
-                order_id,
-            )
-            for order_id, row in pipeline.orders.items()
-            if not order_id.startswith(OWN_ROW_PREFIX)
-            and row["status"] in order_rules.FINAL_STATUSES
-        ]
-
-    def track_order(order_id: str, effects: dict[str, Any]) -> None:
-        action, value = effects.get("deadline", (None, None))
-        if action == order_rules.DEADLINE_SET:
-            pipeline.deadlines[order_id] = value
-            due.add(order_id, value)
-        elif action == order_rules.DEADLINE_CLEAR:
-            pipeline.deadlines.pop(order_id, None)
-        if order_rules.FINISHED in effects:
-            if not finished.loaded:  # this order's row is in the table already
-                finished.load(f for f in finished_in_table() if f[2] != order_id)
-            partition = partition_for(order_id, settings.partitions)
-            for gone in finished.finished(partition, order_id, effects[order_rules.FINISHED]):
-                pipeline.orders.pop(gone, None)
 
     orders = CommandProcessor(
         pipeline,
@@ -149,7 +101,7 @@ def register(pipeline: Pipeline) -> None:
         decode=decode_order_command,
         entity_key=lambda c: c.data.order_id,
         decide=lambda row, cmd, now, _extras, _partition: order_rules.decide(row, cmd, now),
-        on_side_effects=track_order,
+        on_effect=effects.apply,
         faults=faults,
     )
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from agents import inventory_rules, order_rules
 from agents.domain import stock as stock_rules
+from agents.outcome import DeadlineCleared, OrderFinished, OrderPlaced, ReservationHeld
 from topics.messages import (
     ChangeStatus,
     ChangeStatusData,
@@ -101,9 +102,9 @@ def test_a_reservation_creates_its_order_itself_when_the_order_shares_its_partit
     assert result["reservation"]["order_id"] == order_id
     assert result["order"]["status"] == "pending" and result["order"]["total"] == "5.00"
     assert {t.entity for t in outcome.reply.read_after} == {"product", "reservation", "order"}
-    created_id, state, deadline = outcome.side_effects["order"]
-    assert created_id == order_id and state["status"] == "pending" and state["version"] == 1
-    assert deadline == (NOW + TTL).timestamp()
+    [placed] = [e for e in outcome.effects if isinstance(e, OrderPlaced)]
+    assert placed.order_id == order_id and placed.state["status"] == "pending"
+    assert placed.state["version"] == 1 and placed.deadline == (NOW + TTL).timestamp()
 
 
 def test_a_reservation_with_placement_derives_the_same_order_again() -> None:
@@ -112,7 +113,7 @@ def test_a_reservation_with_placement_derives_the_same_order_again() -> None:
     first = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
     second = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
     assert [m.value for m in first.messages] == [m.value for m in second.messages]
-    assert first.side_effects == second.side_effects
+    assert first.effects == second.effects
 
 
 def test_a_chosen_order_id_on_another_partition_is_left_to_the_order_agent() -> None:
@@ -126,7 +127,8 @@ def test_a_chosen_order_id_on_another_partition_is_left_to_the_order_agent() -> 
     outcome = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
     assert topics_of(outcome) == [INVENTORY_EVENTS, AUDIT, ORDERS_COMMANDS]
     assert json.loads(outcome.messages[-1].value)["data"]["order_id"] == chosen
-    assert outcome.reply is None and "order" not in outcome.side_effects
+    assert outcome.reply is None
+    assert not [e for e in outcome.effects if isinstance(e, OrderPlaced)]
 
 
 def test_the_same_reservation_command_derives_the_same_ids() -> None:
@@ -196,7 +198,7 @@ def test_expire_after_the_deadline_cancels_and_releases() -> None:
     assert outcome.state["cancel_reason"] == order_rules.EXPIRED_REASON
     release = json.loads(outcome.messages[-1].value)
     assert release["data"]["reason"] == "expired"
-    assert outcome.side_effects["deadline"][0] == order_rules.DEADLINE_CLEAR
+    assert outcome.effects == [DeadlineCleared(), OrderFinished(NOW.timestamp())]
 
 
 def test_the_stored_product_row_does_not_grow_with_active_reservations() -> None:
@@ -205,7 +207,7 @@ def test_the_stored_product_row_does_not_grow_with_active_reservations() -> None
     for _ in range(200):
         outcome = inventory_rules.decide(row, reserve(1), NOW, TTL)
         assert outcome.state is not None
-        assert outcome.side_effects["reservation"][0] == inventory_rules.RESERVATION_SET
+        assert isinstance(outcome.effects[0], ReservationHeld)
         row = outcome.state
         sizes.add(len(json.dumps(row)))
     assert row["reserved"] == 200

@@ -110,8 +110,13 @@ class CommandProcessor:
         # stays within the partition being processed: a deletion goes to the changelog
         # partition of the current record, so deleting another partition's key would miss.
         self._recent: dict[int, deque[tuple[float, str]]] | None = None
+        # Recovery (a start, partitions gained) fills the table behind our back.
+        table.on_recover(self._forget_recent)
         self._unsettled: list[str] = []  # entries written whole in the open batch
         self._early_warned = 0.0  # when the entry cap last cut the horizon short
+
+    async def _forget_recent(self) -> None:
+        self._recent = None  # rebuilt from the table at the next command
 
     async def process(self, event: Any) -> None:
         """Handle one Kafka record, raising nothing.
@@ -258,9 +263,9 @@ class CommandProcessor:
         self._unsettled.clear()
 
     def _restore(self, entity: str, entry: dict[str, Any]) -> None:
-        """After a crash or a failed attempt between the entry and the row: write the row the
-        command produced. Nothing newer can have been applied, as the record is the oldest
-        open one of its partition."""
+        """After a failed attempt between the entry and the row (in this batch): write the
+        row the command produced. Nothing newer can have been applied, as the record is the
+        oldest open one of its partition."""
         state = entry.get("state")
         current = self.table.get(entity)
         if state is not None and (current is None or current["version"] < state["version"]):
@@ -323,7 +328,7 @@ class CommandProcessor:
 
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
         if self._recent is None:
-            # First command since start: the table was restored from its changelog.
+            # First command since a recovery: the table holds what its changelog held.
             restored = sorted(
                 (v.get("at", 0.0), k) for k, v in self.table.items() if k.startswith(APPLIED_PREFIX)
             )

@@ -53,6 +53,7 @@ class _Open:
 
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     sent: list[asyncio.Future[object]] = field(default_factory=list)
+    consumed: int = 0  # commands done in this transaction
 
 
 class PartitionTransactions:
@@ -76,7 +77,7 @@ class PartitionTransactions:
     @property
     def pending(self) -> int:
         """Commands consumed since the last commit, over every partition."""
-        return sum(len(o.offsets) for o in self._open.values())
+        return sum(o.consumed for o in self._open.values())
 
     async def assign(self, partitions: Iterable[int]) -> None:
         """Own exactly `partitions` from now on: stop the producers of partitions lost,
@@ -142,6 +143,7 @@ class PartitionTransactions:
         """Record that the command at `offset` is done: its offset commits with the batch."""
         _, batch = await self._transaction(partition)
         batch.offsets[TopicPartition(topic, partition)] = offset + 1
+        batch.consumed += 1
 
     async def commit(self) -> None:
         """Commit every open transaction with its offsets (concurrently: one producer

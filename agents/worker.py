@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 
 # An ExpireOrder still unanswered after this long is sent again (its id stays the same).
 EXPIRE_RESEND_SECONDS = 5.0
-# Commands per transaction at most (per worker, over all its partitions): bounds how long
-# a caller waits for the commit that makes its reply visible.
-MAX_BATCH = 500
 # How often the offset guard looks for a partition stuck before a record faust dropped.
 GUARD_INTERVAL_SECONDS = 1.0
 
@@ -111,6 +108,7 @@ def register(pipeline: Pipeline) -> None:
     }
     pipeline.before_commit.extend(p.settle for p in processors.values())
     transactions = pipeline.transactions
+    max_batch = settings.max_batch
 
     async def seek(tp: TopicPartition, offset: int) -> None:
         await app.consumer.seek(TP(tp.topic, tp.partition), offset)
@@ -134,7 +132,7 @@ def register(pipeline: Pipeline) -> None:
                     continue
                 await processors[message.topic].process(event)
                 await transactions.consumed(message.topic, message.partition, message.offset)
-                if transactions.pending >= MAX_BATCH or waiting is None or waiting.empty():
+                if transactions.pending >= max_batch or waiting is None or waiting.empty():
                     await pipeline.commit()
 
     async def position(tp: TopicPartition) -> int | None:

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     reply_timeout_seconds: float = Field(
         10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
     )
+    max_batch: int = Field(
+        500,
+        ge=1,
+        description="Commands per transaction at most (per worker, over all its partitions): "
+        "bounds how long a caller waits for the commit that makes its reply visible, and "
+        "keeps a long backlog's transactions well inside their 10 s timeout.",
+    )
     dedupe_horizon_seconds: float = Field(
         86_400.0,
         gt=0,

@@ -67,8 +67,10 @@ class OffsetGuard:
         self, position: Callable[[TopicPartition], Awaitable[int | None]], seek: Seek
     ) -> None:
         """Called every few seconds: a partition whose expected offset has not moved since
-        the last call while the consumer has fetched past it lost its next record with no
-        later one to show the gap (a dropped last record). Send the consumer back for it.
+        the last call while the consumer has fetched past it (`position`: its fetch
+        position or the end offset it last saw, whichever is further) lost its next record
+        with no later one to show the gap (a dropped last record), or stopped fetching
+        after a seek back. Send the consumer back for it.
         A false alarm (the agent busy with other partitions) costs a refetch of records
         the guard then drops as repeats."""
         for tp, expected in list(self._expected.items()):

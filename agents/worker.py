@@ -136,10 +136,18 @@ def register(pipeline: Pipeline) -> None:
                     await pipeline.commit()
 
     async def position(tp: TopicPartition) -> int | None:
+        """How far the consumer knows the partition to go: its fetch position, or the end
+        offset its last fetch reported when that is further (a consumer sent back that
+        stopped fetching stays at the expected offset, and would look idle)."""
         try:
-            return await app.consumer.position(TP(tp.topic, tp.partition))
+            faust_tp = TP(tp.topic, tp.partition)
+            fetched = await app.consumer.position(faust_tp)
+            seen_end = app.consumer.highwater(faust_tp)
         except Exception:  # not (or no longer) assigned mid-rebalance: nothing to check
             return None
+        if fetched is None:
+            return None
+        return max(fetched, seen_end or 0)
 
     @app.timer(interval=GUARD_INTERVAL_SECONDS, name="dropped-record-check")
     async def dropped_record_check() -> None:

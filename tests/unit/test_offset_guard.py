@@ -138,3 +138,22 @@ async def test_a_stalled_partition_whose_expected_offset_is_a_marker_recovers() 
     await guard.check_stalled(fetched_to, log.seek)
     assert log.seeks == [(TP, 52)]
     assert await guard.admit(TOPIC, 0, 52, log.seek)  # within RECHECK_SECONDS of the seek
+
+
+async def test_a_consumer_that_stopped_fetching_after_a_seek_is_sent_back_again() -> None:
+    # Seen once under heavy load: after the guard's seek back to 3 nothing came, and the
+    # fetch position stayed at 3, which looked idle. The worker's position is the end
+    # offset the consumer last saw when that is further (agents.worker): 78 here.
+    log = Log(list(range(3, 78)))
+    guard = guard_over(log, 3)
+    assert not await guard.admit(TOPIC, 0, 77, log.seek)
+    assert log.seeks == [(TP, 3)]
+
+    async def seen_end(tp: TopicPartition) -> int:
+        return 78
+
+    log.now += RECHECK_SECONDS
+    await guard.check_stalled(seen_end, log.seek)
+    await guard.check_stalled(seen_end, log.seek)
+    assert log.seeks == [(TP, 3), (TP, 3)]
+    assert await guard.admit(TOPIC, 0, 3, log.seek)

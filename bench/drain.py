@@ -19,9 +19,13 @@ start-up (imports, group join, table recovery) and the first reservation. CPU pe
 reservation is the process's CPU from the first reply's timestamp to the moment the
 bench read the last reply (the last commit included), over N - 1.
 
-Processors (`--variants`): `worker` is `inventory worker` (faust); `plain` is
-bench/plain_loop.py, a plain aiokafka loop with the project's rules and one Kafka
-transaction per batch; `plain-notxn` is that loop without transactions. A table goes to
+Processors (`--variants`): `worker` is `inventory worker` (faust); `worker-fix` is the
+same with its batch limit working (bench/worker_batch_fix.py: as it is, a drain of more
+than ~10 s of commands outlives the transaction timeout and the worker exits fenced);
+`plain` is bench/plain_loop.py, a plain aiokafka loop with the project's rules and one
+Kafka transaction per batch; `plain-notxn` is that loop without transactions. A
+processor that fails is reported as such and the others still run; the exit status is 1
+and the logs are kept. A table goes to
 stdout, a JSON result to .local/bench/drain-<timestamp>.json; `--profile` records the
 worker's drain with py-spy and summarizes it.
 """
@@ -55,12 +59,13 @@ from bench.kafka_direct import KafkaDirect
 from bench.plain_loop import MAX_BATCH
 from bench.profile_summary import render, summarize
 from bench.stack import ROOT, STOP_GRACE_SECONDS, settings_env
-from inventory.kafka_admin import create_topics
+from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import Settings
 from topics.partitioning import partition_for
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "worker": ("worker (faust)", ["-m", "inventory.cli", "worker"]),
+    "worker-fix": ("worker, batch limit fixed", ["-m", "bench.worker_batch_fix"]),
     "plain": ("plain aiokafka loop", ["-m", "bench.plain_loop"]),
     "plain-notxn": (
         "plain loop, no transactions",
@@ -82,6 +87,10 @@ def load_average() -> str:
         return "/".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
         return "?"
+
+
+class ProcessorExited(RuntimeError):
+    """The processor under test stopped by itself."""
 
 
 class Processor:
@@ -107,7 +116,7 @@ class Processor:
 
     def start(self, phase: str) -> int:
         argv = [sys.executable, *VARIANTS[self.variant][1]]
-        if self.variant != "worker":
+        if self.variant.startswith("plain"):
             argv += ["--partition", str(self.partition), "--max-batch", str(self.max_batch)]
         env = {
             **os.environ,
@@ -128,9 +137,14 @@ class Processor:
         return self.popen.pid
 
     def check_alive(self) -> None:
+        """ProcessorExited naming the exit code and the last CRITICAL or ERROR line."""
         if self.popen is not None and self.popen.poll() is not None:
-            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail}")
+            lines = self.log_path.read_text(errors="replace").splitlines()
+            last = next((ln for ln in reversed(lines) if "CRITICAL" in ln or "ERROR" in ln), "")
+            raise ProcessorExited(
+                f"{self.name} exited with {self.popen.returncode}: {last.strip()} "
+                f"(log: {self.log_path})"
+            )
 
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:
@@ -190,6 +204,8 @@ async def drain(
     partition = partition_for(product_id, settings.partitions)
     key = json.dumps(product_id).encode()  # the product row's key in the stock changelog
     await create_topics(settings)
+    # Until every new topic has a leader, the bench's own clients log errors (noise).
+    await wait_for_topics(settings)
     processor = Processor(variant, name, settings, partition, workdir, args.plain_max_batch)
     try:
         progress(f"{name}: creating the product, then stopping")
@@ -227,12 +243,17 @@ async def drain(
                     output = ROOT / ".local" / "bench" / f"drain-{stamp}-{name}.speedscope.json"
                     profiler = PySpy(args.py_spy, pid, output)
 
-            replies = await watch.collect(
-                args.reservations,
-                time.monotonic() + STARTUP_SECONDS + args.reservations / args.min_rate,
-                processor.check_alive,
-                on_first_reply,
-            )
+            try:
+                replies = await watch.collect(
+                    args.reservations,
+                    time.monotonic() + STARTUP_SECONDS + args.reservations / args.min_rate,
+                    processor.check_alive,
+                    on_first_reply,
+                )
+            except (ProcessorExited, TimeoutError) as err:
+                # A processor that cannot drain is a result too: the run goes on.
+                progress(f"{name}: FAILED: {err}")
+                return DrainResult.failed(variant, label, round_, args.reservations, str(err))
             sampler.stop()
         finally:
             profile = profiler.stop() if profiler is not None else None
@@ -381,7 +402,6 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         partitions = Settings().partitions
         print(drain_report.render(results, partitions, args.rounds))
-        found = drain_report.ratios(results)
         out = ROOT / ".local" / "bench" / f"drain-{stamp}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(
@@ -396,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
                     "results": [r.as_json() for r in results],
-                    "ratios": asdict(found) if found else None,
+                    "ratios": {
+                        worker: asdict(found)
+                        for worker in drain_report.WORKERS
+                        if (found := drain_report.ratios(results, worker)) is not None
+                    },
                 },
                 indent=2,
             )
@@ -406,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             if r.profile:
                 print(f"\nprofile of {r.label}, round {r.round} ({r.profile}):")
                 print(render(summarize(Path(r.profile)), r.cpu_ms))
-        failed = any(r.problems for r in results)
+        failed = any(r.problems or r.failure for r in results)
     finally:
         if failed or args.keep:
             progress(f"process logs kept in {workdir}")

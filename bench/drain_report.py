@@ -36,6 +36,13 @@ class DrainResult:
     record_bytes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     profile: str | None = None
+    failure: str | None = None  # why the processor did not finish its drain
+
+    @classmethod
+    def failed(
+        cls, variant: str, label: str, round_: int, reservations: int, why: str
+    ) -> DrainResult:
+        return cls(variant, label, round_, reservations, 0, 0, 0, 0, 0, "", "", failure=why)
 
     @property
     def per_second(self) -> float:
@@ -75,7 +82,7 @@ class Ratios:
 
 def medians(results: list[DrainResult], variant: str) -> tuple[float, float] | None:
     """(reservations/s, CPU ms per reservation), medians over the rounds of `variant`."""
-    mine = [r for r in results if r.variant == variant]
+    mine = [r for r in results if r.variant == variant and r.failure is None]
     if not mine:
         return None
     return (
@@ -84,8 +91,12 @@ def medians(results: list[DrainResult], variant: str) -> tuple[float, float] | N
     )
 
 
-def ratios(results: list[DrainResult]) -> Ratios | None:
-    worker, plain = medians(results, "worker"), medians(results, "plain")
+WORKERS = ("worker", "worker-fix")  # the variants measured against the plain loop
+
+
+def ratios(results: list[DrainResult], worker_variant: str = "worker") -> Ratios | None:
+    """`worker_variant` against the plain loop (medians), None unless both finished."""
+    worker, plain = medians(results, worker_variant), medians(results, "plain")
     if worker is None or plain is None:
         return None
     return Ratios(worker[0] / plain[0], worker[1] / plain[1], worker[1])
@@ -108,6 +119,9 @@ def render(results: list[DrainResult], partitions: int, rounds: int) -> str:
         "load avg before, after",
     ]
     for r in results:
+        if r.failure is not None:
+            lines.append(f"{r.label:<28} {r.round:>5} {r.reservations:>12}  FAILED, see below")
+            continue
         lines.append(
             f"{r.label:<28} {r.round:>5} {r.reservations:>12} {r.seconds:>8.2f} "
             f"{r.per_second:>6.0f} {r.cpu_ms:>10.3f} {r.records_per_reservation:>11.3f} "
@@ -122,18 +136,23 @@ def render(results: list[DrainResult], partitions: int, rounds: int) -> str:
             label = next(r.label for r in results if r.variant == variant)
             lines.append(f"median {label}: {found[0]:.0f} reservations/s, {found[1]:.3f} CPU ms")
     lines.append("")
-    found = ratios(results)
-    if found is not None:
+    for worker in WORKERS:
+        found = ratios(results, worker)
+        if found is None:
+            continue
         of = "medians" if rounds > 1 else "one round"
         lines.append(
-            f"worker / plain loop ({of}): throughput {found.throughput:.2f}x (target >= "
+            f"{worker} / plain loop ({of}): throughput {found.throughput:.2f}x (target >= "
             f"{TARGET_THROUGHPUT_RATIO:.2f}: {'met' if found.throughput_met else 'NOT met'}), "
             f"CPU per reservation {found.cpu:.2f}x"
         )
         if rounds > 1:
-            lines.append("  per round: " + ", ".join(_round_ratios(results, "worker", "plain")))
+            lines.append(
+                "  per round (throughput / CPU): "
+                + ", ".join(_round_ratios(results, worker, "plain"))
+            )
         lines.append(
-            f"worker CPU per reservation: {found.worker_cpu_ms:.3f} ms (target <= "
+            f"{worker} CPU per reservation: {found.worker_cpu_ms:.3f} ms (target <= "
             f"{TARGET_CPU_MS}: {'met' if found.cpu_met else 'NOT met'})"
         )
     plain, notxn = medians(results, "plain"), medians(results, "plain-notxn")
@@ -142,10 +161,16 @@ def render(results: list[DrainResult], partitions: int, rounds: int) -> str:
             f"plain loop with / without transactions: throughput {plain[0] / notxn[0]:.2f}x, "
             f"CPU per reservation {plain[1] / notxn[1]:.2f}x"
         )
-    first_round = [r for r in results if r.round == 1]
-    lines += ["", records_table(first_round)]
+    shown = {}
+    for r in results:  # the first finished drain of each processor
+        if r.failure is None:
+            shown.setdefault(r.variant, r)
+    if shown:
+        lines += ["", records_table(list(shown.values()))]
     for r in results:
         lines += [f"{r.label}, round {r.round}: {problem}" for problem in r.problems]
+        if r.failure is not None:
+            lines.append(f"{r.label}, round {r.round}: FAILED: {r.failure}")
     return "\n".join(lines)
 
 
@@ -154,7 +179,7 @@ def _round_ratios(results: list[DrainResult], top: str, bottom: str) -> list[str
     out = []
     for (variant, round_), r in by_key.items():
         other = by_key.get((bottom, round_))
-        if variant == top and other is not None:
+        if variant == top and other is not None and r.failure is None and other.failure is None:
             out.append(
                 f"r{round_} {r.per_second / other.per_second:.2f}x / {r.cpu_ms / other.cpu_ms:.2f}x"
             )

@@ -350,7 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reservations", type=int, default=20_000, help="queued per processor")
     parser.add_argument(
         "--variants",
-        default="worker,plain",
+        default="worker,worker-fix,plain",
         help=f"comma separated processors, in the order run: {', '.join(VARIANTS)}",
     )
     parser.add_argument(

@@ -103,6 +103,16 @@ bench-reserve: services
 bench-floor: services
 	$(BIN)/python -m bench.faust_floor
 
+## The worker draining 20,000 queued reservations of one product against a plain aiokafka
+## loop of ours doing the same work (bench/plain_loop.py): reservations/s, CPU ms per
+## reservation, the ratios (worker-fix: the worker with its batch limit working, until
+## agents/ has the fix). Needs Kafka only. DRAIN_ARGS passes options, e.g.
+## DRAIN_ARGS="--reservations 5000 --rounds 3 --variants worker,plain,plain-notxn --profile".
+.PHONY: bench-drain
+bench-drain: venv
+	scripts/kafka.sh start
+	$(BIN)/python -m bench.drain $(DRAIN_ARGS)
+
 ## GET /api/orders/ at 1M orders: first vs deep page over HTTP, OFFSET at the same depth.
 .PHONY: bench-queries
 bench-queries: services

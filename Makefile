@@ -105,8 +105,7 @@ bench-floor: services
 
 ## The worker draining 20,000 queued reservations of one product against a plain aiokafka
 ## loop of ours doing the same work (bench/plain_loop.py): reservations/s, CPU ms per
-## reservation, the ratios (worker-fix: the worker with its batch limit working, until
-## agents/ has the fix). Needs Kafka only. DRAIN_ARGS passes options, e.g.
+## reservation, and the ratios. Needs Kafka only. DRAIN_ARGS passes options, e.g.
 ## DRAIN_ARGS="--reservations 5000 --rounds 3 --variants worker,plain,plain-notxn --profile".
 .PHONY: bench-drain
 bench-drain: venv

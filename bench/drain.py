@@ -19,10 +19,7 @@ start-up (imports, group join, table recovery) and the first reservation. CPU pe
 reservation is the process's CPU from the first reply's timestamp to the moment the
 bench read the last reply (the last commit included), over N - 1.
 
-Processors (`--variants`): `worker` is `inventory worker` (faust); `worker-fix` is the
-same with its batch limit working (bench/worker_batch_fix.py: as it is, a drain of more
-than ~10 s of commands outlives the transaction timeout and the worker exits fenced);
-`plain` is bench/plain_loop.py, a plain aiokafka loop with the project's rules and one
+Processors (`--variants`): `worker` is `inventory worker` (faust); `plain` is bench/plain_loop.py, a plain aiokafka loop with the project's rules and one
 Kafka transaction per batch; `plain-notxn` is that loop without transactions. A
 processor that fails is reported as such and the others still run; the exit status is 1
 and the logs are kept. A table goes to
@@ -65,7 +62,6 @@ from topics.partitioning import partition_for
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "worker": ("worker (faust)", ["-m", "inventory.cli", "worker"]),
-    "worker-fix": ("worker, batch limit fixed", ["-m", "bench.worker_batch_fix"]),
     "plain": ("plain aiokafka loop", ["-m", "bench.plain_loop"]),
     "plain-notxn": (
         "plain loop, no transactions",
@@ -350,7 +346,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reservations", type=int, default=20_000, help="queued per processor")
     parser.add_argument(
         "--variants",
-        default="worker,worker-fix,plain",
+        default="worker,plain",
         help=f"comma separated processors, in the order run: {', '.join(VARIANTS)}",
     )
     parser.add_argument(

@@ -91,7 +91,7 @@ def medians(results: list[DrainResult], variant: str) -> tuple[float, float] | N
     )
 
 
-WORKERS = ("worker", "worker-fix")  # the variants measured against the plain loop
+WORKERS = ("worker",)  # the variants measured against the plain loop
 
 
 def ratios(results: list[DrainResult], worker_variant: str = "worker") -> Ratios | None:

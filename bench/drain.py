@@ -19,8 +19,9 @@ start-up (imports, group join, table recovery) and the first reservation. CPU pe
 reservation is the process's CPU from the first reply's timestamp to the moment the
 bench read the last reply (the last commit included), over N - 1.
 
-Processors (`--variants`): `worker` is `inventory worker` (faust); `plain` is bench/plain_loop.py, a plain aiokafka loop with the project's rules and one
-Kafka transaction per batch; `plain-notxn` is that loop without transactions. A
+Processors (`--variants`): `worker` is `inventory worker` (faust); `plain` is
+bench/plain_loop.py, a plain aiokafka loop with the project's rules and one Kafka
+transaction per batch; `plain-notxn` is that loop without transactions. A
 processor that fails is reported as such and the others still run; the exit status is 1
 and the logs are kept. A table goes to
 stdout, a JSON result to .local/bench/drain-<timestamp>.json; `--profile` records the

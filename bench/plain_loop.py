@@ -29,7 +29,6 @@ import json
 import logging
 import signal
 import sys
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from agents import inventory_rules
+from agents.outcome import Effect, OrderPlaced, ReservationHeld, ReservationSettled
 from inventory.settings import Settings
 from topics.messages import (
     Reply,
@@ -144,7 +144,7 @@ class InventoryLoop:
         self.orders = Table(changelog_of(settings.app_id, ORDERS_TABLE))
         self.deadlines = Table(changelog_of(settings.app_id, DEADLINES_TABLE))
         self.skipped = 0
-        self._recent: deque[str] | None = None  # applied keys, oldest first
+        self._recent: deque[tuple[float, str]] | None = None  # (at, applied key), oldest first
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -199,20 +199,24 @@ class InventoryLoop:
             chosen,
         )
         reply = outcome.reply.model_dump_json() if outcome.reply else None
+        # The entry as the worker stores it once its batch commits (agents.processor).
         self._remember(
             command.id,
             {
-                "at": time.time(),
+                "at": at.timestamp(),
                 "source": [record.partition, record.offset],
-                "state": outcome.state,
-                "side_effects": outcome.side_effects,
-                "messages": [[m.topic, m.key, m.value.decode()] for m in outcome.messages],
                 "reply": reply,
+                "follow_ups": [
+                    [m.topic, m.key, m.value.decode()]
+                    for m in outcome.messages
+                    if m.topic in COMMAND_TOPICS
+                ],
             },
         )
         if outcome.state is not None:
             self.stock.set(entity, outcome.state)
-        self._side_effects(entity, outcome.side_effects)
+        for effect in outcome.effects:
+            self._effect(entity, effect)
         outs = []
         for message in outcome.messages:
             headers = None
@@ -224,22 +228,20 @@ class InventoryLoop:
             outs.extend(self._reply(command, outcome.reply))
         return outs
 
-    def _side_effects(self, product_id: str, effects: dict[str, Any]) -> None:
-        """The rows beside the product's that the worker writes (agents.worker)."""
-        action, reservation_id, quantity = effects.get("reservation", (None, None, None))
-        key = f"{RESERVATION_PREFIX}{product_id}:{reservation_id}"
-        if action == inventory_rules.RESERVATION_SET:
-            self.stock.set(key, quantity)
-        elif action == inventory_rules.RESERVATION_CLEAR:
-            self.stock.delete(key)
-        if "order" in effects:
-            order_id, state, deadline = effects["order"]
-            current = self.orders.get(order_id)
-            if current is None or current["version"] < state["version"]:
-                self.orders.set(order_id, state)
-                current = state
-            if current["version"] == state["version"] and order_id not in self.deadlines:
-                self.deadlines.set(order_id, deadline)
+    def _effect(self, product_id: str, effect: Effect) -> None:
+        """The rows beside the product's that the worker writes (agents.effects)."""
+        match effect:
+            case ReservationHeld(reservation_id, quantity):
+                self.stock.set(f"{RESERVATION_PREFIX}{product_id}:{reservation_id}", quantity)
+            case ReservationSettled(reservation_id):
+                self.stock.delete(f"{RESERVATION_PREFIX}{product_id}:{reservation_id}")
+            case OrderPlaced(order_id, state, deadline):
+                current = self.orders.get(order_id)
+                if current is None or current["version"] < state["version"]:
+                    self.orders.set(order_id, state)
+                    current = state
+                if current["version"] == state["version"] and order_id not in self.deadlines:
+                    self.deadlines.set(order_id, deadline)
 
     def _reply(self, command: Any, reply: ReplyData) -> list[Out]:
         """The reply record, as the worker builds it (agents.processor)."""
@@ -258,18 +260,22 @@ class InventoryLoop:
         return [Out(self.replies_topic, reply.correlation_id.encode(), encode(message), partition)]
 
     def _remember(self, command_id: str, entry: dict[str, Any]) -> None:
-        """The applied entry, and a tombstone for the oldest beyond the dedupe window."""
+        """The applied entry, and tombstones for those past the horizon or the cap."""
         if self._recent is None:
             restored = sorted(
-                ((k, v) for k, v in self.stock.rows.items() if k.startswith(APPLIED_PREFIX)),
-                key=lambda kv: kv[1].get("at", 0),
+                (v.get("at", 0.0), k)
+                for k, v in self.stock.rows.items()
+                if k.startswith(APPLIED_PREFIX)
             )
-            self._recent = deque(k for k, _ in restored)
+            self._recent = deque(restored)
         key = APPLIED_PREFIX + command_id
         self.stock.set(key, entry)
-        self._recent.append(key)
-        while len(self._recent) > self.settings.dedupe_window:
-            self.stock.delete(self._recent.popleft())
+        self._recent.append((entry["at"], key))
+        horizon = self.settings.dedupe_horizon_seconds
+        while self._recent and self._recent[0][0] < entry["at"] - horizon:
+            self.stock.delete(self._recent.popleft()[1])
+        while len(self._recent) > self.settings.dedupe_max_entries:
+            self.stock.delete(self._recent.popleft()[1])
 
 
 async def recover(loop: InventoryLoop, bootstrap: list[str]) -> int:

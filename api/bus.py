@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -43,6 +43,18 @@ Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus
 
 class PipelineUnavailable(Exception):
     """The command could not be handed to Kafka (the broker refused or is unreachable)."""
+
+
+class Bus(Protocol):
+    """What the views need of a command bus: `CommandBus`, or a fake of it in unit tests."""
+
+    async def request(
+        self, topic: str, command: Command, *, partition: int | None = None
+    ) -> Reply: ...
+
+    async def kafka_error(self) -> str | None: ...
+
+    async def consumer_lag(self, group: str, topics: list[str]) -> int: ...
 
 
 class CommandBus:

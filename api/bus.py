@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import ValidationError
 
+from api.errors import PipelineTimeout, PipelineUnavailable
 from inventory.kafka_admin import describe_problems
 from inventory.settings import Settings
 from topics.messages import (
@@ -41,12 +42,12 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus
 
 
-class PipelineUnavailable(Exception):
-    """The command could not be handed to Kafka (the broker refused or is unreachable)."""
-
-
 class Bus(Protocol):
-    """What the views need of a command bus: `CommandBus`, or a fake of it in unit tests."""
+    """What the views need of a command bus: `CommandBus`, or a fake of it in unit tests.
+
+    `request` raises PipelineTimeout or PipelineUnavailable (api.errors) as
+    `CommandBus.request` does; the error middleware answers them 504 and 503.
+    """
 
     async def request(
         self, topic: str, command: Command, *, partition: int | None = None
@@ -174,8 +175,8 @@ class CommandBus:
         """Send `command` (with `reply_to` set to this bus's topic) and return its reply.
 
         `topic` is the physical topic name; `partition` overrides the key's (as a producer
-        with another partitioner would send it). Raises asyncio.TimeoutError when no reply
-        arrives within settings.reply_timeout_seconds (send included), and
+        with another partitioner would send it). Raises PipelineTimeout (a TimeoutError)
+        when no reply arrives within settings.reply_timeout_seconds (send included), and
         PipelineUnavailable when Kafka refuses the message.
         """
         if self._producer is None:
@@ -187,8 +188,9 @@ class CommandBus:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         # Registered before the send: the reply may arrive before send_and_wait returns.
         self._waiters.setdefault(command_id, set()).add(future)
+        timeout = self._settings.reply_timeout_seconds
         try:
-            async with asyncio.timeout(self._settings.reply_timeout_seconds):
+            async with asyncio.timeout(timeout):
                 try:
                     await self._producer.send_and_wait(
                         topic,
@@ -198,8 +200,10 @@ class CommandBus:
                         headers=[("request_id", command.request_id.encode())],
                     )
                 except KafkaError as exc:
-                    raise PipelineUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                    raise PipelineUnavailable(f"{type(exc).__name__}: {exc}", command_id) from exc
                 return await future
+        except TimeoutError as exc:
+            raise PipelineTimeout(command_id, timeout) from exc
         finally:
             waiters = self._waiters.get(command_id)
             if waiters is not None:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
+from inventory.errors import InventoryError
 from topics.fields import ENTITY_ID_RULE
 
 MAC_BYTES: Final = 16
@@ -28,7 +29,7 @@ _INTEGER = re.compile(r"^\d{1,6}$")
 _UNENCODED_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
 
 
-class InvalidParameter(ValueError):
+class InvalidParameter(InventoryError, ValueError):
     """A query parameter is invalid; the gateway answers 400.
 
     `name` is the parameter to blame, `message` says what is wrong in words a

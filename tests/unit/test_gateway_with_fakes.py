@@ -3,8 +3,8 @@
 The engine points at an address where no database listens: a request without an
 Idempotency-Key whose reply has no `read_after` needs none, so these answers show
 that too (only the read-model waiter's listener tries it, is refused, and logs so).
-Routes that read the database (GETs, /healthz) are left to the integration
-tests.
+Routes that read the database (lookups, lists with valid parameters, /healthz) are
+left to the integration tests.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from api.bus import Command, PipelineUnavailable
+from api.bus import Command
+from api.errors import PipelineTimeout, PipelineUnavailable
 from inventory.settings import Settings
 from storage.engine import create_engine
 from topics.messages import CreateProduct, ProductSnapshot, Reply, ReplyData
@@ -61,10 +62,6 @@ def reply(command: Command, data: dict[str, Any]) -> Reply:
 
 def refused(code: str, message: str = "refused") -> Answer:
     return lambda command: reply(command, {"ok": False, "code": code, "message": message})
-
-
-def raising(error: BaseException) -> Answer:
-    return lambda _command: error
 
 
 def created(command: Command) -> Reply:
@@ -157,7 +154,7 @@ async def test_an_unclassified_refusal_is_409(client: TestClient[Any, Any], bus:
 async def test_no_reply_in_time_is_504_naming_the_command(
     client: TestClient[Any, Any], bus: FakeBus
 ) -> None:
-    bus.answer = raising(TimeoutError())
+    bus.answer = lambda command: PipelineTimeout(command.id, 0.5)
 
     response = await client.post("/api/products/", json=PRODUCT)
 
@@ -171,14 +168,18 @@ async def test_no_reply_in_time_is_504_naming_the_command(
 async def test_a_broker_that_refuses_the_command_is_503(
     client: TestClient[Any, Any], bus: FakeBus
 ) -> None:
-    bus.answer = raising(PipelineUnavailable("KafkaConnectionError: no broker"))
+    bus.answer = lambda command: PipelineUnavailable("KafkaConnectionError: no broker", command.id)
 
     response = await client.post("/api/products/", json=PRODUCT)
 
     assert response.status == 503
     error = (await response.json())["error"]
     assert error["code"] == "pipeline_unavailable"
-    assert error["details"]["reason"] == "KafkaConnectionError: no broker"
+    [(_, command)] = bus.sent
+    assert error["details"] == {
+        "command_id": command.id,
+        "reason": "KafkaConnectionError: no broker",
+    }
 
 
 async def test_an_invalid_body_never_reaches_the_bus(
@@ -189,3 +190,18 @@ async def test_an_invalid_body_never_reaches_the_bus(
     assert response.status == 422
     assert (await response.json())["error"]["code"] == "validation_error"
     assert bus.sent == []
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [("/api/orders/?sort=cheapest", "sort"), ("/api/audit/?limit=0", "limit")],
+)
+async def test_a_refused_query_parameter_is_400_naming_it(
+    client: TestClient[Any, Any], path: str, parameter: str
+) -> None:
+    response = await client.get(path)
+
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_parameter"
+    assert error["details"] == {"parameter": parameter}

@@ -18,7 +18,6 @@ from storage.query_params import InvalidParameter
 PIPELINE_STATUS: dict[str, int] = {
     "product_not_found": 404,
     "order_not_found": 404,
-    "reservation_not_found": 404,
     "product_exists": 409,
     "order_exists": 409,
     "negative_stock": 409,
@@ -33,6 +32,9 @@ PIPELINE_STATUS: dict[str, int] = {
     "invalid_quantity": 409,
     # Only from a rule the agents add later than the gateway.
     "invalid_value": 422,
+    # A status name the agents do not know: the gateway's body schema lets only known
+    # names through, so only a command from elsewhere (or a newer gateway) meets it.
+    "invalid_status": 422,
 }
 DEFAULT_REFUSAL_STATUS = 409
 

@@ -205,3 +205,14 @@ async def test_a_refused_query_parameter_is_400_naming_it(
     error = (await response.json())["error"]
     assert error["code"] == "invalid_parameter"
     assert error["details"] == {"parameter": parameter}
+
+
+async def test_a_status_the_agents_do_not_know_is_422(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    bus.answer = refused("invalid_status", "unknown order status 'shipped'")
+
+    response = await client.post("/api/orders/ord-1/change_status/", json={"status": "confirmed"})
+
+    assert response.status == 422
+    assert (await response.json())["error"]["code"] == "invalid_status"

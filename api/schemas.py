@@ -205,14 +205,25 @@ class ProjectionHealth(BaseModel):
     )
 
 
+class HealthChecks(BaseModel):
+    kafka: CheckResult = Field(
+        description="Does the broker answer, and show every pipeline topic ready?"
+    )
+    database: CheckResult = Field(description="Does the database answer within 2 s?")
+    projections: CheckResult | None = Field(
+        None,
+        description="Is any projection stopped at an event the database refuses (the "
+        "error names each)? Absent while the database does not answer.",
+    )
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
-    checks: dict[str, CheckResult] = Field(
-        description="`kafka` and `database`: do they answer; `projections` (when the "
-        "database answers): is any projection stopped at an event."
-    )
+    checks: HealthChecks
     projections: dict[str, ProjectionHealth] | None = Field(
-        None, description="Per projection (read_models, audit_log)."
+        None,
+        description="Per projection (read_models, audit_log): its lag while the broker "
+        "answers, and the events it is stopped at. Absent when neither applies.",
     )
     request_id: str
 

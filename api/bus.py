@@ -20,7 +20,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import ValidationError
 
 from api.errors import PipelineTimeout, PipelineUnavailable
-from inventory.kafka_admin import describe_problems
+from inventory.kafka_admin import TopicMissing, describe_problems
 from inventory.settings import Settings
 from topics.messages import (
     AdjustStock,
@@ -86,8 +86,9 @@ class CommandBus:
     async def start(self) -> None:
         """Pick a reply partition, start reading it from its end, start the producer.
 
-        Raises aiokafka's KafkaError (or OSError) when the broker cannot be reached;
-        whatever was started is stopped again first.
+        Raises aiokafka's KafkaError (or OSError) when the broker cannot be reached, and
+        TopicMissing when the reply topic does not exist; whatever was started is stopped
+        again first.
         """
         try:
             self._admin = AIOKafkaAdminClient(**self._client_args("admin"))
@@ -133,7 +134,7 @@ class CommandBus:
         [description] = await self._admin.describe_topics([self.reply_topic])
         count = len(description.get("partitions") or [])
         if description.get("error_code") or count == 0:
-            raise KafkaError(
+            raise TopicMissing(
                 f"reply topic {self.reply_topic} is missing: run `inventory stream create-topics`"
             )
         return secrets.randbelow(count)

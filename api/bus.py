@@ -14,13 +14,14 @@ import logging
 import secrets
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import ValidationError
 
 from api.errors import PipelineTimeout, PipelineUnavailable
 from inventory.kafka_admin import TopicMissing, describe_problems
+from inventory.retrying import retry_forever
 from inventory.settings import Settings
 from topics.messages import (
     AdjustStock,
@@ -76,6 +77,9 @@ class CommandBus:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._replies_retrying = retry_forever(
+            log, f"reading replies from {self.reply_topic} failed", KafkaError
+        )
 
     def _client_args(self, role: str) -> dict[str, Any]:
         return {
@@ -140,20 +144,20 @@ class CommandBus:
         return secrets.randbelow(count)
 
     async def _read_replies(self) -> None:
-        assert self._consumer is not None
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000)
+                batches = await self._next_replies()
             except ConsumerStoppedError:
                 return
-            except KafkaError:
-                # The consumer reconnects by itself; keep the loop alive, don't spin.
-                log.exception("reading replies from %s failed; retrying", self.reply_topic)
-                await asyncio.sleep(0.5)
-                continue
             for records in batches.values():
                 for record in records:
                     self._dispatch(record.value)
+
+    async def _next_replies(self) -> dict[TopicPartition, list[ConsumerRecord[Any, Any]]]:
+        """The next batch of replies; a broker error is retried with backoff (the consumer
+        reconnects by itself), so the reading loop stays alive and does not spin."""
+        assert self._consumer is not None
+        return await self._replies_retrying(self._consumer.getmany, timeout_ms=1000)
 
     def _dispatch(self, raw: bytes | None) -> None:
         try:

@@ -77,13 +77,6 @@ class ChangeStatusRequest(_Request):
         return ChangeStatusData(order_id=order_id, status=self.status, reason=self.reason)
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    CreateProductRequest,
-    AdjustStockRequest,
-    ReserveRequest,
-    ChangeStatusRequest,
-)
-
 # ---------------------------------------------------------------- responses
 
 

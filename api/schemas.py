@@ -10,7 +10,17 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from topics.fields import EntityId, Money, Price, ProductId, Quantity, StockDelta, StockLevel, Text
+from topics.fields import (
+    PRODUCT_ID_TEXT,
+    EntityId,
+    Money,
+    Price,
+    ProductId,
+    Quantity,
+    StockDelta,
+    StockLevel,
+    Text,
+)
 from topics.messages import (
     AdjustStockData,
     ChangeStatusData,
@@ -31,7 +41,7 @@ class _Request(BaseModel):
 class CreateProductRequest(_Request):
     """Body of POST /api/products/."""
 
-    id: ProductId = Field(description="Caller-chosen product id: 1-64 of A-Z a-z 0-9 . _ -")
+    id: ProductId = Field(description=f"Caller-chosen product id: {PRODUCT_ID_TEXT}")
     name: Text
     price: Price
     stock: StockLevel

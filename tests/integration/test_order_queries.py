@@ -25,10 +25,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.offset_pages import list_orders_offset
+from storage.cursors import CursorMismatch, InvalidCursor
 from storage.order_params import (
     SORTS,
-    CursorMismatch,
-    InvalidCursor,
     OrderListParams,
     SortName,
     decode_cursor,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.bus import CommandBus
+from api.bus import Bus, CommandBus
 from api.keys import BUS, ENGINE, OPENAPI, READ_WAITER, SETTINGS
 from api.middleware import MAX_BODY_BYTES, error_middleware, request_id_middleware
 from api.openapi import build_openapi
@@ -17,35 +18,60 @@ from inventory.settings import Settings
 from storage.engine import create_engine
 from storage.notify import read_models_channel
 
-
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS])
-    app[ENGINE] = engine
-    waiter = ReadModelWaiter(engine, read_models_channel(app[SETTINGS].database_schema))
-    waiter.start()
-    app[READ_WAITER] = waiter
-    yield
-    await waiter.stop()
-    await engine.dispose()
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-async def _command_bus(app: web.Application) -> AsyncIterator[None]:
-    # Like the worker, the gateway starts only once every topic is there: it would
-    # otherwise accept commands that no worker can take yet.
-    await wait_for_topics(app[SETTINGS])
-    bus = CommandBus(app[SETTINGS])
-    await bus.start()
-    app[BUS] = bus
-    yield
-    await bus.stop()
+def _database(engine: AsyncEngine | None) -> CleanupContext:
+    """The engine (made from the settings and disposed on cleanup, unless given: then it
+    is the caller's) and the read-model waiter on it."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        own = engine is None
+        app[ENGINE] = create_engine(app[SETTINGS]) if engine is None else engine
+        waiter = ReadModelWaiter(app[ENGINE], read_models_channel(app[SETTINGS].database_schema))
+        waiter.start()
+        app[READ_WAITER] = waiter
+        yield
+        await waiter.stop()
+        if own:
+            await app[ENGINE].dispose()
+
+    return context
 
 
-def create_app(settings: Settings) -> web.Application:
+def _command_bus(bus: Bus | None) -> CleanupContext:
+    """A CommandBus started on the settings' broker and stopped on cleanup; a given
+    `bus` is used as it is (its caller starts and stops it)."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if bus is not None:
+            app[BUS] = bus
+            yield
+            return
+        # Like the worker, the gateway starts only once every topic is there: it would
+        # otherwise accept commands that no worker can take yet.
+        await wait_for_topics(app[SETTINGS])
+        own = CommandBus(app[SETTINGS])
+        await own.start()
+        app[BUS] = own
+        yield
+        await own.stop()
+
+    return context
+
+
+def create_app(
+    settings: Settings, *, bus: Bus | None = None, engine: AsyncEngine | None = None
+) -> web.Application:
     """The gateway for `settings`: routes, middlewares, and (on startup) the database
     engine and the Kafka command bus, closed again on cleanup.
 
     Startup waits until the broker shows every pipeline topic (inventory.kafka_admin),
     and raises the driver's error if the database cannot be reached.
+
+    `bus` and `engine` replace the ones startup would make, and stay their caller's to
+    start and close: a unit test passes a fake bus (api.bus.Bus) and an engine it never
+    connects, for routes that need no database.
     """
     # request_id first: it is the outermost, so even error responses carry the id.
     app = web.Application(
@@ -53,8 +79,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[OPENAPI] = build_openapi(ROUTES)
-    app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_command_bus)
+    app.cleanup_ctx.append(_database(engine))
+    app.cleanup_ctx.append(_command_bus(bus))
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler, name=route.operation_id)
     return app

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import ValidationError
 
-from inventory.kafka_admin import describe_problems
+from api.errors import PipelineTimeout, PipelineUnavailable
+from inventory.kafka_admin import TopicMissing, describe_problems
+from inventory.retrying import retry_forever
 from inventory.settings import Settings
 from topics.messages import (
     AdjustStock,
@@ -41,8 +43,20 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus
 
 
-class PipelineUnavailable(Exception):
-    """The command could not be handed to Kafka (the broker refused or is unreachable)."""
+class Bus(Protocol):
+    """What the views need of a command bus: `CommandBus`, or a fake of it in unit tests.
+
+    `request` raises PipelineTimeout or PipelineUnavailable (api.errors) as
+    `CommandBus.request` does; the error middleware answers them 504 and 503.
+    """
+
+    async def request(
+        self, topic: str, command: Command, *, partition: int | None = None
+    ) -> Reply: ...
+
+    async def kafka_error(self) -> str | None: ...
+
+    async def consumer_lag(self, group: str, topics: list[str]) -> int: ...
 
 
 class CommandBus:
@@ -63,6 +77,9 @@ class CommandBus:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._replies_retrying = retry_forever(
+            log, f"reading replies from {self.reply_topic} failed", KafkaError
+        )
 
     def _client_args(self, role: str) -> dict[str, Any]:
         return {
@@ -73,8 +90,9 @@ class CommandBus:
     async def start(self) -> None:
         """Pick a reply partition, start reading it from its end, start the producer.
 
-        Raises aiokafka's KafkaError (or OSError) when the broker cannot be reached;
-        whatever was started is stopped again first.
+        Raises aiokafka's KafkaError (or OSError) when the broker cannot be reached, and
+        TopicMissing when the reply topic does not exist; whatever was started is stopped
+        again first.
         """
         try:
             self._admin = AIOKafkaAdminClient(**self._client_args("admin"))
@@ -120,26 +138,26 @@ class CommandBus:
         [description] = await self._admin.describe_topics([self.reply_topic])
         count = len(description.get("partitions") or [])
         if description.get("error_code") or count == 0:
-            raise KafkaError(
+            raise TopicMissing(
                 f"reply topic {self.reply_topic} is missing: run `inventory stream create-topics`"
             )
         return secrets.randbelow(count)
 
     async def _read_replies(self) -> None:
-        assert self._consumer is not None
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000)
+                batches = await self._next_replies()
             except ConsumerStoppedError:
                 return
-            except KafkaError:
-                # The consumer reconnects by itself; keep the loop alive, don't spin.
-                log.exception("reading replies from %s failed; retrying", self.reply_topic)
-                await asyncio.sleep(0.5)
-                continue
             for records in batches.values():
                 for record in records:
                     self._dispatch(record.value)
+
+    async def _next_replies(self) -> dict[TopicPartition, list[ConsumerRecord[Any, Any]]]:
+        """The next batch of replies; a broker error is retried with backoff (the consumer
+        reconnects by itself), so the reading loop stays alive and does not spin."""
+        assert self._consumer is not None
+        return await self._replies_retrying(self._consumer.getmany, timeout_ms=1000)
 
     def _dispatch(self, raw: bytes | None) -> None:
         try:
@@ -162,8 +180,8 @@ class CommandBus:
         """Send `command` (with `reply_to` set to this bus's topic) and return its reply.
 
         `topic` is the physical topic name; `partition` overrides the key's (as a producer
-        with another partitioner would send it). Raises asyncio.TimeoutError when no reply
-        arrives within settings.reply_timeout_seconds (send included), and
+        with another partitioner would send it). Raises PipelineTimeout (a TimeoutError)
+        when no reply arrives within settings.reply_timeout_seconds (send included), and
         PipelineUnavailable when Kafka refuses the message.
         """
         if self._producer is None:
@@ -175,8 +193,9 @@ class CommandBus:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         # Registered before the send: the reply may arrive before send_and_wait returns.
         self._waiters.setdefault(command_id, set()).add(future)
+        timeout = self._settings.reply_timeout_seconds
         try:
-            async with asyncio.timeout(self._settings.reply_timeout_seconds):
+            async with asyncio.timeout(timeout):
                 try:
                     await self._producer.send_and_wait(
                         topic,
@@ -186,8 +205,10 @@ class CommandBus:
                         headers=[("request_id", command.request_id.encode())],
                     )
                 except KafkaError as exc:
-                    raise PipelineUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                    raise PipelineUnavailable(f"{type(exc).__name__}: {exc}", command_id) from exc
                 return await future
+        except TimeoutError as exc:
+            raise PipelineTimeout(command_id, timeout) from exc
         finally:
             waiters = self._waiters.get(command_id)
             if waiters is not None:

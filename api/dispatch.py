@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.bus import Command, PipelineUnavailable
+from api.bus import Command
 from api.errors import ApiError, error_body, status_for_refusal, validation_error
 from api.keys import BUS, ENGINE, READ_WAITER, SETTINGS
 from api.middleware import current_request_id, json_response
@@ -83,8 +83,9 @@ async def execute(
 
     `body` is the parsed JSON (for the Idempotency-Key hash). With a key, a retry gets
     the stored answer, or re-sends the stored command id when the first try has no
-    answer yet. Raises ApiError: 422 `idempotency_key_reused`, 504 `pipeline_timeout`,
-    503 `pipeline_unavailable`, or the refusal's code and status.
+    answer yet. A refusal is answered with its code and status (api.errors). Raises
+    ApiError 422 `idempotency_key_reused`, and the bus's PipelineTimeout and
+    PipelineUnavailable (the error middleware answers them 504 and 503).
     """
     engine = request.app[ENGINE]
     key = idempotency_key(request)
@@ -129,26 +130,9 @@ async def _send(
     on_refused: OnRefused | None,
 ) -> tuple[int, dict[str, Any]]:
     settings = request.app[SETTINGS]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.reply_timeout_seconds
-    try:
-        reply = await request.app[BUS].request(topic, command)
-    except TimeoutError as exc:
-        raise ApiError(
-            504,
-            "pipeline_timeout",
-            f"the pipeline did not answer within {settings.reply_timeout_seconds:g} s; the "
-            "command may still be applied: retry with the same Idempotency-Key to get its "
-            "result without applying it twice",
-            {"command_id": command.id, "timeout_seconds": settings.reply_timeout_seconds},
-        ) from exc
-    except PipelineUnavailable as exc:
-        raise ApiError(
-            503,
-            "pipeline_unavailable",
-            "the command could not be sent to the pipeline; retry with the same Idempotency-Key",
-            {"command_id": command.id, "reason": str(exc)},
-        ) from exc
+    deadline = asyncio.get_running_loop().time() + settings.reply_timeout_seconds
+    # PipelineTimeout and PipelineUnavailable pass to the error middleware (504, 503).
+    reply = await request.app[BUS].request(topic, command)
 
     data = reply.data
     if not data.ok:

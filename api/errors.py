@@ -1,9 +1,15 @@
-"""The gateway's one exception root and the one table from error codes to HTTP statuses."""
+"""The gateway's errors and their one mapping to HTTP: `api_error_for` (used by the error
+middleware) says what each error of ours answers, and `PIPELINE_STATUS` what each refusal
+code of the agents becomes.
+
+Every error here is an `inventory.errors.InventoryError`, the project's exception root.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from inventory.errors import InventoryError
 from storage.query_params import InvalidParameter
 
 # Refusal codes the pipeline sends back, and the HTTP status each becomes. A code
@@ -12,7 +18,6 @@ from storage.query_params import InvalidParameter
 PIPELINE_STATUS: dict[str, int] = {
     "product_not_found": 404,
     "order_not_found": 404,
-    "reservation_not_found": 404,
     "product_exists": 409,
     "order_exists": 409,
     "negative_stock": 409,
@@ -27,6 +32,9 @@ PIPELINE_STATUS: dict[str, int] = {
     "invalid_quantity": 409,
     # Only from a rule the agents add later than the gateway.
     "invalid_value": 422,
+    # A status name the agents do not know: the gateway's body schema lets only known
+    # names through, so only a command from elsewhere (or a newer gateway) meets it.
+    "invalid_status": 422,
 }
 DEFAULT_REFUSAL_STATUS = 409
 
@@ -36,7 +44,7 @@ def status_for_refusal(code: str) -> int:
     return PIPELINE_STATUS.get(code, DEFAULT_REFUSAL_STATUS)
 
 
-class ApiError(Exception):
+class ApiError(InventoryError):
     """An error the gateway answers as `{"error": {...}, "request_id"}` with `status`."""
 
     def __init__(
@@ -64,9 +72,52 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": dict(details or {})}}
 
 
-def invalid_parameter(err: InvalidParameter) -> ApiError:
-    """A query-string parameter the storage layer refused: 400 naming it."""
-    return ApiError(400, "invalid_parameter", f"{err.name}: {err.message}", {"parameter": err.name})
+class PipelineUnavailable(InventoryError):
+    """The command could not be handed to Kafka (the broker refused or is unreachable)."""
+
+    def __init__(self, reason: str, command_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.command_id = command_id
+
+
+class PipelineTimeout(InventoryError, TimeoutError):
+    """No reply to the command within the reply timeout (the send included). The command
+    may still be applied. A TimeoutError, for callers that wait on the bus directly."""
+
+    def __init__(self, command_id: str, timeout_seconds: float) -> None:
+        super().__init__(f"no reply to command {command_id} within {timeout_seconds:g} s")
+        self.command_id = command_id
+        self.timeout_seconds = timeout_seconds
+
+
+def api_error_for(exc: InventoryError) -> ApiError | None:
+    """What the gateway answers for one of our errors; None for one no request should
+    meet (a bug: the middleware answers 500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, InvalidParameter):
+        # A query-string parameter the storage layer refused: 400 naming it.
+        return ApiError(
+            400, "invalid_parameter", f"{exc.name}: {exc.message}", {"parameter": exc.name}
+        )
+    if isinstance(exc, PipelineTimeout):
+        return ApiError(
+            504,
+            "pipeline_timeout",
+            f"the pipeline did not answer within {exc.timeout_seconds:g} s; the command may "
+            "still be applied: retry with the same Idempotency-Key to get its result without "
+            "applying it twice",
+            {"command_id": exc.command_id, "timeout_seconds": exc.timeout_seconds},
+        )
+    if isinstance(exc, PipelineUnavailable):
+        return ApiError(
+            503,
+            "pipeline_unavailable",
+            "the command could not be sent to the pipeline; retry with the same Idempotency-Key",
+            {"command_id": exc.command_id, "reason": exc.reason},
+        )
+    return None
 
 
 def validation_error(errors: list[dict[str, Any]], message: str | None = None) -> ApiError:

@@ -7,12 +7,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.bus import CommandBus
+from api.bus import Bus
 from api.read_waiter import ReadModelWaiter
 from inventory.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
-BUS = web.AppKey("bus", CommandBus)
+BUS = web.AppKey("bus", Bus)
 READ_WAITER = web.AppKey("read_waiter", ReadModelWaiter)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError, api_error_for, error_body
+from inventory.errors import InventoryError
 from storage.engine import database_unavailable
 
 log = logging.getLogger(__name__)
@@ -109,41 +110,52 @@ RETRY_AFTER_SECONDS = 1
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turns every error into `{"error": {"code", "message", "details"}, "request_id"}`.
 
-    ApiError keeps its status; aiohttp's HTTP errors (404, 405, 413, ...) get a code;
+    Our own errors get the answer api.errors.api_error_for gives them (ApiError keeps
+    its status; a refused query parameter is 400, the pipeline's timeout 504, a broker
+    that refuses the command 503); aiohttp's HTTP errors (404, 405, 413, ...) get a code;
     the database being away (storage.engine.database_unavailable) is 503 `unavailable`
     with Retry-After; anything else is logged with the request id and answered 500
     `internal_error`.
     """
     try:
         return await handler(request)
-    except ApiError as exc:
-        return json_response(exc.body(), exc.status, exc.headers)
+    except InventoryError as exc:
+        err = api_error_for(exc)
+        if err is None:
+            return _unexpected(request, exc)
+        return json_response(err.body(), err.status, err.headers)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like are not errors
             raise
         err = _from_http_exception(request, exc)
         return json_response(err.body(), err.status, err.headers)
     except Exception as exc:
-        if database_unavailable(exc):
-            log.warning(
-                "database unavailable in %s %s (request_id=%s): %s",
-                request.method,
-                request.path,
-                current_request_id(),
-                exc,
-            )
-            err = ApiError(
-                503,
-                "unavailable",
-                "the database is unavailable; retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-            return json_response(err.body(), err.status, err.headers)
-        log.exception(
-            "unhandled error in %s %s (request_id=%s)",
+        return _unexpected(request, exc)
+
+
+def _unexpected(request: web.Request, exc: Exception) -> web.Response:
+    """503 when the database is away, else a logged 500."""
+    if database_unavailable(exc):
+        log.warning(
+            "database unavailable in %s %s (request_id=%s): %s",
             request.method,
             request.path,
             current_request_id(),
+            exc,
         )
-        body = error_body("internal_error", "internal error; quote the request_id when asking")
-        return json_response(body, 500)
+        err = ApiError(
+            503,
+            "unavailable",
+            "the database is unavailable; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        return json_response(err.body(), err.status, err.headers)
+    log.error(
+        "unhandled error in %s %s (request_id=%s)",
+        request.method,
+        request.path,
+        current_request_id(),
+        exc_info=exc,
+    )
+    body = error_body("internal_error", "internal error; quote the request_id when asking")
+    return json_response(body, 500)

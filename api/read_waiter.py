@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.retrying import retry_forever
 from storage.queries import current_versions
 from topics.messages import VersionToken
 
@@ -45,6 +46,8 @@ class ReadModelWaiter:
         self._wake = asyncio.Event()  # a new waiter, or the read models changed
         self._listening = False
         self._tasks: list[asyncio.Task[None]] = []
+        # The database may be down for a while: a round is tried until it succeeds.
+        self._retrying = retry_forever(log, "checking read-model versions failed")
 
     @property
     def listening(self) -> bool:
@@ -88,11 +91,7 @@ class ReadModelWaiter:
                 await self._wake.wait()
             # Cleared before the query: a commit during it wakes the next round.
             self._wake.clear()
-            try:
-                await self._round()
-            except Exception:  # the database may be down for a while: keep trying
-                log.exception("checking read-model versions failed")
-                await asyncio.sleep(0.5)
+            await self._retrying(self._round)
             if not self._waiting:
                 continue
             if self._listening:
@@ -103,6 +102,8 @@ class ReadModelWaiter:
 
     async def _round(self) -> None:
         waiting = list(self._waiting.items())
+        if not waiting:  # e.g. every request gave up while the database was away
+            return
         refs = {(t.entity, t.id) for _, tokens in waiting for t in tokens}
         versions = await current_versions(self._engine, refs)
         for future, tokens in waiting:
@@ -112,31 +113,33 @@ class ReadModelWaiter:
                 future.set_result(True)
 
     async def _listen(self) -> None:
-        """Keep one connection listening on the channel; reconnect when it drops."""
-        while True:
-            try:
-                await self._listen_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # down or refused: poll meanwhile, try again
-                log.warning("read-model notifications unavailable, polling: %s", err)
-            finally:
-                self._listening = False
-            await asyncio.sleep(RELISTEN_SECONDS)
+        """Keep one connection listening on the channel; reconnect when it drops (and
+        poll meanwhile)."""
+        retrying = retry_forever(
+            log,
+            "read-model notifications unavailable, polling",
+            first=RELISTEN_SECONDS,
+            most=RELISTEN_SECONDS,
+        )
+        await retrying(self._listen_once)
 
     async def _listen_once(self) -> None:
-        """Listen until the connection ends."""
+        """Listen until the connection ends; raises ConnectionError then."""
         assert self._channel is not None
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection  # asyncpg.Connection
-            lost = asyncio.Event()
-            driver.add_termination_listener(lambda _conn: lost.set())
-            await driver.add_listener(self._channel, self._on_notify)
-            self._listening = True
-            self._wake.set()  # a change may have been missed while not listening
-            log.info("read-model waiter listening on %s", self._channel)
-            await lost.wait()
+        try:
+            async with self._engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection  # asyncpg.Connection
+                lost = asyncio.Event()
+                driver.add_termination_listener(lambda _conn: lost.set())
+                await driver.add_listener(self._channel, self._on_notify)
+                self._listening = True
+                self._wake.set()  # a change may have been missed while not listening
+                log.info("read-model waiter listening on %s", self._channel)
+                await lost.wait()
+            raise ConnectionError("the listening connection was closed")
+        finally:
+            self._listening = False
 
     def _on_notify(self, *_args: Any) -> None:
         self._wake.set()

@@ -10,7 +10,17 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from topics.fields import EntityId, Money, Price, ProductId, Quantity, StockDelta, StockLevel, Text
+from topics.fields import (
+    PRODUCT_ID_TEXT,
+    EntityId,
+    Money,
+    Price,
+    ProductId,
+    Quantity,
+    StockDelta,
+    StockLevel,
+    Text,
+)
 from topics.messages import (
     AdjustStockData,
     ChangeStatusData,
@@ -31,7 +41,7 @@ class _Request(BaseModel):
 class CreateProductRequest(_Request):
     """Body of POST /api/products/."""
 
-    id: ProductId = Field(description="Caller-chosen product id: 1-64 of A-Z a-z 0-9 . _ -")
+    id: ProductId = Field(description=f"Caller-chosen product id: {PRODUCT_ID_TEXT}")
     name: Text
     price: Price
     stock: StockLevel
@@ -76,13 +86,6 @@ class ChangeStatusRequest(_Request):
     def command_data(self, order_id: str) -> ChangeStatusData:
         return ChangeStatusData(order_id=order_id, status=self.status, reason=self.reason)
 
-
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    CreateProductRequest,
-    AdjustStockRequest,
-    ReserveRequest,
-    ChangeStatusRequest,
-)
 
 # ---------------------------------------------------------------- responses
 
@@ -205,14 +208,25 @@ class ProjectionHealth(BaseModel):
     )
 
 
+class HealthChecks(BaseModel):
+    kafka: CheckResult = Field(
+        description="Does the broker answer, and show every pipeline topic ready?"
+    )
+    database: CheckResult = Field(description="Does the database answer within 2 s?")
+    projections: CheckResult | None = Field(
+        None,
+        description="Is any projection stopped at an event the database refuses (the "
+        "error names each)? Absent while the database does not answer.",
+    )
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
-    checks: dict[str, CheckResult] = Field(
-        description="`kafka` and `database`: do they answer; `projections` (when the "
-        "database answers): is any projection stopped at an event."
-    )
+    checks: HealthChecks
     projections: dict[str, ProjectionHealth] | None = Field(
-        None, description="Per projection (read_models, audit_log)."
+        None,
+        description="Per projection (read_models, audit_log): its lag while the broker "
+        "answers, and the events it is stopped at. Absent when neither applies.",
     )
     request_id: str
 

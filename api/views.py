@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaError
 
 from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, parse_body, read_json
 from api.dispatch import execute
-from api.errors import ApiError, error_body, invalid_parameter
+from api.errors import ApiError, error_body
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
 from api.presenters import (
@@ -28,7 +28,6 @@ from api.schemas import (
 from inventory.projector import projections
 from storage import audit_queries, order_params, order_queries, queries
 from storage.formats import iso_utc
-from storage.query_params import InvalidParameter
 from storage.stuck import StuckAt, list_stuck
 from topics.messages import (
     AdjustStock,
@@ -176,11 +175,8 @@ async def change_status(request: web.Request) -> web.Response:
 async def list_orders(request: web.Request) -> web.Response:
     """GET /api/orders/ → {"results", "next_cursor"}: filtered, sorted, keyset-paged;
     400 invalid_parameter naming the parameter."""
-    try:
-        params = order_params.parse_order_list_params(request.query)
-        page = await order_queries.list_orders(request.app[ENGINE], params)
-    except InvalidParameter as err:
-        raise invalid_parameter(err) from None
+    params = order_params.parse_order_list_params(request.query)
+    page = await order_queries.list_orders(request.app[ENGINE], params)
     return json_response(
         {
             "results": [present_order_summary(row) for row in page.results],
@@ -194,11 +190,8 @@ async def list_orders(request: web.Request) -> web.Response:
 
 async def list_audit(request: web.Request) -> web.Response:
     """GET /api/audit/ → {"results", "next_cursor"}, newest first; 400 invalid_parameter."""
-    try:
-        params = audit_queries.parse_audit_params(request.query)
-        results, next_cursor = await audit_queries.list_audit(request.app[ENGINE], params)
-    except InvalidParameter as err:
-        raise invalid_parameter(err) from None
+    params = audit_queries.parse_audit_params(request.query)
+    results, next_cursor = await audit_queries.list_audit(request.app[ENGINE], params)
     return json_response({"results": results, "next_cursor": next_cursor})
 
 

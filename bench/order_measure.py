@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.offset_pages import list_orders_offset
 from bench.order_combos import Combo
 from bench.orders_http import OrdersApi
-from storage.order_queries import build_order_list_query, list_orders, list_orders_offset
+from storage.order_queries import build_order_list_query, list_orders
 
 Call = Callable[[], Awaitable[object]]
 WARMUP_MAX_SECONDS = 5.0

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
+from inventory.kafka_admin import TopicError, TopicMissing
 from inventory.settings import Settings
 from inventory.signals import stop_on_signals
 from storage.audit import entity_of
@@ -59,8 +60,9 @@ async def tail(
 ) -> int:
     """Print audit events until `stop`, SIGINT/SIGTERM, `max_events` or `idle_timeout`.
 
-    Returns how many events were printed. Raises RuntimeError if the audit topic
-    does not exist (run `inventory stream create-topics`), and the broker's error
+    Returns how many events were printed. Raises TopicMissing if the audit topic
+    does not exist (run `inventory stream create-topics`), TopicError if its partitions
+    are not assigned in time, and the broker's error
     if Kafka cannot be reached. A record that is not a valid audit event is
     reported on `err` and skipped (with `as_json` it is printed as it is).
     """
@@ -113,14 +115,14 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: str, from_beginning: bo
     # Checked before subscribing: a subscription may make the broker auto-create a topic
     # under a mistyped prefix. topics() asks the broker, not the client's cache.
     if topic not in await consumer.topics():
-        raise RuntimeError(f"topic {topic!r} does not exist; run `inventory stream create-topics`")
+        raise TopicMissing(f"topic {topic!r} does not exist; run `inventory stream create-topics`")
     # Without a group, a subscription is assigned every partition, and partitions added
     # later are assigned too (from their start: they hold only new events).
     consumer.subscribe([topic])
     deadline = time.monotonic() + ASSIGN_TIMEOUT
     while not consumer.assignment():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no partitions of {topic!r} assigned within {ASSIGN_TIMEOUT:g} s")
+            raise TopicError(f"no partitions of {topic!r} assigned within {ASSIGN_TIMEOUT:g} s")
         await asyncio.sleep(0.05)
     partitions = sorted(consumer.assignment())
     if from_beginning:

@@ -20,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from inventory.errors import InventoryError
 from inventory.settings import Settings, get_settings
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
@@ -138,7 +139,7 @@ def cmd_audit_tail(settings: Settings, args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(tail(settings, options))
-    except RuntimeError as err:  # e.g. the audit topic does not exist
+    except InventoryError as err:  # e.g. the audit topic does not exist
         print(f"inventory audit tail: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from inventory.errors import InventoryError
 from inventory.settings import Settings
 from topics.names import PIPELINE_TOPICS, TopicSpec, changelog_specs, prefixed
 
@@ -31,7 +32,15 @@ WAIT_POLL_SECONDS = 0.5
 WAIT_LOG_SECONDS = 5.0
 
 
-class TopicMismatch(RuntimeError):
+class TopicError(InventoryError):
+    """A pipeline topic cannot be used: the broker would not create it, or it cannot be read."""
+
+
+class TopicMissing(TopicError):
+    """A topic the pipeline needs does not exist (`inventory stream create-topics` makes it)."""
+
+
+class TopicMismatch(TopicError):
     """An existing topic has another partition count than the tables that depend on it."""
 
 
@@ -114,7 +123,8 @@ async def create_topics(settings: Settings) -> list[str]:
     """Create every missing pipeline topic; return the names created now.
 
     Raises TopicMismatch when an existing co-partitioned topic has a different partition
-    count: a table co-partitioned with it would silently read the wrong rows.
+    count: a table co-partitioned with it would silently read the wrong rows; TopicError
+    when the broker refuses to create one.
     """
     admin = await _admin(settings)
     try:
@@ -135,7 +145,7 @@ async def create_topics(settings: Settings) -> list[str]:
             )
             for name, code, *rest in response.topic_errors:
                 if code not in (0, TopicAlreadyExistsError.errno):
-                    raise RuntimeError(f"creating topic {name} failed: error {code} {rest}")
+                    raise TopicError(f"creating topic {name} failed: error {code} {rest}")
         present = [name for name in wanted if name in existing and wanted[name].co_partitioned]
         if present:
             for description in await admin.describe_topics(present):

@@ -9,6 +9,7 @@ projector also applied changes nothing.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,25 +40,17 @@ class ReplayReport:
     schema: str
 
 
-class Progress:
-    """A one-line progress bar on a terminal (plain lines otherwise)."""
-
-    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
-        self.total, self.done, self.stream = max(total, 1), 0, stream
-        self._last = 0.0
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if now - self._last < 0.2 and self.done < self.total:
-            return
-        self._last = now
-        share = min(1.0, self.done / self.total)
-        bar = "#" * int(share * 30)
-        line = f"replay [{bar:<30}] {share:6.1%} {self.done}/{self.total} events"
-        end = "\r" if self.stream.isatty() and self.done < self.total else "\n"
-        self.stream.write(line + end)
-        self.stream.flush()
+def _progress_bar(stream: TextIO) -> Progress:
+    """Replay's progress bar on `stream`: redrawn in place on a terminal; elsewhere (a
+    log file) rich writes it once, as it stands when replay ends."""
+    return Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        console=Console(file=stream),
+    )
 
 
 async def replay(
@@ -63,10 +58,11 @@ async def replay(
     *,
     swap: bool = True,
     shadow_schema: str | None = None,
-    progress: Callable[[int], Progress] = Progress,
+    progress_to: TextIO = sys.stderr,
 ) -> ReplayReport:
     """Rebuild every projection into `shadow_schema` (default `<schema>_replay`); with
     `swap`, move the rebuilt tables into the live schema and drop the shadow schema.
+    The rebuild's progress is shown on `progress_to`.
     Returns what was applied. Raises the broker's or database's error; the live tables
     are untouched unless the swap itself committed."""
     started = time.monotonic()
@@ -87,13 +83,19 @@ async def replay(
         await migrate(shadow_engine, shadow)
         plan = await _partitions(consumer, projections(settings))
         ends = await consumer.end_offsets([tp for tps in plan.values() for tp in tps])
-        bar = progress(sum(ends.values()))
         applied, skipped = 0, 0
-        for projection, tps in plan.items():
-            a, s = await _apply_range(
-                consumer, projection, shadow_engine, {tp: 0 for tp in tps}, ends, bar.advance
-            )
-            applied, skipped = applied + a, skipped + s
+        with _progress_bar(progress_to) as bar:
+            task = bar.add_task("replay", total=sum(ends.values()))
+            for projection, tps in plan.items():
+                a, s = await _apply_range(
+                    consumer,
+                    projection,
+                    shadow_engine,
+                    {tp: 0 for tp in tps},
+                    ends,
+                    functools.partial(bar.advance, task),
+                )
+                applied, skipped = applied + a, skipped + s
         if swap:
             await _swap(live_engine, settings.database_schema, shadow)
             # Whatever the live projector wrote to the old tables since `ends`, again.

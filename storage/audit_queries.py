@@ -11,15 +11,13 @@ btrees of 003 (`(occurred_at, id)`, `(entity_type, entity_id, occurred_at, id)`,
 `(type, occurred_at, id)`) answer as an index condition: never OFFSET.
 
 Cursor (opaque to clients): base64url, unpadded, of the compact JSON object
-`{"f": filter fingerprint, "t": last occurred_at, "id": last event id, "h": MAC}`.
-The same scheme as the order list's cursor (storage/order_params.py) with its
-own key, so an order cursor is never taken for an audit cursor. The MAC is an
-integrity check against accidents and casual edits, not a secret (see there).
+`{"f": filter fingerprint, "t": last occurred_at, "id": last event id, "h": MAC}`:
+a storage.cursors cursor, like the order list's, with its own key, so an order
+cursor is never taken for an audit cursor.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,24 +26,24 @@ from typing import Any, Final, get_args
 from sqlalchemy import ColumnElement, Row, Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.formats import iso_utc
-from storage.query_params import (
+from storage.cursors import (
     CURSOR_SCHEMA,
-    TIME_SCHEMA,
     CursorMismatch,
     InvalidCursor,
+    KeysetCursor,
+    fingerprint,
+    time_text,
+)
+from storage.formats import iso_utc
+from storage.query_params import (
+    TIME_SCHEMA,
     InvalidParameter,
     limit_schema,
-    open_cursor,
+    parse_id,
     parse_limit,
+    parse_time,
     query_values,
-    seal_cursor,
 )
-from storage.query_params import b64encode as _b64encode
-from storage.query_params import canonical_json as _canonical_json
-from storage.query_params import parse_id as _parse_id
-from storage.query_params import parse_time as _parse_time
-from storage.query_params import time_text as _time_text
 from storage.tables import audit_log
 from topics.fields import ENTITY_ID_RULE
 from topics.messages import AuditEvent
@@ -87,8 +85,12 @@ PARAMETER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 }
 PARAMETERS: Final[tuple[str, ...]] = tuple(PARAMETER_SCHEMAS)
 
-# Not a secret; change it to invalidate every audit cursor handed out so far.
-CURSOR_KEY: Final = b"inventory-stream/audit-cursor/v1"
+# The key is not a secret; change it to invalidate every audit cursor handed out so far.
+CURSOR: Final = KeysetCursor(
+    key=b"inventory-stream/audit-cursor/v1",
+    query_fields=frozenset({"f"}),
+    position_fields=frozenset({"t", "id"}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +136,16 @@ def parse_audit_params(query: Mapping[str, str]) -> AuditParams:
     values, _ = query_values(query, PARAMETERS)
     get = values.get
 
-    since = _parse_time("since", get("since"))
-    until = _parse_time("until", get("until"))
+    since = parse_time("since", get("since"))
+    until = parse_time("until", get("until"))
     # [t, t) or a reversed interval cannot match anything: almost surely a mistake.
     if since is not None and until is not None and since >= until:
         raise InvalidParameter("until", "must be later than since")
     params = AuditParams(
         entity_type=_parse_choice("entity_type", get("entity_type"), ENTITY_TYPES),
-        entity_id=_parse_id("entity_id", get("entity_id")),
+        entity_id=parse_id("entity_id", get("entity_id")),
         type=_parse_choice("type", get("type"), EVENT_TYPES),
-        request_id=_parse_id("request_id", get("request_id")),
+        request_id=parse_id("request_id", get("request_id")),
         since=since,
         until=until,
         limit=_parse_limit(get("limit")),
@@ -169,21 +171,22 @@ def _parse_limit(value: str | None) -> int:
 def filter_fingerprint(params: AuditParams) -> str:
     """A short digest of the filters (not limit or cursor): equal filters, equal digests,
     whatever zone the times were written in. The page size may change between pages."""
-    canonical = {
-        "entity_type": params.entity_type,
-        "entity_id": params.entity_id,
-        "type": params.type,
-        "request_id": params.request_id,
-        "since": _time_text(params.since),
-        "until": _time_text(params.until),
-    }
-    return _b64encode(hashlib.sha256(_canonical_json(canonical)).digest()[:9])
+    return fingerprint(
+        {
+            "entity_type": params.entity_type,
+            "entity_id": params.entity_id,
+            "type": params.type,
+            "request_id": params.request_id,
+            "since": time_text(params.since),
+            "until": time_text(params.until),
+        }
+    )
 
 
 def encode_audit_cursor(params: AuditParams, occurred_at: datetime, event_id: str) -> str:
     """The cursor that continues `params`' query after the row (`occurred_at`, `event_id`)."""
-    body = {"f": filter_fingerprint(params), "t": _time_text(occurred_at), "id": event_id}
-    return seal_cursor(CURSOR_KEY, body)
+    position = {"t": time_text(occurred_at), "id": event_id}
+    return CURSOR.seal({"f": filter_fingerprint(params)}, position)
 
 
 def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
@@ -195,14 +198,12 @@ def decode_audit_cursor(params: AuditParams) -> AuditPosition | None:
     """
     if params.cursor is None:
         return None
-    body = open_cursor(CURSOR_KEY, params.cursor, {"f", "t", "id"})
-    if body["f"] != filter_fingerprint(params):
-        raise CursorMismatch()
+    position = CURSOR.open(params.cursor, {"f": filter_fingerprint(params)})
     try:
-        occurred_at = datetime.fromisoformat(body["t"])
+        occurred_at = datetime.fromisoformat(position["t"])
     except ValueError:  # only a bug of ours can get here past the MAC
         raise InvalidCursor() from None
-    return AuditPosition(occurred_at=occurred_at, event_id=body["id"])
+    return AuditPosition(occurred_at=occurred_at, event_id=position["id"])
 
 
 # --- query ------------------------------------------------------------------------------

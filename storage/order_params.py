@@ -4,22 +4,14 @@ Pure: no SQL, no HTTP. The gateway hands the query string to
 `parse_order_list_params` and turns `InvalidParameter` into a 400 naming
 `err.name`; `storage.order_queries.list_orders` runs the result.
 
-Cursor format (opaque to clients, documented here for maintainers): base64url,
-without padding, of the compact JSON object
-
-    {"s": sort, "f": filter fingerprint, "k": last sort key, "id": last order id,
-     "h": HMAC-SHA256 over the other four, truncated to 16 bytes, base64url}
-
-The MAC tells a tampered cursor from a genuine one; the fingerprint tells a
-genuine cursor used with another filter set (`CursorMismatch`). The key is a
-constant, so the MAC is an integrity check against accidents and casual
-editing, not a secret: a forged cursor can only start a page at an arbitrary
-keyset position of the caller's own query, which a filter could do anyway.
+Cursor (opaque to clients; storage.cursors, docs/QUERIES.md): base64url, unpadded,
+of the compact JSON object `{"s": sort, "f": filter fingerprint, "k": last sort key,
+"id": last order id, "h": MAC}`. A cursor of another sort or filter set is a
+`CursorMismatch`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,23 +19,16 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, get_args
 
+from storage.cursors import CURSOR_SCHEMA, InvalidCursor, KeysetCursor, fingerprint, time_text
 from storage.query_params import (
-    CURSOR_SCHEMA,
     TIME_SCHEMA,
-    CursorMismatch,
-    InvalidCursor,
     InvalidParameter,
     limit_schema,
-    open_cursor,
+    parse_id,
     parse_limit,
+    parse_time,
     query_values,
-    seal_cursor,
 )
-from storage.query_params import b64encode as _b64encode
-from storage.query_params import canonical_json as _canonical_json
-from storage.query_params import parse_id as _parse_id
-from storage.query_params import parse_time as _parse_time
-from storage.query_params import time_text as _time_text
 from topics.fields import ENTITY_ID_RULE, MONEY_TEXT_SCHEMA, PRODUCT_ID_RULE, money
 from topics.messages import OrderStatusName
 
@@ -55,9 +40,13 @@ DEFAULT_SORT: Final = "newest"
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
 
-# Not a secret (see the module docstring); change it to invalidate every cursor
+# The key is not a secret (storage.cursors); change it to invalidate every cursor
 # handed out so far, e.g. when the cursor's meaning changes.
-CURSOR_KEY: Final = b"inventory-stream/orders-cursor/v1"
+CURSOR: Final = KeysetCursor(
+    key=b"inventory-stream/orders-cursor/v1",
+    query_fields=frozenset({"s", "f"}),
+    position_fields=frozenset({"k", "id"}),
+)
 
 _STATUS_NAME = f"({'|'.join(STATUSES)})"
 # One or more statuses, comma separated, spaces allowed around the commas.
@@ -128,8 +117,8 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
     statuses = [name for value in status_values for name in _parse_statuses(value)]
     get = values.get
 
-    created_from = _parse_time("created_from", get("created_from"))
-    created_to = _parse_time("created_to", get("created_to"))
+    created_from = parse_time("created_from", get("created_from"))
+    created_to = parse_time("created_to", get("created_to"))
     # An empty half-open interval [t, t) cannot match anything: almost surely a mistake.
     if created_from is not None and created_to is not None and created_from >= created_to:
         raise InvalidParameter("created_to", "must be later than created_from")
@@ -143,8 +132,8 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
         statuses=tuple(sorted(set(statuses))),
         min_total=min_total,
         max_total=max_total,
-        customer_id=_parse_id("customer_id", get("customer_id")),
-        product_id=_parse_id("product_id", get("product_id"), PRODUCT_ID_RULE),
+        customer_id=parse_id("customer_id", get("customer_id")),
+        product_id=parse_id("product_id", get("product_id"), PRODUCT_ID_RULE),
         sort=_parse_sort(get("sort")),
         limit=_parse_limit(get("limit")),
         cursor=get("cursor"),
@@ -199,24 +188,28 @@ def filter_fingerprint(params: OrderListParams) -> str:
     Equal filters give equal digests however they were spelled: statuses in any
     order, "10" and "10.00", a time in any zone.
     """
-    canonical = {
-        "created_from": _time_text(params.created_from),
-        "created_to": _time_text(params.created_to),
-        "statuses": sorted(set(params.statuses)),
-        "min_total": _decimal_text(params.min_total),
-        "max_total": _decimal_text(params.max_total),
-        "customer_id": params.customer_id,
-        "product_id": params.product_id,
-    }
-    digest = hashlib.sha256(_canonical_json(canonical)).digest()[:9]
-    return _b64encode(digest)
+    return fingerprint(
+        {
+            "created_from": time_text(params.created_from),
+            "created_to": time_text(params.created_to),
+            "statuses": sorted(set(params.statuses)),
+            "min_total": _decimal_text(params.min_total),
+            "max_total": _decimal_text(params.max_total),
+            "customer_id": params.customer_id,
+            "product_id": params.product_id,
+        }
+    )
+
+
+def _cursor_query(params: OrderListParams) -> dict[str, str]:
+    return {"s": params.sort, "f": filter_fingerprint(params)}
 
 
 def encode_cursor(params: OrderListParams, value: datetime | Decimal, order_id: str) -> str:
     """The cursor that continues `params`' query after the row (`value`, `order_id`)."""
-    key = _time_text(value) if isinstance(value, datetime) else _decimal_text(value)
-    body = {"s": params.sort, "f": filter_fingerprint(params), "k": key, "id": order_id}
-    return seal_cursor(CURSOR_KEY, body)
+    key = time_text(value) if isinstance(value, datetime) else _decimal_text(value)
+    assert key is not None
+    return CURSOR.seal(_cursor_query(params), {"k": key, "id": order_id})
 
 
 def decode_cursor(params: OrderListParams) -> Keyset | None:
@@ -228,16 +221,16 @@ def decode_cursor(params: OrderListParams) -> Keyset | None:
     """
     if params.cursor is None:
         return None
-    body = open_cursor(CURSOR_KEY, params.cursor, {"s", "f", "k", "id"})
-    if body["s"] != params.sort or body["f"] != filter_fingerprint(params):
-        raise CursorMismatch()
+    position = CURSOR.open(params.cursor, _cursor_query(params))
     try:
         value: datetime | Decimal = (
-            Decimal(body["k"]) if sorts_by_value(params.sort) else datetime.fromisoformat(body["k"])
+            Decimal(position["k"])
+            if sorts_by_value(params.sort)
+            else datetime.fromisoformat(position["k"])
         )
     except (ValueError, InvalidOperation):  # only a bug of ours can get here past the MAC
         raise InvalidCursor() from None
-    return Keyset(value=value, order_id=body["id"])
+    return Keyset(value=value, order_id=position["id"])
 
 
 def _decimal_text(value: Decimal | None) -> str | None:

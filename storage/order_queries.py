@@ -90,21 +90,6 @@ async def list_orders(engine: AsyncEngine, params: OrderListParams) -> OrderPage
     return OrderPage(results=[order_summary(r) for r in page], next_cursor=next_cursor)
 
 
-async def list_orders_offset(
-    engine: AsyncEngine, params: OrderListParams, offset: int
-) -> OrderPage:
-    """The same query paged with OFFSET, for the benchmark's comparison only.
-
-    `params.cursor` is ignored; `next_cursor` is always None (the caller pages by
-    offset). Raises ValueError for a negative offset.
-    """
-    if offset < 0:
-        raise ValueError(f"offset must be >= 0, not {offset}")
-    query = build_order_list_query(params, None, offset=offset)
-    rows = await _fetch(engine, query)
-    return OrderPage(results=[order_summary(r) for r in rows[: params.limit]], next_cursor=None)
-
-
 def build_order_list_query(
     params: OrderListParams, keyset: Keyset | None, *, offset: int = 0
 ) -> Select[Any]:

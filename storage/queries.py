@@ -5,7 +5,7 @@ Money comes out as a decimal string ("19.99"), times as ISO 8601 UTC strings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Row, or_, select, text
@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.formats import iso_utc, iso_utc_or_none, money
 from storage.tables import orders, products, reservations
-from topics.messages import VersionToken
 
 
 # One fixed statement whatever the tokens, so asyncpg prepares it once per connection.
@@ -91,17 +90,6 @@ def order_summary(row: Row[Any]) -> dict[str, Any]:
         "cancel_reason": row.cancel_reason,
         "version": row.version,
     }
-
-
-async def versions_reached(engine: AsyncEngine, tokens: Sequence[VersionToken]) -> bool:
-    """True when every token's row exists with `version >= token.version`.
-
-    One query whatever the number of tokens; True for no tokens without a query.
-    """
-    if not tokens:
-        return True
-    versions = await current_versions(engine, {(t.entity, t.id) for t in tokens})
-    return all(versions.get((t.entity, t.id), -1) >= t.version for t in tokens)
 
 
 _CURRENT_VERSIONS = text(

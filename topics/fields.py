@@ -40,6 +40,8 @@ MAX_MONEY: Final = Decimal("999999999999.99")
 MAX_PRICE: Final = Decimal("99999999.99")
 
 PRODUCT_ID_PATTERN: Final = f"^[A-Za-z0-9._-]{{1,{MAX_PRODUCT_ID_LENGTH}}}$"
+# The pattern in words, for descriptions.
+PRODUCT_ID_TEXT: Final = f"1-{MAX_PRODUCT_ID_LENGTH} of A-Z a-z 0-9 . _ -"
 
 # Control characters: Unicode category Cc, C0, DEL and C1. They break keys, logs and
 # headers, and PostgreSQL cannot store U+0000 at all.
@@ -116,7 +118,7 @@ ProductId = Annotated[
     str,
     Field(
         pattern=PRODUCT_ID_PATTERN,
-        description="1-64 of A-Z a-z 0-9 . _ -",
+        description=PRODUCT_ID_TEXT,
         examples=["mug-01"],
     ),
 ]

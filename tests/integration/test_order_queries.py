@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.offset_pages import list_orders_offset
+from storage.cursors import CursorMismatch, InvalidCursor
 from storage.order_params import (
     SORTS,
-    CursorMismatch,
-    InvalidCursor,
     OrderListParams,
     SortName,
     decode_cursor,
@@ -35,12 +35,7 @@ from storage.order_params import (
     parse_order_list_params,
     sorts_by_value,
 )
-from storage.order_queries import (
-    OrderPage,
-    build_order_list_query,
-    list_orders,
-    list_orders_offset,
-)
+from storage.order_queries import OrderPage, build_order_list_query, list_orders
 from storage.tables import orders
 from tests.support.explain import explain, index_problems, plan_shape
 

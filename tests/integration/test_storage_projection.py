@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.projection import project_events
 from storage.queries import (
+    current_versions,
     get_order,
     get_product,
     get_reservation,
     stock_invariant_violations,
-    versions_reached,
 )
 from storage.tables import orders, products, reservations
 from topics.messages import (
@@ -42,7 +42,6 @@ from topics.messages import (
     ReservationSnapshot,
     StockAdjusted,
     StockAdjustedData,
-    VersionToken,
 )
 
 pytestmark = pytest.mark.integration
@@ -411,23 +410,24 @@ async def test_other_event_types_are_skipped(engine: AsyncEngine) -> None:
     assert await project_events(engine, []) == 0
 
 
-async def test_versions_reached(engine: AsyncEngine) -> None:
+async def test_current_versions_names_each_row_that_exists(engine: AsyncEngine) -> None:
     pid, rid, oid = uid("p"), uid("r"), uid("o")
     await project_events(engine, lifecycle(pid, rid, oid))
 
-    def tokens(*specs: tuple[str, str, int]) -> list[VersionToken]:
-        return [VersionToken(entity=e, id=i, version=v) for e, i, v in specs]  # type: ignore[arg-type]
-
-    assert await versions_reached(engine, [])
-    assert await versions_reached(
-        engine, tokens(("product", pid, 4), ("reservation", rid, 2), ("order", oid, 3))
+    versions = await current_versions(
+        engine,
+        # An unknown id, and an id of one kind asked as another, are not answered.
+        {
+            ("product", pid),
+            ("reservation", rid),
+            ("order", oid),
+            ("reservation", uid("r")),
+            ("order", pid),
+        },
     )
-    assert await versions_reached(engine, tokens(("product", pid, 1), ("product", pid, 1)))
-    assert not await versions_reached(engine, tokens(("product", pid, 5)))
-    assert not await versions_reached(engine, tokens(("product", pid, 1), ("order", oid, 4)))
-    assert not await versions_reached(engine, tokens(("reservation", uid("r"), 0)))
-    # an id of one kind does not answer for another
-    assert not await versions_reached(engine, tokens(("order", pid, 1)))
+
+    assert versions == {("product", pid): 4, ("reservation", rid): 3, ("order", oid): 3}
+    assert await current_versions(engine, []) == {}
 
 
 async def test_invariant_check_names_a_broken_product(engine: AsyncEngine) -> None:

@@ -118,3 +118,13 @@ def test_a_product_links_to_a_reservation_which_links_to_a_status_change() -> No
     assert created["ReserveStock"]["operationId"] == "createReservation"
     reserved = operation("createReservation")["responses"]["201"]["links"]
     assert reserved["ChangeOrderStatus"]["operationId"] == "changeOrderStatus"
+
+
+def test_the_health_answer_documents_every_check_and_the_projections() -> None:
+    health = SCHEMAS["HealthResponse"]["properties"]
+    assert set(health) == {"status", "checks", "projections", "request_id"}
+    projections = health["projections"]["anyOf"][0]["additionalProperties"]
+    assert projections == {"$ref": "#/components/schemas/ProjectionHealth"}
+    checks = SCHEMAS["HealthChecks"]
+    assert set(checks["properties"]) == {"kafka", "database", "projections"}
+    assert set(checks["required"]) == {"kafka", "database"}

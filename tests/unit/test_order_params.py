@@ -11,11 +11,9 @@ from decimal import Decimal
 
 import pytest
 
+from storage.cursors import CursorMismatch, InvalidCursor
 from storage.order_params import (
     DEFAULT_LIMIT,
-    CursorMismatch,
-    InvalidCursor,
-    InvalidParameter,
     Keyset,
     OrderListParams,
     decode_cursor,
@@ -23,6 +21,7 @@ from storage.order_params import (
     filter_fingerprint,
     parse_order_list_params,
 )
+from storage.query_params import InvalidParameter
 
 
 class MultiDict:

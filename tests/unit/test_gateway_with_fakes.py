@@ -1,0 +1,218 @@
+"""The gateway's status codes, built with a fake command bus and no broker.
+
+The engine points at an address where no database listens: a request without an
+Idempotency-Key whose reply has no `read_after` needs none, so these answers show
+that too (only the read-model waiter's listener tries it, is refused, and logs so).
+Routes that read the database (lookups, lists with valid parameters, /healthz) are
+left to the integration tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+from api.bus import Command
+from api.errors import PipelineTimeout, PipelineUnavailable
+from inventory.settings import Settings
+from storage.engine import create_engine
+from topics.messages import CreateProduct, ProductSnapshot, Reply, ReplyData
+from topics.names import INVENTORY_COMMANDS, prefixed
+
+# Port 1 on loopback: connecting is refused at once, so nothing can use a database.
+NO_DATABASE = "postgresql+asyncpg://nobody@127.0.0.1:1/nowhere"
+
+# What the fake does with a command: the reply to return, or the error to raise.
+Answer = Callable[[Command], Reply | BaseException]
+
+
+class FakeBus:
+    """api.bus.Bus answering every command with `answer`, recording what was sent."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.sent: list[tuple[str, Command]] = []
+
+    async def request(self, topic: str, command: Command, *, partition: int | None = None) -> Reply:
+        self.sent.append((topic, command))
+        outcome = self.answer(command)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def kafka_error(self) -> str | None:
+        return None
+
+    async def consumer_lag(self, group: str, topics: list[str]) -> int:
+        return 0
+
+
+def reply(command: Command, data: dict[str, Any]) -> Reply:
+    return Reply(
+        key=command.key,
+        request_id=command.request_id,
+        data=ReplyData(correlation_id=command.id, **data),
+    )
+
+
+def refused(code: str, message: str = "refused") -> Answer:
+    return lambda command: reply(command, {"ok": False, "code": code, "message": message})
+
+
+def created(command: Command) -> Reply:
+    assert isinstance(command, CreateProduct)
+    data = command.data
+    product = ProductSnapshot(
+        id=data.product_id,
+        name=data.name,
+        price=data.price,
+        initial=data.initial_stock,
+        adjusted=0,
+        available=data.initial_stock,
+        reserved=0,
+        sold=0,
+        version=1,
+    )
+    return reply(command, {"ok": True, "code": "ok", "result": {"product": product.model_dump()}})
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(database_url=NO_DATABASE, topic_prefix="fake.", reply_timeout_seconds=0.5)
+
+
+@pytest.fixture
+def bus() -> FakeBus:
+    return FakeBus(created)
+
+
+@pytest.fixture
+async def client(settings: Settings, bus: FakeBus) -> AsyncIterator[TestClient[Any, Any]]:
+    engine = create_engine(settings)
+    app = create_app(settings, bus=bus, engine=engine)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+    await engine.dispose()
+
+
+PRODUCT = {"id": "widget-1", "name": "Widget", "price": "9.90", "stock": 5}
+RESERVATION = {"product_id": "widget-1", "quantity": 2, "customer_id": "cust-1"}
+
+
+async def test_an_accepted_command_is_sent_and_answered_201(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    response = await client.post("/api/products/", json=PRODUCT)
+
+    assert response.status == 201
+    body = await response.json()
+    assert body["product"]["id"] == "widget-1"
+    assert Decimal(body["product"]["price"]) == Decimal("9.90")
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    [(topic, command)] = bus.sent
+    assert topic == prefixed("fake.", INVENTORY_COMMANDS)
+    assert command.key == "widget-1"
+    assert command.request_id == body["request_id"]
+
+
+async def test_a_conflict_refusal_is_409_with_its_code(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    bus.answer = refused("insufficient_stock", "only 1 available")
+
+    response = await client.post("/api/reservations/", json=RESERVATION)
+
+    assert response.status == 409
+    body = await response.json()
+    assert body["error"]["code"] == "insufficient_stock"
+    assert body["error"]["message"] == "only 1 available"
+
+
+async def test_a_missing_product_is_404(client: TestClient[Any, Any], bus: FakeBus) -> None:
+    bus.answer = refused("product_not_found")
+
+    response = await client.post("/api/reservations/", json=RESERVATION)
+
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "product_not_found"
+
+
+async def test_an_unclassified_refusal_is_409(client: TestClient[Any, Any], bus: FakeBus) -> None:
+    bus.answer = refused("some_future_code")
+
+    response = await client.post("/api/products/", json=PRODUCT)
+
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "some_future_code"
+
+
+async def test_no_reply_in_time_is_504_naming_the_command(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    bus.answer = lambda command: PipelineTimeout(command.id, 0.5)
+
+    response = await client.post("/api/products/", json=PRODUCT)
+
+    assert response.status == 504
+    error = (await response.json())["error"]
+    assert error["code"] == "pipeline_timeout"
+    [(_, command)] = bus.sent
+    assert error["details"] == {"command_id": command.id, "timeout_seconds": 0.5}
+
+
+async def test_a_broker_that_refuses_the_command_is_503(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    bus.answer = lambda command: PipelineUnavailable("KafkaConnectionError: no broker", command.id)
+
+    response = await client.post("/api/products/", json=PRODUCT)
+
+    assert response.status == 503
+    error = (await response.json())["error"]
+    assert error["code"] == "pipeline_unavailable"
+    [(_, command)] = bus.sent
+    assert error["details"] == {
+        "command_id": command.id,
+        "reason": "KafkaConnectionError: no broker",
+    }
+
+
+async def test_an_invalid_body_never_reaches_the_bus(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    response = await client.post("/api/products/", json={**PRODUCT, "stock": -1})
+
+    assert response.status == 422
+    assert (await response.json())["error"]["code"] == "validation_error"
+    assert bus.sent == []
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [("/api/orders/?sort=cheapest", "sort"), ("/api/audit/?limit=0", "limit")],
+)
+async def test_a_refused_query_parameter_is_400_naming_it(
+    client: TestClient[Any, Any], path: str, parameter: str
+) -> None:
+    response = await client.get(path)
+
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_parameter"
+    assert error["details"] == {"parameter": parameter}
+
+
+async def test_a_status_the_agents_do_not_know_is_422(
+    client: TestClient[Any, Any], bus: FakeBus
+) -> None:
+    bus.answer = refused("invalid_status", "unknown order status 'shipped'")
+
+    response = await client.post("/api/orders/ord-1/change_status/", json={"status": "confirmed"})
+
+    assert response.status == 422
+    assert (await response.json())["error"]["code"] == "invalid_status"

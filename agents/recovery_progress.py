@@ -13,7 +13,11 @@ when a recovery ends:
                      "highwater": 5000, "remaining": 3800}, ...]}
 
 `partitions` lists only the active changelog partitions still behind; `recovering`
-false with an empty list means the worker is serving.
+false with an empty list means the worker is serving. `standby` lists the changelog
+partitions this worker keeps a standby copy of, with the offset of the last record it
+has read of each (what a takeover would start after):
+
+     "standby": [{"table": "stock", "partition": 1, "offset": 5120}, ...]
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ def _behind(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
+def _standby(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]  # TableManager's
+    return [
+        {"table": tables.get(tp.topic, tp.topic), "partition": tp.partition, "offset": offset}
+        for tp, offset in sorted(recovery.standby_offsets.items())
+        if tp in recovery.standby_tps and offset is not None
+    ]
+
+
 def write_status(app: faust.App, tables: dict[str, str], folder: Path) -> list[dict[str, Any]]:
     """Rewrite the status file (atomically: a reader never sees half of it)."""
     recovering = bool(app.tables.recovery.in_recovery)  # type: ignore[attr-defined]
@@ -63,6 +76,7 @@ def write_status(app: faust.App, tables: dict[str, str], folder: Path) -> list[d
         "updated_at": time.time(),
         "recovering": recovering,
         "partitions": rows,
+        "standby": _standby(app, tables),
     }
     tmp = folder / f".{STATUS_FILE}.tmp"
     tmp.write_text(json.dumps(status))

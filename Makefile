@@ -104,6 +104,13 @@ bench-reserve: services
 bench-floor: services
 	$(BIN)/python -m bench.faust_floor
 
+## Worker restart time and RSS against orders taken, RocksDB vs memory store (seeded
+## changelogs); a table with ratios, and docs/bench-recovery.png. BENCH_SIZES=10000,100000,...
+.PHONY: bench-recovery
+bench-recovery: services
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m bench.recovery --sizes $${BENCH_SIZES:-10000,100000,1000000}
+
 ## GET /api/orders/ at 1M orders: first vs deep page over HTTP, OFFSET at the same depth.
 .PHONY: bench-queries
 bench-queries: services

@@ -85,7 +85,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
 		agents/offset_guard.py agents/transactions.py agents/changelog_table.py \
-		agents/finished_orders.py \
+		agents/finished_orders.py agents/table_store.py agents/state_dir.py \
+		agents/changelog_offsets.py agents/recovery_progress.py \
 		topics/partitioning.py topics/signing.py topics/fields.py \
 		inventory/apply_failures.py inventory/projector_writes.py storage/stuck.py
 
@@ -111,6 +112,13 @@ bench-floor: services
 bench-drain: venv
 	scripts/kafka.sh start
 	$(BIN)/python -m bench.drain $(DRAIN_ARGS)
+
+## Worker restart time and RSS against orders taken, RocksDB vs memory store (seeded
+## changelogs); a table with ratios, and docs/bench-recovery.png. BENCH_SIZES=10000,100000,...
+.PHONY: bench-recovery
+bench-recovery: services
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m bench.recovery --sizes $${BENCH_SIZES:-10000,100000,1000000}
 
 ## GET /api/orders/ at 1M orders: first vs deep page over HTTP, OFFSET at the same depth.
 .PHONY: bench-queries

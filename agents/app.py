@@ -6,6 +6,7 @@ own topic prefix and app id, and nothing happens at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import Any
 import faust
 from faust.types import TP, TopicT
 
-from agents import faust_patches
+from agents import faust_patches, recovery_progress, state_dir
 from agents.changelog_table import OWN_ROW_PREFIX, ChangelogTable
 from agents.faults import CRASH_BEFORE_COMMIT, FaultPoints
 from agents.offset_guard import KafkaOffsets, OffsetGuard
+from agents.table_store import ROCKSDB_OPTIONS
 from agents.transactions import PartitionTransactions
 from inventory.settings import Settings
 from topics.names import (
@@ -71,29 +73,40 @@ class Pipeline:
         """Hand every table write so far to its partition's transaction, then commit all
         open transactions with their offsets."""
 
-        async def send(partition: int, topic: str, key: bytes | None, value: bytes | None) -> None:
-            await self.transactions.send(partition, topic, key, value, to_partition=partition)
+        async def send(
+            partition: int, topic: str, key: bytes | None, value: bytes | None
+        ) -> asyncio.Future[Any]:
+            return await self.transactions.send(
+                partition, topic, key, value, to_partition=partition
+            )
 
         for settle in self.before_commit:
             settle()
-        for table in (self.stock, self.orders, self.deadlines):
+        tables = (self.stock, self.orders, self.deadlines)
+        for table in tables:
             await table.drain(send)
         if self.transactions.pending and self.faults.reached(CRASH_BEFORE_COMMIT):
             await self.transactions.abandon(f"fault injected at {CRASH_BEFORE_COMMIT!r}")
         await self.transactions.commit()
+        # Only now may the batch reach a table's disk (agents.table_store).
+        for table in tables:
+            table.checkpoint()
 
 
 def build_app(settings: Settings) -> Pipeline:
     """A configured faust App with its source topics and changelog-backed tables."""
     faust_patches.apply(settings.kafka_bootstrap_list)
-    datadir = Path(".local") / "faust" / settings.app_id
-    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
+    # One folder per worker process, found again by a restarted worker (agents.state_dir);
+    # the memory store keeps only faust's scratch files and the recovery status there.
+    datadir = state_dir.claim(Path(".local") / "faust" / settings.app_id, settings.state_dir)
+    rocksdb = settings.table_store == "rocksdb"
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_list],
-        store="memory://",  # tables are rebuilt from their changelog topics on start
+        # rocksdb: committed state on disk, replayed from its checkpoint on start
+        # (agents.table_store); memory: rebuilt from the whole changelog on start.
+        store="rocksdb://" if rocksdb else "memory://",
         Table=ChangelogTable,  # changelog writes go through agents.transactions
-        # faust makes a data folder even for memory tables; keep it out of the source tree.
         datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -108,7 +121,8 @@ def build_app(settings: Settings) -> Pipeline:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger_ms=1,
-        table_standby_replicas=0,
+        # A memory store would mix a standby's rows into the active ones (one dict).
+        table_standby_replicas=settings.standby_replicas if rocksdb else 0,
         stream_wait_empty=False,
         broker_commit_every=200,
         # A killed worker's partitions move to a live one only after its session expires
@@ -131,7 +145,13 @@ def build_app(settings: Settings) -> Pipeline:
     )
 
     def table(name: str) -> ChangelogTable:
-        table = app.Table(name, partitions=settings.partitions, key_type=str, value_type=None)
+        table = app.Table(
+            name,
+            partitions=settings.partitions,
+            key_type=str,
+            value_type=None,
+            options=dict(ROCKSDB_OPTIONS) if rocksdb else None,  # faust pops from it
+        )
         assert isinstance(table, ChangelogTable)  # the App's Table class, set above
         return table
 
@@ -149,6 +169,7 @@ def build_app(settings: Settings) -> Pipeline:
         faults=FaultPoints(settings.inject_faults),
     )
     _own_partitions_before_recovery(pipeline)
+    recovery_progress.report(app, [pipeline.stock, pipeline.orders, pipeline.deadlines], datadir)
     return pipeline
 
 

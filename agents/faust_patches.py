@@ -10,11 +10,12 @@ import logging
 from collections import Counter
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from agents.changelog_offsets import last_record_offsets
 
 # faust creates its worker consumer with fetch_max_wait_ms=1500, fixed. aiokafka does not
 # fetch a partition again while records of it are still buffered, so a fetch for the
@@ -100,38 +101,3 @@ def _patch_recovery_end(bootstrap_servers: list[str]) -> None:
             )
 
     Recovery._build_highwaters = build_highwaters
-
-
-async def last_record_offsets(bootstrap_servers: list[str], ends: dict[TP, int]) -> dict[TP, int]:
-    """For each partition, the offset of the last committed record before `ends[tp]`, or
-    -1 when there is none. Reads back a window from the end, widening it until it finds a
-    record: a tail of markers is short (one per transaction), unless many transactions
-    in a row were aborted."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        found: dict[TP, int] = {}
-        for tp, end in ends.items():
-            partition = TopicPartition(tp.topic, tp.partition)
-            consumer.assign([partition])
-            window, last = 16, -1
-            while True:
-                start = max(0, end - window)
-                consumer.seek(partition, start)
-                while await consumer.position(partition) < end:
-                    batch = await consumer.getmany(partition, timeout_ms=1000)
-                    for record in batch.get(partition, []):
-                        if record.offset < end:
-                            last = max(last, record.offset)
-                if last >= 0 or start == 0:
-                    break
-                window *= 16
-            found[tp] = last
-        return found
-    finally:
-        await consumer.stop()

@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
@@ -52,7 +52,7 @@ class _Open:
     """A partition's transaction in progress."""
 
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    sent: list[asyncio.Future[object]] = field(default_factory=list)
+    sent: list[asyncio.Future[Any]] = field(default_factory=list)
     consumed: int = 0  # commands done in this transaction
 
 
@@ -128,8 +128,9 @@ class PartitionTransactions:
         *,
         to_partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
-    ) -> None:
-        """Add one record to partition `partition`'s transaction."""
+    ) -> asyncio.Future[Any]:
+        """Add one record to partition `partition`'s transaction; returns the send's future
+        (RecordMetadata, with the record's offset, once the broker has it)."""
         producer, batch = await self._transaction(partition)
         try:
             future = await producer.send(
@@ -138,6 +139,7 @@ class PartitionTransactions:
         except Exception as err:
             self._fail(f"sending to {topic} in partition {partition}'s transaction", err)
         batch.sent.append(future)
+        return future
 
     async def consumed(self, topic: str, partition: int, offset: int) -> None:
         """Record that the command at `offset` is done: its offset commits with the batch."""

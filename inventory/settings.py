@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +109,26 @@ class Settings(BaseSettings):
         description="How long the worker retries a command whose processing fails with an "
         "error that may pass (broker, timeout, anything unclassified) before it exits "
         "without committing, so that the command is redelivered.",
+    )
+    table_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb",
+        description="Where the worker keeps its tables. rocksdb: on disk, under STATE_DIR; "
+        "a restarted worker replays only the changelog written since its last commit, and "
+        "its memory does not grow with the tables. memory: rebuilt from the whole changelog "
+        "on every start (faster per command, for tests and small pipelines).",
+    )
+    state_dir: str = Field(
+        "",
+        description="The worker's RocksDB folder (TABLE_STORE=rocksdb). Empty: the first "
+        "free .local/faust/<app id>/worker-<n>, so that workers on one machine never share "
+        "one and a restarted worker finds the state it left (agents.state_dir).",
+    )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Workers that keep a copy of each table partition they do not own, so "
+        "that a takeover replays only what they had not read yet (TABLE_STORE=rocksdb "
+        "only; with one worker there is nobody to keep one).",
     )
     inject_faults: str = Field(
         "",

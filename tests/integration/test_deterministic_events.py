@@ -46,8 +46,7 @@ async def test_a_batch_decided_again_after_a_crash_yields_identical_events(
             for i in range(20)
         ]
         answers = [
-            asyncio.ensure_future(pipeline.request_until_answered(c, attempts=40))
-            for c in commands
+            asyncio.ensure_future(pipeline.request_until_answered(c, attempts=40)) for c in commands
         ]
         await eventually(
             crashing.alive, lambda alive: not alive, within=90, what="the crash before commit"

@@ -16,7 +16,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from agents import exit_codes
 from inventory.kafka_admin import create_topics, pipeline_topics
 from inventory.settings import Settings
-from tests.support.pipeline import connect, isolated, own_schema, read_to_end, stop_pipeline
+from tests.support.pipeline import (
+    connect,
+    create_ready_topics,
+    isolated,
+    own_schema,
+    read_to_end,
+    stop_pipeline,
+)
 from tests.support.processes import ROOT, Process, ProcessGroup
 from tests.support.waiting import eventually
 from topics.messages import CreateProduct, CreateProductData, ReserveStock, ReserveStockData
@@ -117,7 +124,7 @@ async def test_healthz_is_503_while_a_topic_is_missing(settings: Settings) -> No
     from api.bus import CommandBus
 
     gone = isolated(settings, "gone")
-    await create_topics(gone)
+    await create_ready_topics(gone)
     bus = CommandBus(gone)
     await bus.start()
     try:
@@ -139,7 +146,7 @@ async def test_a_transient_failure_in_apply_delays_a_command_but_never_dead_lett
     settings: Settings,
 ) -> None:
     flaky = isolated(settings, "flaky", inject_faults="apply=3")
-    await create_topics(flaky)
+    await create_ready_topics(flaky)
     async with own_schema(flaky) as engine:
         group = ProcessGroup(flaky, ROOT / ".local" / "test-logs" / "flaky")
         worker = group.start("worker")
@@ -179,7 +186,7 @@ async def test_a_command_still_failing_stops_the_worker_and_is_applied_after_res
         apply_retry_seconds=2.0,
         reply_timeout_seconds=90.0,
     )
-    await create_topics(stuck)
+    await create_ready_topics(stuck)
     async with own_schema(stuck) as engine:
         group = ProcessGroup(stuck, ROOT / ".local" / "test-logs" / "stuck")
         worker = group.start("worker")

@@ -19,12 +19,11 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
 from storage.queries import get_product
 from storage.stuck import StuckAt, list_stuck, record_stuck
 from tests.integration.gateway.gateway_fixtures import gateway_client
-from tests.support.pipeline import isolated, own_schema, read_to_end
+from tests.support.pipeline import create_ready_topics, isolated, own_schema, read_to_end
 from tests.support.processes import ROOT, Process, ProcessGroup
 from tests.support.waiting import eventually
 from topics.messages import (
@@ -82,7 +81,7 @@ async def test_a_refused_event_stops_its_projection_until_the_cause_is_gone(
     settings: Settings,
 ) -> None:
     own = isolated(settings, "stuckproj", projector_stuck_retry_seconds=0.5)
-    await create_topics(own)
+    await create_ready_topics(own)
     events_topic = prefixed(own.topic_prefix, INVENTORY_EVENTS)
     dlq = prefixed(own.topic_prefix, dlq_of(INVENTORY_EVENTS))
     # The worker never writes `reserved` below 0 (a bug somewhere could): the event is
@@ -214,7 +213,7 @@ async def test_a_row_left_by_a_projector_gone_is_cleared_once_the_offsets_are_pa
     """A projector stopped at an event, then gone (killed, scaled down); the one that
     takes its partition over finds the event applies now: the row must not stay."""
     own = isolated(settings, "stuckleft")
-    await create_topics(own)
+    await create_ready_topics(own)
     events_topic = prefixed(own.topic_prefix, INVENTORY_EVENTS)
     event = created("left")
     producer = AIOKafkaProducer(bootstrap_servers=own.kafka_bootstrap_list, acks="all")

@@ -256,10 +256,17 @@ async def connect(settings: Settings, engine: AsyncEngine, group: ProcessGroup) 
     return Pipeline(settings, engine, group, bus, producer)
 
 
+async def create_ready_topics(settings: Settings) -> None:
+    """Every pipeline topic of `settings`, and their metadata on the broker: as every
+    process does, wait for it before use (a bus once found a topic it had just created
+    "missing", under load)."""
+    await create_topics(settings)
+    await wait_for_topics(settings)
+
+
 async def start_pipeline(settings: Settings, engine: AsyncEngine, log_name: str) -> Pipeline:
     """Topics, a worker and a projector for `settings`; returns once the worker answers."""
-    await create_topics(settings)
-    await wait_for_topics(settings)  # as every process does: metadata may trail creation
+    await create_ready_topics(settings)
     group = ProcessGroup(settings, ROOT / ".local" / "test-logs" / log_name)
     group.start("worker")
     group.start("projector")

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from api.app import create_app
-from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
+from tests.support.pipeline import create_ready_topics
 from topics.messages import (
     HistoryEntrySnapshot,
     OrderSnapshot,
@@ -44,7 +44,7 @@ def unique(prefix: str) -> str:
 
 async def ensure_topics(settings: Settings) -> None:
     """Every pipeline topic under the settings' prefix (the reply topic included)."""
-    await create_topics(settings)
+    await create_ready_topics(settings)
 
 
 @contextlib.asynccontextmanager

@@ -398,7 +398,6 @@ def main(argv: list[str] | None = None) -> int:
             progress("interrupted")
             return 130
         partitions = Settings().partitions
-        print(drain_report.render(results, partitions, args.rounds))
         out = ROOT / ".local" / "bench" / f"drain-{stamp}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(
@@ -422,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
                 indent=2,
             )
         )
+        # Written first: the numbers survive a mistake in the printing.
+        print(drain_report.render(results, partitions, args.rounds))
         print(f"\nresult: {out}")
         for r in results:
             if r.profile:

@@ -97,7 +97,12 @@ async def test_reservation_creates_a_pending_order_and_holds_stock(pipeline: Pip
     await eventually(
         lambda: get_order(pipeline.engine, order["id"]), lambda r: r is not None, what="order row"
     )
-    assert (await get_reservation(pipeline.engine, reservation["id"]))["status"] == "active"
+    # each read model is its own projection: the order row says nothing of the reservation's
+    await eventually(
+        lambda: get_reservation(pipeline.engine, reservation["id"]),
+        lambda r: r is not None and r["status"] == "active",
+        what="active reservation row",
+    )
     product = await eventually(
         lambda: get_product(pipeline.engine, product_id),
         lambda r: r is not None and r["reserved"] == 2,

@@ -86,11 +86,10 @@ stop:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
+	$(BIN)/mypy api storage topics inventory \
+		agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
 		agents/offset_guard.py agents/transactions.py agents/changelog_table.py \
-		agents/finished_orders.py \
-		topics/partitioning.py topics/signing.py topics/fields.py \
-		inventory/apply_failures.py inventory/projector_writes.py storage/stuck.py
+		agents/finished_orders.py
 
 schemas: venv
 	$(BIN)/inventory schemas

@@ -74,21 +74,23 @@ kafka-cluster-check: venv kafka-cluster
 	@export DATABASE_URL="$${DATABASE_URL:-postgresql+asyncpg://inventory@127.0.0.1:$${LOCAL_PG_PORT:-15432}/inventory}"; \
 	scripts/postgres.sh start && $(BIN)/python scripts/cluster_check.py
 
-## Stops anything the project left running.
+## Stops what this checkout left running: the pipeline `make run` started (by the pids it
+## recorded in .local/pids/, so other checkouts' pipelines keep running) and this
+## checkout's own Kafka and PostgreSQL (none when they are external).
 stop:
-	-@pkill -TERM -f "inventory.cli (worker|projector|gateway|run)" 2>/dev/null; true
+	-@if [ -x $(BIN)/python ]; then \
+		INVENTORY_PID_DIR=$(CURDIR)/.local/pids $(BIN)/python -m inventory.pidfiles stop; fi
 	scripts/kafka.sh cluster-stop
 	scripts/kafka.sh stop
 	scripts/postgres.sh stop
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
+	$(BIN)/mypy api storage topics inventory \
+		agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
 		agents/offset_guard.py agents/transactions.py agents/changelog_table.py \
 		agents/finished_orders.py agents/table_store.py agents/state_dir.py \
-		agents/changelog_offsets.py agents/recovery_progress.py \
-		topics/partitioning.py topics/signing.py topics/fields.py \
-		inventory/apply_failures.py inventory/projector_writes.py storage/stuck.py
+		agents/changelog_offsets.py agents/recovery_progress.py
 
 schemas: venv
 	$(BIN)/inventory schemas

@@ -126,7 +126,7 @@ async def _partitions(
 ) -> dict[Projection, list[TopicPartition]]:
     out: dict[Projection, list[TopicPartition]] = {}
     for projection in plan:
-        tps = []
+        tps: list[TopicPartition] = []
         for topic in projection.decoders:
             partitions = consumer.partitions_for_topic(topic)
             if partitions is None:

@@ -5,6 +5,9 @@ committing (agents.exit_codes: a record it could not deliver, fenced, or a comma
 after its retries) is started again, as docker-compose's restart policy would: Kafka
 then redelivers what it had not finished. Any other child that dies stops the others,
 so a half-running pipeline never pretends to be healthy.
+
+The supervisor and every child it starts are recorded in the checkout's `.local/pids/`
+(inventory.pidfiles) while they run: `make stop` stops exactly those.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from agents import exit_codes
+from inventory import pidfiles
 from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
 
@@ -77,27 +82,48 @@ def run_all(settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    children = {role: start_role(role) for role in ROLES}
+    # What `make stop` stops (inventory.pidfiles): this process and each live child.
+    records = {pidfiles.SUPERVISOR: pidfiles.record(pidfiles.SUPERVISOR, os.getpid())}
+    children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(role: str) -> None:
+        if role in records:  # a restart: the exited child's record goes
+            pidfiles.forget(records[role])
+        children[role] = start_role(role)
+        records[role] = pidfiles.record(role, children[role].pid)
+
+    try:
+        for role in ROLES:
+            start(role)
+        return _supervise(settings, children, start, lambda: stopping)
+    finally:
+        stop_all(children)
+        for path in records.values():
+            pidfiles.forget(path)
+
+
+def _supervise(
+    settings: Settings,
+    children: dict[str, subprocess.Popen[bytes]],
+    start: Callable[[str], None],
+    stopping: Callable[[], bool],
+) -> int:
+    """Watch the children until told to stop or one dies; the run's exit code."""
     print(
         f"pipeline running: worker, projector, gateway on "
         f"http://{settings.gateway_host}:{settings.gateway_port} (Ctrl-C stops it)",
         flush=True,
     )
-    code = 0
-    try:
-        while not stopping:
-            dead = {r: c.returncode for r, c in children.items() if c.poll() is not None}
-            for role, returncode in list(dead.items()):
-                if returncode in RESTART_EXIT_CODES.get(role, ()):
-                    log.warning("%s exited with %s; starting it again", role, returncode)
-                    time.sleep(RESTART_DELAY_SECONDS)
-                    children[role] = start_role(role)
-                    del dead[role]
-            if dead:
-                log.error("stopping the pipeline: %s exited", dead)
-                code = 1
-                break
-            time.sleep(0.2)
-    finally:
-        stop_all(children)
-    return code
+    while not stopping():
+        dead = {r: c.returncode for r, c in children.items() if c.poll() is not None}
+        for role, returncode in list(dead.items()):
+            if returncode in RESTART_EXIT_CODES.get(role, ()):
+                log.warning("%s exited with %s; starting it again", role, returncode)
+                time.sleep(RESTART_DELAY_SECONDS)
+                start(role)
+                del dead[role]
+        if dead:
+            log.error("stopping the pipeline: %s exited", dead)
+            return 1
+        time.sleep(0.2)
+    return 0

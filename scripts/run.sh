@@ -6,6 +6,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # The local cluster's port, unless DATABASE_URL names a database already.
 export DATABASE_URL="${DATABASE_URL:-postgresql+asyncpg://inventory@127.0.0.1:${LOCAL_PG_PORT:-15432}/inventory}"
+# Where `inventory run` records its pids, and `make stop` finds them (inventory.pidfiles).
+export INVENTORY_PID_DIR="$ROOT/.local/pids"
 
 started=()
 if ! scripts/kafka.sh status >/dev/null 2>&1; then started+=(kafka); fi

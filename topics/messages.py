@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -24,7 +24,7 @@ from topics.fields import (
     Text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 OrderStatusName = Literal["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
 ReservationStatus = Literal["active", "committed", "released", "expired"]
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.ids import unique
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def rid(step: str) -> str:
-    return f"e2e-{step}-{uuid.uuid4().hex[:10]}"
 
 
 async def post(
@@ -37,8 +33,12 @@ async def get_audit(
 @pytest.fixture(scope="module")
 async def confirmed_order(http: aiohttp.ClientSession) -> dict[str, str]:
     """An order reserved and confirmed over HTTP, each step with its own request id."""
-    product_id = f"p-{uuid.uuid4().hex[:10]}"
-    ids = {"create": rid("create"), "reserve": rid("reserve"), "confirm": rid("confirm")}
+    product_id = unique("p")
+    ids = {
+        "create": unique("e2e-create"),
+        "reserve": unique("e2e-reserve"),
+        "confirm": unique("e2e-confirm"),
+    }
     await post(
         http,
         "/api/products/",

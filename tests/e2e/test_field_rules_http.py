@@ -4,13 +4,13 @@ request id; malformed path ids never reach a query or a command."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.ids import unique
 from topics.fields import MAX_PRICE, MAX_QUANTITY
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ def refused(payload: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 async def new_product(http: aiohttp.ClientSession, stock: int, price: str = "2.00") -> str:
-    product_id = f"p-{uuid.uuid4().hex[:10]}"
+    product_id = unique("p")
     body = {"id": product_id, "name": "Ruled", "price": price, "stock": stock}
     status, payload = await call(http, "POST", "/api/products/", body)
     assert status == 201, payload
@@ -105,7 +105,7 @@ async def test_an_adjustment_that_breaks_a_field_rule_is_a_422(
 async def test_a_price_that_is_no_decimal_to_the_cent_is_a_422(
     http: aiohttp.ClientSession, price: Any
 ) -> None:
-    body = {"id": f"p-{uuid.uuid4().hex[:10]}", "name": "n", "price": price, "stock": 1}
+    body = {"id": unique("p"), "name": "n", "price": price, "stock": 1}
     status, payload = await call(http, "POST", "/api/products/", body)
     assert status == 422
     assert [e["loc"] for e in refused(payload, "validation_error")["errors"]] == [["body", "price"]]
@@ -113,7 +113,7 @@ async def test_a_price_that_is_no_decimal_to_the_cent_is_a_422(
 
 async def test_whole_numbers_may_be_written_as_json_floats(http: aiohttp.ClientSession) -> None:
     # JSON Schema counts 3.0 as an integer, and so does the gateway.
-    product_id = f"p-{uuid.uuid4().hex[:10]}"
+    product_id = unique("p")
     body = {"id": product_id, "name": "n", "price": 4.0, "stock": 3.0}
     status, payload = await call(http, "POST", "/api/products/", body)
     assert status == 201, payload

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import time
-import uuid
 from typing import Any
 
 import aiohttp
@@ -21,6 +20,7 @@ import pytest
 from api.openapi import build_openapi
 from api.routes import ROUTES
 from tests.support import fuzzing
+from tests.support.ids import unique
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ async def test_the_documents_links_lead_from_a_new_product_to_a_confirmed_order(
     http: aiohttp.ClientSession,
 ) -> None:
     paths = build_openapi(ROUTES)["paths"]
-    product = {"id": f"p-{uuid.uuid4().hex[:10]}", "name": "Linked", "price": "3.50", "stock": 2}
+    product = {"id": unique("p"), "name": "Linked", "price": "3.50", "stock": 2}
     async with http.post("/api/products/", json=product) as response:
         assert response.status == 201
         created = await response.json()

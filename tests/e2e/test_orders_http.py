@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 import aiohttp
 import pytest
 
+from tests.support.ids import unique
+
 pytestmark = pytest.mark.e2e
 
 
 async def make_orders(http: aiohttp.ClientSession, customer: str) -> list[dict]:
-    product_id = f"p-{uuid.uuid4().hex[:10]}"
+    product_id = unique("p")
     async with http.post(
         "/api/products/", json={"id": product_id, "name": "W", "price": "2.50", "stock": 50}
     ) as response:
@@ -47,7 +48,7 @@ async def walk(http: aiohttp.ClientSession, query: dict[str, str]) -> list[dict]
 
 
 async def test_orders_of_a_customer_by_value_across_pages(http: aiohttp.ClientSession) -> None:
-    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    customer = unique("cust")
     orders = await make_orders(http, customer)
     listed = await walk(http, {"customer_id": customer, "sort": "highest_value", "limit": "2"})
     assert [o["id"] for o in listed] == [
@@ -57,7 +58,7 @@ async def test_orders_of_a_customer_by_value_across_pages(http: aiohttp.ClientSe
 
 
 async def test_status_and_total_filters_combine(http: aiohttp.ClientSession) -> None:
-    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    customer = unique("cust")
     orders = await make_orders(http, customer)
     pending = await walk(
         http,
@@ -72,7 +73,7 @@ async def test_status_and_total_filters_combine(http: aiohttp.ClientSession) -> 
 
 
 async def test_newest_first_is_the_default(http: aiohttp.ClientSession) -> None:
-    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    customer = unique("cust")
     await make_orders(http, customer)
     listed = await walk(http, {"customer_id": customer})
     created = [o["created_at"] for o in listed]
@@ -102,7 +103,7 @@ async def test_bad_parameters_are_400_naming_the_parameter(
 
 
 async def test_a_cursor_from_another_sort_is_refused(http: aiohttp.ClientSession) -> None:
-    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    customer = unique("cust")
     await make_orders(http, customer)
     async with http.get("/api/orders/", params={"customer_id": customer, "limit": "2"}) as response:
         cursor = (await response.json())["next_cursor"]

@@ -10,6 +10,7 @@ import uuid
 import aiohttp
 import pytest
 
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline
 from tests.support.processes import ROOT
 from tests.support.waiting import eventually
@@ -17,12 +18,8 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.e2e
 
 
-def pid() -> str:
-    return f"p-{uuid.uuid4().hex[:10]}"
-
-
 async def create_product(http: aiohttp.ClientSession, stock: int, price: str = "9.99") -> str:
-    product_id = pid()
+    product_id = unique("p")
     async with http.post(
         "/api/products/", json={"id": product_id, "name": "Widget", "price": price, "stock": stock}
     ) as response:
@@ -137,7 +134,7 @@ async def test_illegal_transition_is_409_naming_from_to_and_allowed(
 
 
 async def test_unknown_product_and_order_are_404(http: aiohttp.ClientSession) -> None:
-    response = await reserve(http, pid())
+    response = await reserve(http, unique("p"))
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "product_not_found"
     status, body = await get_json(http, f"/api/orders/{uuid.uuid4()}")
@@ -203,7 +200,7 @@ async def test_projection_lag_shows_events_not_yet_in_the_read_models(
     projector = next(p for p in pipeline.processes.processes if p.role == "projector" and p.alive())
     projector.stop()
     try:
-        await pipeline.create_product(pid(), 1)  # straight to Kafka: no read-model wait
+        await pipeline.create_product(unique("p"), 1)  # straight to Kafka: no read-model wait
 
         async def lag() -> dict:
             async with http.get("/healthz") as response:

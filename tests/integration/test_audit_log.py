@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.settings import Settings
 from storage.audit import record_audit_events
 from storage.audit_queries import AuditParams, CursorMismatch, list_audit
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, end_offsets, read_to_end
 from tests.support.processes import ROOT, settings_env
 from tests.support.waiting import eventually
@@ -40,10 +40,6 @@ from topics.messages import (
 from topics.names import AUDIT, prefixed
 
 pytestmark = pytest.mark.integration
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass(frozen=True)
@@ -115,9 +111,9 @@ async def logged(engine: AsyncEngine, request_ids: list[str]) -> list[tuple[str,
 async def story(pipeline: Pipeline) -> Story:
     """Create a product, reserve (sent twice, same id), confirm, and a refused reserve;
     returns once the audit-log projection has caught up with the whole audit topic."""
-    product_id = uid("p")
-    create_request, reserve_request = uid("req-create"), uid("req-reserve")
-    confirm_request, refused_request = uid("req-confirm"), uid("req-refused")
+    product_id = unique("p")
+    create_request, reserve_request = unique("req-create"), unique("req-reserve")
+    confirm_request, refused_request = unique("req-confirm"), unique("req-refused")
 
     await _create_product(pipeline, product_id, create_request)
     reserve = ReserveStock(
@@ -249,7 +245,7 @@ async def test_since_is_inclusive_and_until_exclusive(pipeline: Pipeline, story:
 def synthetic(entity_id: str, at: datetime) -> CommandRejected:
     """An audit event of our own making, for paging through many rows of one entity."""
     return CommandRejected(
-        request_id=uid("req-page"),
+        request_id=unique("req-page"),
         key=entity_id,
         occurred_at=at,
         data=CommandRejectedData(
@@ -279,7 +275,7 @@ async def walk(engine: AsyncEngine, params: AuditParams, between_pages: Any = No
 async def test_walking_every_page_returns_each_event_once_newest_first(
     engine: AsyncEngine,
 ) -> None:
-    entity_id = uid("p-paged")
+    entity_id = unique("p-paged")
     base = datetime(2025, 1, 1, tzinfo=UTC)
     # Ties on occurred_at on purpose: the event id must break them and keep the walk exact.
     events = [synthetic(entity_id, base + timedelta(seconds=i // 3)) for i in range(23)]
@@ -294,7 +290,7 @@ async def test_walking_every_page_returns_each_event_once_newest_first(
 async def test_new_events_arriving_during_a_walk_neither_repeat_nor_hide_any(
     engine: AsyncEngine,
 ) -> None:
-    entity_id = uid("p-live")
+    entity_id = unique("p-live")
     start = datetime.now(UTC) - timedelta(hours=1)
     old = [synthetic(entity_id, start + timedelta(seconds=i)) for i in range(10)]
     await record_audit_events(engine, old)
@@ -309,7 +305,7 @@ async def test_new_events_arriving_during_a_walk_neither_repeat_nor_hide_any(
 
 
 async def test_a_cursor_used_with_other_filters_is_refused(engine: AsyncEngine) -> None:
-    entity_id = uid("p-cursor")
+    entity_id = unique("p-cursor")
     base = datetime(2025, 2, 1, tzinfo=UTC)
     await record_audit_events(
         engine, [synthetic(entity_id, base + timedelta(seconds=i)) for i in range(3)]
@@ -318,7 +314,7 @@ async def test_a_cursor_used_with_other_filters_is_refused(engine: AsyncEngine) 
     _, cursor = await list_audit(engine, params)
     assert cursor is not None
     with pytest.raises(CursorMismatch):
-        await list_audit(engine, AuditParams(entity_id=uid("other"), limit=1, cursor=cursor))
+        await list_audit(engine, AuditParams(entity_id=unique("other"), limit=1, cursor=cursor))
 
 
 # ---------------------------------------------------------------- inventory audit tail
@@ -366,7 +362,7 @@ async def test_tail_from_the_beginning_prints_the_storys_events(
 async def test_tail_prints_the_events_of_a_topic_in_order_and_as_json(
     settings: Settings,
 ) -> None:
-    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uid('tail')}."})
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{unique('tail')}."})
     topic = prefixed(own.topic_prefix, AUDIT)
     admin = AIOKafkaAdminClient(bootstrap_servers=own.kafka_bootstrap_list)
     await admin.start()
@@ -375,7 +371,7 @@ async def test_tail_prints_the_events_of_a_topic_in_order_and_as_json(
     finally:
         await admin.close()
     base = datetime(2025, 3, 1, 12, tzinfo=UTC)
-    events = [synthetic(uid("p-tail"), base + timedelta(seconds=i)) for i in range(5)]
+    events = [synthetic(unique("p-tail"), base + timedelta(seconds=i)) for i in range(5)]
     producer = AIOKafkaProducer(bootstrap_servers=own.kafka_bootstrap_list)
     await producer.start()
     try:
@@ -402,7 +398,7 @@ async def test_tail_prints_the_events_of_a_topic_in_order_and_as_json(
 
 
 async def test_tail_without_from_beginning_prints_only_new_events(settings: Settings) -> None:
-    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uid('live')}."})
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{unique('live')}."})
     topic = prefixed(own.topic_prefix, AUDIT)
     admin = AIOKafkaAdminClient(bootstrap_servers=own.kafka_bootstrap_list)
     await admin.start()

@@ -5,12 +5,12 @@ value it has when the batch commits, and a restart rebuilds the same table from 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from agents.app import APPLIED_PREFIX
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import isolated, own_pipeline, read_log
 from topics.messages import ReserveStock, ReserveStockData
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 async def test_a_batch_writes_each_key_once_with_its_last_value(settings: Settings) -> None:
     batched = isolated(settings, "batches", reply_timeout_seconds=60.0, max_batch=10)
     async with own_pipeline(batched) as pipeline:
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         await pipeline.create_product(product_id, 1000)
         worker = next(p for p in pipeline.processes.processes if p.role == "worker")
         worker.stop()  # the commands queue up, and the next worker drains them in batches

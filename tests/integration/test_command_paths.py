@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from storage.queries import get_order, get_product, get_reservation
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline
 from tests.support.waiting import eventually
 from topics.messages import (
@@ -24,10 +25,6 @@ from topics.partitioning import partition_for
 pytestmark = pytest.mark.integration
 
 
-def pid() -> str:
-    return f"p-{uuid.uuid4().hex[:10]}"
-
-
 def reserve(product_id: str, quantity: int = 1, **ids: str) -> ReserveStock:
     return ReserveStock(
         key=product_id,
@@ -40,7 +37,7 @@ def change(order_id: str, status: str) -> ChangeStatus:
 
 
 async def test_created_product_is_answered_and_projected(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     reply = await pipeline.create_product(product_id, 7, price="2.50")
     assert reply.data.result["product"]["available"] == 7
     row = await eventually(
@@ -51,7 +48,7 @@ async def test_created_product_is_answered_and_projected(pipeline: Pipeline) -> 
 
 
 async def test_creating_an_existing_product_is_refused(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 1)
     again = await pipeline.request(
         CreateProduct(
@@ -64,7 +61,7 @@ async def test_creating_an_existing_product_is_refused(pipeline: Pipeline) -> No
 
 
 async def test_adjusting_below_zero_is_refused_and_changes_nothing(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 3)
     up = await pipeline.request(
         AdjustStock(
@@ -84,7 +81,7 @@ async def test_adjusting_below_zero_is_refused_and_changes_nothing(pipeline: Pip
 
 
 async def test_reservation_creates_a_pending_order_and_holds_stock(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 5, price="3.10")
     reply = await pipeline.request(reserve(product_id, 2))
     assert reply.data.ok, reply.data
@@ -128,7 +125,7 @@ async def test_a_caller_chosen_order_id_works_on_any_partition(
 ) -> None:
     """An order id sharing the product's partition is created by the inventory agent in
     the same step; any other is created by the order agent. Both then behave alike."""
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 5)
     order_id = order_id_for(pipeline, product_id, same_partition)
     command = ReserveStock(
@@ -155,7 +152,7 @@ async def test_a_taken_order_id_is_refused_and_leaves_no_stock_held(
 ) -> None:
     """A second reservation naming an existing order is refused to its caller, and the
     units end up available again on either path (refused up front, or released)."""
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 5)
     order_id = order_id_for(pipeline, product_id, same_partition)
 
@@ -183,7 +180,7 @@ async def test_a_taken_order_id_is_refused_and_leaves_no_stock_held(
 async def test_reserving_more_than_available_is_refused_with_the_quantity(
     pipeline: Pipeline,
 ) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 2)
     reply = await pipeline.request(reserve(product_id, 3))
     assert not reply.data.ok
@@ -193,12 +190,12 @@ async def test_reserving_more_than_available_is_refused_with_the_quantity(
 
 
 async def test_reserving_an_unknown_product_is_refused(pipeline: Pipeline) -> None:
-    reply = await pipeline.request(reserve(pid(), 1))
+    reply = await pipeline.request(reserve(unique("p"), 1))
     assert not reply.data.ok and reply.data.code == "product_not_found"
 
 
 async def test_confirm_moves_units_to_sold_and_cancel_returns_them(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 4)
     first = (await pipeline.request(reserve(product_id, 1))).data.result["order"]["id"]
     second = (await pipeline.request(reserve(product_id, 2))).data.result["order"]["id"]
@@ -225,7 +222,7 @@ async def test_confirm_moves_units_to_sold_and_cancel_returns_them(pipeline: Pip
 
 
 async def test_order_walks_the_state_machine_and_refuses_illegal_moves(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 1)
     order_id = (await pipeline.request(reserve(product_id))).data.result["order"]["id"]
     illegal = await pipeline.request(change(order_id, "shipped"))

@@ -4,12 +4,12 @@ come back from their changelogs, and retried commands apply once."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from sqlalchemy import text
 
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import ChangeStatus, ChangeStatusData, Reply, ReserveStock, ReserveStockData
@@ -21,7 +21,7 @@ async def test_reservations_survive_a_killed_worker_and_apply_once(settings: Set
     crash = isolated(settings, "c", reply_timeout_seconds=3.0)
     async with own_pipeline(crash) as pipeline:
         engine = pipeline.engine
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         total, stock = 300, 400
         await pipeline.create_product(product_id, stock)
         commands = [

@@ -5,12 +5,12 @@ a retry needs, and a retry of a command older than the horizon is refused."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from agents.app import APPLIED_PREFIX
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import isolated, own_pipeline, read_compacted
 from topics.messages import AdjustStock, AdjustStockData
 from topics.names import STOCK_TABLE, changelog_of
@@ -28,7 +28,7 @@ async def test_applied_commands_are_kept_for_the_horizon_within_the_cap(
         settings, "horizon", dedupe_horizon_seconds=HORIZON, dedupe_max_entries=CAP, partitions=1
     )
     async with own_pipeline(short) as pipeline:
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         await pipeline.create_product(product_id, 0)
 
         def adjust(reason: str) -> AdjustStock:

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, collect
 from topics.messages import (
     ChangeStatus,
@@ -23,16 +24,12 @@ from topics.names import AUDIT, INVENTORY_COMMANDS, ORDERS_COMMANDS, dlq_of
 pytestmark = pytest.mark.integration
 
 
-def pid() -> str:
-    return f"p-{uuid.uuid4().hex[:10]}"
-
-
 def header(record: object, name: str) -> str:
     return dict(record.headers)[name].decode()  # type: ignore[attr-defined]
 
 
 async def test_a_command_delivered_twice_reserves_once_and_answers_both(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 5)
     command = ReserveStock(
         key=product_id,
@@ -48,7 +45,7 @@ async def test_a_command_delivered_twice_reserves_once_and_answers_both(pipeline
 
 
 async def test_concurrent_duplicates_of_a_status_change_apply_once(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 3)
     reserved = await pipeline.request(
         ReserveStock(
@@ -84,7 +81,7 @@ async def test_concurrent_duplicates_of_a_status_change_apply_once(pipeline: Pip
 
 
 async def test_garbage_bytes_go_to_the_dlq_and_the_agent_keeps_going(pipeline: Pipeline) -> None:
-    marker = pid()
+    marker = unique("p")
     await pipeline.send_raw(
         INVENTORY_COMMANDS, marker.encode(), b"\xff\xfe not json " + marker.encode()
     )
@@ -112,7 +109,7 @@ async def test_garbage_bytes_go_to_the_dlq_and_the_agent_keeps_going(pipeline: P
 async def test_schema_invalid_json_is_dead_lettered_with_the_field_named(
     pipeline: Pipeline,
 ) -> None:
-    product_id = pid()
+    product_id = unique("p")
     good = json.loads(
         encode(
             ReserveStock(
@@ -134,7 +131,7 @@ async def test_schema_invalid_json_is_dead_lettered_with_the_field_named(
 
 
 async def test_a_command_under_the_wrong_key_is_dead_lettered(pipeline: Pipeline) -> None:
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 2)
     command = ReserveStock(
         key=product_id, data=ReserveStockData(product_id=product_id, quantity=1, customer_id="c")
@@ -155,7 +152,7 @@ async def test_a_command_under_the_wrong_key_is_dead_lettered(pipeline: Pipeline
 
 
 async def test_order_commands_with_garbage_go_to_their_own_dlq(pipeline: Pipeline) -> None:
-    marker = pid()
+    marker = unique("p")
     await pipeline.send_raw(ORDERS_COMMANDS, marker.encode(), b'{"type": "order.change_status"}')
     records = await collect(
         pipeline.settings,
@@ -177,4 +174,4 @@ async def test_a_record_with_a_binary_key_is_dead_lettered_too(pipeline: Pipelin
         lambda recs: any(r.key == key for r in recs),
     )
     assert header(next(r for r in records if r.key == key), "x-error-code") == "invalid_message"
-    await pipeline.create_product(pid(), 1)  # the agent is still alive
+    await pipeline.create_product(unique("p"), 1)  # the agent is still alive

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ import pytest
 
 from agents import exit_codes
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import isolated, own_pipeline, read_to_end
 from tests.support.waiting import eventually
 from topics.messages import ReserveStock, ReserveStockData
@@ -33,7 +33,7 @@ async def test_a_batch_decided_again_after_a_crash_yields_identical_events(
 ) -> None:
     replayed = isolated(settings, "determinism", reply_timeout_seconds=3.0)
     async with own_pipeline(replayed) as pipeline:
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         await pipeline.create_product(product_id, 100)
         first = next(p for p in pipeline.processes.processes if p.role == "worker")
         first.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import datetime
 
 import pytest
@@ -12,15 +11,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from inventory.settings import Settings
 from storage.queries import get_order
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import ChangeStatus, ChangeStatusData, ReserveStock, ReserveStockData
 
 pytestmark = pytest.mark.integration
-
-
-def pid() -> str:
-    return f"p-{uuid.uuid4().hex[:10]}"
 
 
 async def reserve(pipeline: Pipeline, product_id: str, quantity: int = 1) -> dict:
@@ -38,7 +34,7 @@ async def test_an_unconfirmed_reservation_expires_and_frees_its_stock(
     short_ttl_pipeline: Pipeline,
 ) -> None:
     pipeline = short_ttl_pipeline
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 3)
     result = await reserve(pipeline, product_id, 2)
     order_id = result["order"]["id"]
@@ -63,7 +59,7 @@ async def test_confirm_racing_expiry_has_exactly_one_winner_per_order(
     short_ttl_pipeline: Pipeline,
 ) -> None:
     pipeline = short_ttl_pipeline
-    product_id = pid()
+    product_id = unique("p")
     await pipeline.create_product(product_id, 20)
     results = [await reserve(pipeline, product_id) for _ in range(10)]
     deadline = datetime.fromisoformat(results[0]["reservation"]["expires_at"]).timestamp()
@@ -118,7 +114,7 @@ async def test_an_order_that_fell_due_while_the_worker_was_down_expires_after_re
     expiry index is rebuilt then), not from commands it applies itself."""
     restart = isolated(settings, "restart", reservation_ttl_seconds=2.0)
     async with own_pipeline(restart) as pipeline:
-        product_id = pid()
+        product_id = unique("p")
         await pipeline.create_product(product_id, 4)
         result = await reserve(pipeline, product_id, 3)
         order_id = result["order"]["id"]
@@ -166,7 +162,7 @@ async def test_orders_of_partitions_taken_over_from_a_dead_worker_expire(
         await eventually(
             lambda: group_members(takeover), lambda n: n == 2, within=60, what="two workers"
         )
-        products = [pid() for _ in range(6)]
+        products = [unique("p") for _ in range(6)]
         for product_id in products:
             await pipeline.create_product(product_id, 2)
         orders = [(await reserve(pipeline, p, 1))["order"]["id"] for p in products]

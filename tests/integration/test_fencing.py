@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import uuid
 from collections import defaultdict
 
 import pytest
 
 from agents import exit_codes
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import isolated, own_pipeline, read_to_end
 from tests.support.waiting import eventually
 from topics.messages import ReserveStock, ReserveStockData
@@ -34,7 +34,7 @@ async def test_a_worker_paused_past_its_session_is_fenced_and_its_writes_never_s
     paused = isolated(settings, "pause", reply_timeout_seconds=120.0)
     async with own_pipeline(paused) as pipeline:
         first = next(p for p in pipeline.processes.processes if p.role == "worker")
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         stock, requests = 600, 1200
         await pipeline.create_product(product_id, stock)
         commands = [

@@ -5,12 +5,12 @@ still answered with what the order became."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from inventory.settings import Settings
 from tests.integration.gateway.gateway_fixtures import gateway_client
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, isolated, own_pipeline, read_compacted, read_log
 from topics.messages import ChangeStatus, ChangeStatusData, ReserveStock, ReserveStockData
 from topics.names import ORDERS_TABLE, changelog_of
@@ -44,7 +44,7 @@ async def test_a_finished_order_leaves_the_tables_and_is_still_answered(
         partitions=1,
     )
     async with own_pipeline(short) as pipeline:
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         await pipeline.create_product(product_id, 10)
         first = await reserve_and_cancel(pipeline, product_id)
         await asyncio.sleep(GRACE + 0.5)

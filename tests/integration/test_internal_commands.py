@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, collect
 from topics.messages import (
     ReleaseReservation,
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 async def reserve_three(pipeline: Pipeline) -> tuple[str, str, str]:
-    product_id = f"p-{uuid.uuid4().hex[:10]}"
+    product_id = unique("p")
     await pipeline.create_product(product_id, 5)
     reply = await pipeline.request(
         ReserveStock(

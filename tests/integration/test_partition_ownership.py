@@ -5,11 +5,11 @@ and applied there once: no entity ever has its state on two partitions."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, isolated, own_pipeline, read_log, read_to_end
 from topics.messages import ChangeStatus, ChangeStatusData, ReserveStock, ReserveStockData
 from topics.names import (
@@ -53,7 +53,7 @@ async def test_commands_on_the_wrong_partition_of_each_topic_are_applied_once_on
     pipeline: Pipeline,
 ) -> None:
     partitions = pipeline.settings.partitions
-    product_id = f"p-{uuid.uuid4().hex[:8]}"
+    product_id = unique("p")
     await pipeline.create_product(product_id, 5)
     command = reserve(product_id, "c")
     wrong = other_partition(product_id, partitions)
@@ -90,7 +90,7 @@ async def test_two_workers_and_both_partitioners_never_sell_more_than_the_stock(
     mixed = isolated(settings, "mixed", reply_timeout_seconds=60.0)
     async with own_pipeline(mixed) as pipeline:
         pipeline.processes.start("worker")
-        product_id = f"p-{uuid.uuid4().hex[:8]}"
+        product_id = unique("p")
         stock, attempts = 5, 40
         await pipeline.create_product(product_id, stock)
         wrong = other_partition(product_id, mixed.partitions)

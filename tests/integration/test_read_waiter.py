@@ -13,7 +13,8 @@ from api.read_waiter import ReadModelWaiter
 from inventory.settings import Settings
 from storage.notify import read_models_channel
 from storage.projection import project_events
-from tests.integration.test_storage_projection import created, product, uid
+from tests.integration.test_storage_projection import created, product
+from tests.support.ids import unique
 from tests.support.waiting import eventually
 from topics.messages import VersionToken
 
@@ -30,7 +31,7 @@ async def test_a_projector_commit_wakes_the_waiter_at_once(
     waiter.start()
     try:
         await eventually(lambda: waiter.listening, bool, within=10, what="listening")
-        pid = uid("p")
+        pid = unique("p")
         loop = asyncio.get_running_loop()
         waiting = asyncio.create_task(
             waiter.wait([VersionToken(entity="product", id=pid, version=1)], loop.time() + 30)
@@ -49,7 +50,7 @@ async def test_without_a_channel_the_waiter_polls(engine: AsyncEngine) -> None:
     waiter = ReadModelWaiter(engine)  # no notifications: the 3 ms poll does the work
     waiter.start()
     try:
-        pid = uid("p")
+        pid = unique("p")
         loop = asyncio.get_running_loop()
         waiting = asyncio.create_task(
             waiter.wait([VersionToken(entity="product", id=pid, version=1)], loop.time() + 30)
@@ -67,7 +68,7 @@ async def test_a_deadline_passing_answers_false(engine: AsyncEngine, settings: S
     waiter.start()
     try:
         loop = asyncio.get_running_loop()
-        token = VersionToken(entity="order", id=uid("o"), version=1)
+        token = VersionToken(entity="order", id=unique("o"), version=1)
         assert await waiter.wait([token], loop.time() + 0.5) is False
     finally:
         await waiter.stop()

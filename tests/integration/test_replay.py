@@ -5,7 +5,6 @@ straight into the main schema, which no topic could ever rebuild."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.replay import READ_MODEL_TABLES, replay
 from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
+from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import (
@@ -67,7 +67,7 @@ async def snapshot(engine: AsyncEngine, schema: str) -> dict[str, list[tuple[Any
 
 
 async def mixed_workload(pipeline: Pipeline) -> None:
-    product_id = f"p-{uuid.uuid4().hex[:8]}"
+    product_id = unique("p")
     await pipeline.create_product(product_id, 20)
     await pipeline.request(
         AdjustStock(

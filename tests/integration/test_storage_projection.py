@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -22,6 +21,7 @@ from storage.queries import (
     stock_invariant_violations,
 )
 from storage.tables import orders, products, reservations
+from tests.support.ids import unique
 from topics.messages import (
     CommandRejected,
     CommandRejectedData,
@@ -47,10 +47,6 @@ from topics.messages import (
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def product(pid: str, version: int, **counters: Any) -> ProductSnapshot:
@@ -141,7 +137,7 @@ async def raw_rows(engine: AsyncEngine, *ids: str) -> Rows:
 
 
 async def test_product_created_gives_a_product_with_money_as_a_string(engine: AsyncEngine) -> None:
-    pid = uid("p")
+    pid = unique("p")
     assert await project_events(engine, [created(product(pid, 1))]) == 1
 
     assert await get_product(engine, pid) == {
@@ -158,15 +154,15 @@ async def test_product_created_gives_a_product_with_money_as_a_string(engine: As
 
 
 async def test_unknown_product_is_none(engine: AsyncEngine) -> None:
-    assert await get_product(engine, uid("p")) is None
-    assert await get_reservation(engine, uid("r")) is None
-    assert await get_order(engine, uid("o")) is None
+    assert await get_product(engine, unique("p")) is None
+    assert await get_reservation(engine, unique("r")) is None
+    assert await get_order(engine, unique("o")) is None
 
 
 async def test_stock_adjusted_updates_the_counters_and_keeps_created_at(
     engine: AsyncEngine,
 ) -> None:
-    pid = uid("p")
+    pid = unique("p")
     later = T0 + timedelta(hours=1)
     await project_events(engine, [created(product(pid, 1))])
     await project_events(engine, [adjusted(product(pid, 2, adjusted=-3), -3, at=later)])
@@ -182,7 +178,7 @@ async def test_stock_adjusted_updates_the_counters_and_keeps_created_at(
 async def test_reservation_lifecycle_projects_reservation_and_product(
     engine: AsyncEngine,
 ) -> None:
-    pid, rid = uid("p"), uid("r")
+    pid, rid = unique("p"), unique("r")
     expires = T0 + timedelta(minutes=10)
     p1, p2, p3 = product(pid, 1), product(pid, 2, reserved=2), product(pid, 3, sold=2)
     await project_events(
@@ -231,7 +227,7 @@ async def test_reservation_lifecycle_projects_reservation_and_product(
 async def test_released_and_expired_reservations_return_the_stock(
     engine: AsyncEngine, event_class: type[Any], status: str
 ) -> None:
-    pid, rid = uid("p"), uid("r")
+    pid, rid = unique("p"), unique("r")
     p2, p3 = product(pid, 2, reserved=2), product(pid, 3)
     await project_events(
         engine,
@@ -249,7 +245,7 @@ async def test_released_and_expired_reservations_return_the_stock(
 
 
 async def test_order_created_and_status_changed(engine: AsyncEngine) -> None:
-    oid = uid("o")
+    oid = unique("o")
     await project_events(engine, [order_created(order(oid, 1))])
     got = await get_order(engine, oid)
     assert got == {
@@ -291,7 +287,7 @@ async def test_order_created_and_status_changed(engine: AsyncEngine) -> None:
 
 
 async def test_history_times_are_stored_in_utc(engine: AsyncEngine) -> None:
-    oid = uid("o")
+    oid = unique("o")
     plus_two = datetime(2025, 1, 2, 7, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     snap = order(oid, 1, history=[HistoryEntrySnapshot(status="pending", at=plus_two)])
     await project_events(engine, [order_created(snap)])
@@ -323,7 +319,7 @@ def lifecycle(pid: str, rid: str, oid: str) -> list[Any]:
 
 
 async def test_applying_the_same_batch_twice_leaves_the_same_rows(engine: AsyncEngine) -> None:
-    pid, rid, oid = uid("p"), uid("r"), uid("o")
+    pid, rid, oid = unique("p"), unique("r"), unique("o")
     events = lifecycle(pid, rid, oid)
     assert await project_events(engine, events) == len(events)
     first = await raw_rows(engine, pid, rid, oid)
@@ -335,7 +331,7 @@ async def test_applying_the_same_batch_twice_leaves_the_same_rows(engine: AsyncE
 
 
 async def test_older_events_after_newer_ones_change_nothing(engine: AsyncEngine) -> None:
-    pid, rid, oid = uid("p"), uid("r"), uid("o")
+    pid, rid, oid = unique("p"), unique("r"), unique("o")
     events = lifecycle(pid, rid, oid)
     for event in events:
         await project_events(engine, [event])
@@ -357,11 +353,11 @@ async def test_older_events_after_newer_ones_change_nothing(engine: AsyncEngine)
 async def test_one_batch_with_every_version_equals_one_event_at_a_time(
     engine: AsyncEngine,
 ) -> None:
-    one_by_one = uid("p"), uid("r"), uid("o")
+    one_by_one = unique("p"), unique("r"), unique("o")
     for event in lifecycle(*one_by_one):
         await project_events(engine, [event])
 
-    batched = uid("p"), uid("r"), uid("o")
+    batched = unique("p"), unique("r"), unique("o")
     shuffled = lifecycle(*batched)
     random.Random(7).shuffle(shuffled)
     await project_events(engine, shuffled)
@@ -383,7 +379,7 @@ async def test_one_batch_with_every_version_equals_one_event_at_a_time(
 
 
 async def test_a_large_batch_is_applied_in_one_call(engine: AsyncEngine) -> None:
-    pids = [uid("p") for _ in range(300)]
+    pids = [unique("p") for _ in range(300)]
     events: list[Any] = [created(product(pid, 1)) for pid in pids]
     events += [adjusted(product(pid, 2, adjusted=1), 1) for pid in pids]
     random.Random(3).shuffle(events)
@@ -400,7 +396,7 @@ async def test_a_large_batch_is_applied_in_one_call(engine: AsyncEngine) -> None
 
 
 async def test_other_event_types_are_skipped(engine: AsyncEngine) -> None:
-    pid = uid("p")
+    pid = unique("p")
     rejected = CommandRejected(
         key=pid,
         data=CommandRejectedData(source_topic="inventory.commands", code="bad", message="no"),
@@ -411,7 +407,7 @@ async def test_other_event_types_are_skipped(engine: AsyncEngine) -> None:
 
 
 async def test_current_versions_names_each_row_that_exists(engine: AsyncEngine) -> None:
-    pid, rid, oid = uid("p"), uid("r"), uid("o")
+    pid, rid, oid = unique("p"), unique("r"), unique("o")
     await project_events(engine, lifecycle(pid, rid, oid))
 
     versions = await current_versions(
@@ -421,7 +417,7 @@ async def test_current_versions_names_each_row_that_exists(engine: AsyncEngine) 
             ("product", pid),
             ("reservation", rid),
             ("order", oid),
-            ("reservation", uid("r")),
+            ("reservation", unique("r")),
             ("order", pid),
         },
     )
@@ -431,7 +427,7 @@ async def test_current_versions_names_each_row_that_exists(engine: AsyncEngine) 
 
 
 async def test_invariant_check_names_a_broken_product(engine: AsyncEngine) -> None:
-    pid = uid("p")
+    pid = unique("p")
     await project_events(engine, [created(product(pid, 1))])
     assert not [v for v in await stock_invariant_violations(engine) if pid in v]
 
@@ -448,7 +444,7 @@ async def test_invariant_check_names_a_broken_product(engine: AsyncEngine) -> No
 
 
 async def test_the_database_refuses_negative_counters(engine: AsyncEngine) -> None:
-    pid = uid("p")
+    pid = unique("p")
     bad = ProductSnapshot(
         id=pid,
         name="W",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from api.app import create_app
 from inventory.settings import Settings
+from tests.support.ids import unique
 from tests.support.pipeline import create_ready_topics
 from topics.messages import (
     HistoryEntrySnapshot,
@@ -35,11 +35,6 @@ from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
 # What the responder does with a command: a ReplyData to send, or None to stay silent.
 Answer = Callable[[Any], ReplyData | None]
-
-
-def unique(prefix: str) -> str:
-    """A fresh id for one test, so tests never see each other's data."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 async def ensure_topics(settings: Settings) -> None:

@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from api.bus import CommandBus
 from inventory.settings import Settings
-from tests.integration.gateway.gateway_fixtures import ensure_topics, ok, responder, unique
+from tests.integration.gateway.gateway_fixtures import ensure_topics, ok, responder
+from tests.support.ids import unique
 from topics.messages import CreateProduct, CreateProductData, ReplyData
 from topics.names import INVENTORY_COMMANDS, prefixed
 

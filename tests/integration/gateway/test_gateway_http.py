@@ -17,8 +17,8 @@ from tests.integration.gateway.gateway_fixtures import (
     order_snapshot,
     product_snapshot,
     reservation_snapshot,
-    unique,
 )
+from tests.support.ids import unique
 from topics.messages import (
     OrderCreated,
     OrderCreatedData,

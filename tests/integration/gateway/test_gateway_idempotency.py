@@ -17,8 +17,8 @@ from tests.integration.gateway.gateway_fixtures import (
     refuse,
     reservation_snapshot,
     responder,
-    unique,
 )
+from tests.support.ids import unique
 from topics.messages import ReplyData, derived_id
 
 pytestmark = pytest.mark.integration

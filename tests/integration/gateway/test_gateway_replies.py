@@ -22,8 +22,8 @@ from tests.integration.gateway.gateway_fixtures import (
     refuse,
     reservation_snapshot,
     responder,
-    unique,
 )
+from tests.support.ids import unique
 from topics.messages import (
     AdjustStock,
     ChangeStatus,

@@ -30,11 +30,9 @@ from inventory.kafka_admin import wait_for_topics
 from inventory.settings import Settings
 from topics.messages import (
     ReserveStock,
-    decode_inventory_command,
-    decode_order_command,
     encode,
 )
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, decoder
 from topics.signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -75,7 +73,7 @@ def register(pipeline: Pipeline) -> None:
         pipeline,
         source_topic=INVENTORY_COMMANDS,
         table=pipeline.stock,
-        decode=decode_inventory_command,
+        decode=decoder(INVENTORY_COMMANDS),
         entity_key=lambda c: c.data.product_id,
         decide=lambda row, cmd, now, extras, partition: inventory_rules.decide(
             row,
@@ -95,7 +93,7 @@ def register(pipeline: Pipeline) -> None:
         pipeline,
         source_topic=ORDERS_COMMANDS,
         table=pipeline.orders,
-        decode=decode_order_command,
+        decode=decoder(ORDERS_COMMANDS),
         entity_key=lambda c: c.data.order_id,
         decide=lambda row, cmd, now, _extras, _partition: order_rules.decide(row, cmd, now),
         on_effect=effects.apply,

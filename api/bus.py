@@ -29,10 +29,9 @@ from topics.messages import (
     CreateProduct,
     Reply,
     ReserveStock,
-    decode_reply,
     encode,
 )
-from topics.names import GATEWAY_REPLIES, prefixed
+from topics.names import GATEWAY_REPLIES, decoder, prefixed
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +160,7 @@ class CommandBus:
 
     def _dispatch(self, raw: bytes | None) -> None:
         try:
-            reply = decode_reply(raw or b"")
+            reply = decoder(GATEWAY_REPLIES)(raw or b"")
         except ValidationError as exc:
             log.warning(
                 "ignoring undecodable message on %s: %s", self.reply_topic, exc.errors()[:3]

@@ -17,13 +17,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from inventory.settings import Settings
-from topics.messages import ReserveStock, ReserveStockData, decode_reply, encode
+from topics.messages import ReserveStock, ReserveStockData, encode
 from topics.names import (
     GATEWAY_REPLIES,
     INVENTORY_COMMANDS,
     PIPELINE_TOPICS,
     TABLES,
     changelog_of,
+    decoder,
     prefixed,
 )
 
@@ -96,7 +97,7 @@ class Replies:
         found: dict[str, int] = {}
         refused = []
         for raw in self.values:
-            data = decode_reply(raw).data
+            data = decoder(GATEWAY_REPLIES)(raw).data
             found[data.correlation_id] = found.get(data.correlation_id, 0) + 1
             if not data.ok:
                 refused.append(f"{data.correlation_id}: {data.code} {data.message}")

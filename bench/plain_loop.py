@@ -46,7 +46,6 @@ from topics.messages import (
     Reply,
     ReplyData,
     ReserveStock,
-    decode_inventory_command,
     derived_id,
     encode,
 )
@@ -58,6 +57,7 @@ from topics.names import (
     ORDERS_TABLE,
     STOCK_TABLE,
     changelog_of,
+    decoder,
     prefixed,
 )
 from topics.partitioning import partition_for
@@ -154,7 +154,7 @@ class InventoryLoop:
         """What one command record yields: the records to send in its batch."""
         raw = record.value or b""
         try:
-            command = decode_inventory_command(raw)
+            command = decoder(INVENTORY_COMMANDS)(raw)
         except (ValidationError, ValueError, UnicodeDecodeError):
             return self._skip(record, "invalid_message")
         entity = command.data.product_id

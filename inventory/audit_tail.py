@@ -28,8 +28,7 @@ from inventory.settings import Settings
 from inventory.signals import stop_on_signals
 from storage.audit import entity_of
 from storage.formats import iso_utc
-from topics.messages import decode_audit_event
-from topics.names import AUDIT, prefixed
+from topics.names import AUDIT, decoder, prefixed
 
 POLL_MS = 200
 ASSIGN_TIMEOUT = 30.0
@@ -144,7 +143,7 @@ def _line(record: Any, as_json: bool, err: TextIO) -> str | None:
                 text = json.dumps(json.loads(text), separators=(",", ":"))
         return text
     try:
-        return format_event(decode_audit_event(raw))
+        return format_event(decoder(AUDIT)(raw))
     except (ValidationError, ValueError) as exc:
         print(
             f"skipping {record.topic}[{record.partition}]@{record.offset}: not an audit event "

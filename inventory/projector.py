@@ -39,8 +39,7 @@ from storage.audit import record_audit_events
 from storage.engine import create_engine
 from storage.notify import read_models_channel
 from storage.projection import project_events
-from topics.messages import decode_audit_event, decode_inventory_event, decode_order_event
-from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS, dlq_of, prefixed
+from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS, decoder, dlq_of, prefixed
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +71,15 @@ def projections(settings: Settings) -> list[Projection]:
             "read_models",
             f"{p}projector",
             {
-                prefixed(p, INVENTORY_EVENTS): decode_inventory_event,
-                prefixed(p, ORDERS_EVENTS): decode_order_event,
+                prefixed(p, INVENTORY_EVENTS): decoder(INVENTORY_EVENTS),
+                prefixed(p, ORDERS_EVENTS): decoder(ORDERS_EVENTS),
             },
             partial(project_events, notify_channel=read_models_channel(settings.database_schema)),
         ),
         Projection(
             "audit_log",
             f"{p}audit-log",
-            {prefixed(p, AUDIT): decode_audit_event},
+            {prefixed(p, AUDIT): decoder(AUDIT)},
             record_audit_events,
         ),
     ]

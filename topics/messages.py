@@ -380,6 +380,8 @@ class Reply(_Envelope):
 
 
 # ---------------------------------------------------------------- codecs
+# Each topic carries its codec (topics.names.TopicSpec.codec); decode through
+# `topics.names.decoder(topic)`.
 
 INVENTORY_COMMAND = TypeAdapter[Any](InventoryCommand)
 ORDER_COMMAND = TypeAdapter[Any](OrderCommand)
@@ -392,31 +394,6 @@ REPLY = TypeAdapter(Reply)
 def encode(message: BaseModel) -> bytes:
     """The JSON bytes put on the wire."""
     return message.model_dump_json().encode()
-
-
-def decode_inventory_command(raw: bytes | str) -> Any:
-    """Parse and validate; raises pydantic.ValidationError naming what is wrong."""
-    return INVENTORY_COMMAND.validate_json(raw)
-
-
-def decode_order_command(raw: bytes | str) -> Any:
-    return ORDER_COMMAND.validate_json(raw)
-
-
-def decode_inventory_event(raw: bytes | str) -> Any:
-    return INVENTORY_EVENT.validate_json(raw)
-
-
-def decode_order_event(raw: bytes | str) -> Any:
-    return ORDER_EVENT.validate_json(raw)
-
-
-def decode_audit_event(raw: bytes | str) -> Any:
-    return AUDIT_EVENT.validate_json(raw)
-
-
-def decode_reply(raw: bytes | str) -> Reply:
-    return REPLY.validate_json(raw)
 
 
 def derived_id(command_id: str, role: str) -> str:

@@ -5,46 +5,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from topics import messages
-from topics.names import (
-    AUDIT,
-    GATEWAY_REPLIES,
-    INVENTORY_COMMANDS,
-    INVENTORY_EVENTS,
-    ORDERS_COMMANDS,
-    ORDERS_EVENTS,
-)
+from topics.names import PIPELINE_TOPICS, TopicSpec
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-DOCUMENTS: dict[str, tuple[str, Any]] = {
-    INVENTORY_COMMANDS: (
-        "Commands accepted on the inventory.commands topic (key: product id)",
-        messages.INVENTORY_COMMAND,
-    ),
-    ORDERS_COMMANDS: (
-        "Commands accepted on the orders.commands topic (key: order id)",
-        messages.ORDER_COMMAND,
-    ),
-    INVENTORY_EVENTS: (
-        "Events on the inventory.events topic (key: product id)",
-        messages.INVENTORY_EVENT,
-    ),
-    ORDERS_EVENTS: ("Events on the orders.events topic (key: order id)", messages.ORDER_EVENT),
-    AUDIT: ("Events on the audit topic (key: entity id)", messages.AUDIT_EVENT),
-    GATEWAY_REPLIES: ("Replies on a gateway's reply topic (key: command id)", messages.REPLY),
-}
+
+def documented() -> list[TopicSpec]:
+    """The topics with a contract: every pipeline topic whose records have a codec
+    (dead-letter topics hold copies of their source's records, whatever they are)."""
+    return [spec for spec in PIPELINE_TOPICS if spec.codec is not None]
 
 
 def schema_documents() -> dict[str, str]:
     """File name -> JSON text of every schema document, deterministic."""
     out: dict[str, str] = {}
-    for topic, (title, adapter) in DOCUMENTS.items():
-        schema = adapter.json_schema(mode="validation")
+    for spec in documented():
+        assert spec.codec is not None
+        schema = spec.codec.json_schema(mode="validation")
+        title = f"Records on the {spec.name} topic (key: {spec.key}): {spec.carries}"
         document = {"$schema": SCHEMA_DIALECT, "title": title, **schema}
-        out[f"{topic}.schema.json"] = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        out[f"{spec.name}.schema.json"] = json.dumps(document, indent=2, sort_keys=True) + "\n"
     return out
 
 

@@ -16,10 +16,9 @@ from topics.messages import (
     ChangeStatusData,
     ReserveStock,
     ReserveStockData,
-    decode_audit_event,
     encode,
 )
-from topics.names import AUDIT, INVENTORY_COMMANDS, ORDERS_COMMANDS, dlq_of
+from topics.names import AUDIT, INVENTORY_COMMANDS, ORDERS_COMMANDS, decoder, dlq_of
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +99,7 @@ async def test_garbage_bytes_go_to_the_dlq_and_the_agent_keeps_going(pipeline: P
         pipeline.topic(AUDIT),
         lambda recs: any(r.key == marker.encode() for r in recs),
     )
-    rejected = decode_audit_event(next(r for r in audit if r.key == marker.encode()).value)
+    rejected = decoder(AUDIT)(next(r for r in audit if r.key == marker.encode()).value)
     assert rejected.type == "command.rejected" and rejected.data.code == "invalid_message"
     # the same partition still works
     await pipeline.create_product(marker, 1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from topics.messages import ReserveStock, ReserveStockData, decode_inventory_command, encode
+from topics.messages import ReserveStock, ReserveStockData, encode
+from topics.names import INVENTORY_COMMANDS, decoder
 from topics.schemas import drifted, schema_documents
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
@@ -31,4 +32,4 @@ def test_a_command_round_trips_through_its_wire_form() -> None:
     command = ReserveStock(
         key="p-1", data=ReserveStockData(product_id="p-1", quantity=3, customer_id="c")
     )
-    assert decode_inventory_command(encode(command)) == command
+    assert decoder(INVENTORY_COMMANDS)(encode(command)) == command

@@ -27,11 +27,9 @@ from topics.messages import (
     ReplyData,
     ReservationSnapshot,
     VersionToken,
-    decode_inventory_command,
-    decode_order_command,
     encode,
 )
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, decoder, prefixed
 
 # What the responder does with a command: a ReplyData to send, or None to stay silent.
 Answer = Callable[[Any], ReplyData | None]
@@ -60,8 +58,8 @@ class Responder:
         self.answer = answer
         self.commands: list[Any] = []
         self._decoders = {
-            prefixed(settings.topic_prefix, INVENTORY_COMMANDS): decode_inventory_command,
-            prefixed(settings.topic_prefix, ORDERS_COMMANDS): decode_order_command,
+            prefixed(settings.topic_prefix, INVENTORY_COMMANDS): decoder(INVENTORY_COMMANDS),
+            prefixed(settings.topic_prefix, ORDERS_COMMANDS): decoder(ORDERS_COMMANDS),
         }
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None

@@ -186,7 +186,7 @@ def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
     app, transactions = pipeline.app, pipeline.transactions
     command_topics = set(pipeline.commands.topics)
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    @app.on_partitions_revoked.connect  # type: ignore[misc, arg-type]  # faust's stubs
     async def commit_before_revoke(sender: Any, revoked: set[TP], **_: Any) -> None:
         async with transactions.lock:
             await pipeline.commit()
@@ -204,4 +204,4 @@ def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
             pipeline.guard.reset(await pipeline.offsets.committed(sources))
         await recover(assigned, revoked, newly_assigned, generation_id)
 
-    tables.on_rebalance = on_rebalance
+    tables.on_rebalance = on_rebalance  # type: ignore[method-assign]  # wrapped, see above

@@ -35,7 +35,7 @@ def apply(bootstrap_servers: list[str]) -> None:
     _patch_worker_consumer()
     _patch_recovery_end(bootstrap_servers)
     _patch_read_offsets()
-    Recovery._inventory_patched = True
+    Recovery._inventory_patched = True  # type: ignore[attr-defined]  # our marker
 
 
 def _patch_worker_consumer() -> None:
@@ -53,7 +53,7 @@ def _patch_worker_consumer() -> None:
         consumer._isolation_level = "read_committed"
         return consumer
 
-    thread_cls._create_worker_consumer = create_worker_consumer
+    thread_cls._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
 
 
 class _NeverDrop(dict[Any, Any]):
@@ -74,7 +74,7 @@ def _patch_read_offsets() -> None:
         init(self, *args, **kwargs)
         self._read_offset = _NeverDrop(self._read_offset)
 
-    Consumer.__init__ = __init__
+    Consumer.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _patch_recovery_end(bootstrap_servers: list[str]) -> None:
@@ -100,4 +100,4 @@ def _patch_recovery_end(bootstrap_servers: list[str]) -> None:
                 {f"{tp.topic}[{tp.partition}]": offset for tp, offset in last.items()},
             )
 
-    Recovery._build_highwaters = build_highwaters
+    Recovery._build_highwaters = build_highwaters  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ No faust, no I/O: the agent loads the row, calls `decide`, stores and sends what
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from topics.messages import (
     CreateOrder,
     CreateOrderData,
     CreateProduct,
+    InventoryCommand,
     ProductCreated,
     ProductCreatedData,
     ProductSnapshot,
@@ -66,7 +68,19 @@ class Placement:
         return partition_for(key, self.partitions) == self.partition
 
 
-def reservation_id_of(command: Any) -> str | None:
+@dataclass(frozen=True)
+class Context:
+    """What a decision needs besides the command and the product: the time it is taken
+    at, the hold's lifetime, where the command's record is (see `_reserved`) and the row
+    of a caller-chosen order id, if that order exists."""
+
+    now: datetime
+    ttl: timedelta
+    placement: Placement | None = None
+    chosen_order: dict[str, Any] | None = None
+
+
+def reservation_id_of(command: InventoryCommand) -> str | None:
     """The reservation a command is about, so the agent can load its row beforehand."""
     if isinstance(command, ReserveStock):
         return command.data.reservation_id or derived_id(command.id, "reservation")
@@ -102,7 +116,7 @@ def product_token(stock: rules.Stock) -> VersionToken:
 
 def decide(
     row: dict[str, Any] | None,
-    command: Any,
+    command: InventoryCommand,
     now: datetime,
     ttl: timedelta,
     active_quantity: int | None = None,
@@ -113,20 +127,11 @@ def decide(
     `active_quantity` is the quantity of the command's reservation if it is active.
     With a `placement`, a reservation creates its order itself (see `_reserved`);
     `chosen_order` is the row of a caller-chosen order id, if that order exists."""
-    product_id: str = command.data.product_id
+    context = Context(now, ttl, placement, chosen_order)
+    product_id = command.data.product_id
     try:
         if isinstance(command, CreateProduct):
-            if row is not None:
-                return refusal(
-                    command,
-                    INVENTORY_COMMANDS,
-                    ENTITY,
-                    product_id,
-                    "product_exists",
-                    f"product {product_id!r} already exists",
-                    now=now,
-                )
-            return _created(command, now)
+            return _create(row, command, context)
         if row is None:
             return refusal(
                 command,
@@ -142,14 +147,7 @@ def decide(
         reservation_id = reservation_id_of(command)
         if reservation_id is not None and active_quantity is not None:
             stock = replace(stock, active={reservation_id: active_quantity})
-        if isinstance(command, AdjustStock):
-            return _adjusted(stock, command, now)
-        if isinstance(command, ReserveStock):
-            return _reserved(stock, command, now, ttl, placement, chosen_order)
-        if isinstance(command, CommitReservation):
-            return _committed(stock, command, now)
-        if isinstance(command, ReleaseReservation):
-            return _released(stock, command, now)
+        return ON_PRODUCT[type(command)](stock, command, context)
     except DomainError as err:
         return refusal(
             command,
@@ -161,7 +159,21 @@ def decide(
             err.details,
             now=now,
         )
-    raise TypeError(f"not an inventory command: {type(command).__name__}")
+
+
+def _create(row: dict[str, Any] | None, command: CreateProduct, context: Context) -> Outcome:
+    if row is not None:
+        product_id = command.data.product_id
+        return refusal(
+            command,
+            INVENTORY_COMMANDS,
+            ENTITY,
+            product_id,
+            "product_exists",
+            f"product {product_id!r} already exists",
+            now=context.now,
+        )
+    return _created(command, context.now)
 
 
 def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any]:
@@ -205,7 +217,8 @@ def _created(command: CreateProduct, now: datetime) -> Outcome:
     return _finish(out, command, stock, snapshot)
 
 
-def _adjusted(stock: rules.Stock, command: AdjustStock, now: datetime) -> Outcome:
+def _adjusted(stock: rules.Stock, command: AdjustStock, context: Context) -> Outcome:
+    now = context.now
     stock = rules.adjust(stock, command.data.delta)
     snapshot = product_snapshot(stock)
     out = Outcome()
@@ -238,14 +251,13 @@ def _order_id(command: ReserveStock, placement: Placement | None) -> tuple[str, 
     return first, False  # vanishingly unlikely: the order agent creates it instead
 
 
-def _reserved(
-    stock: rules.Stock,
-    command: ReserveStock,
-    now: datetime,
-    ttl: timedelta,
-    placement: Placement | None,
-    chosen_order: dict[str, Any] | None = None,
-) -> Outcome:
+def _reserved(stock: rules.Stock, command: ReserveStock, context: Context) -> Outcome:
+    now, ttl, placement, chosen_order = (
+        context.now,
+        context.ttl,
+        context.placement,
+        context.chosen_order,
+    )
     d = command.data
     reservation_id = d.reservation_id or derived_id(command.id, "reservation")
     order_id, here = _order_id(command, placement)
@@ -330,7 +342,8 @@ def _reservation_change(
     )
 
 
-def _committed(stock: rules.Stock, command: CommitReservation, now: datetime) -> Outcome:
+def _committed(stock: rules.Stock, command: CommitReservation, context: Context) -> Outcome:
+    now = context.now
     stock, quantity = rules.commit(stock, command.data.reservation_id)
     reservation = _reservation_change(stock, command, quantity, "committed")
     snapshot = product_snapshot(stock)
@@ -344,7 +357,8 @@ def _committed(stock: rules.Stock, command: CommitReservation, now: datetime) ->
     return _finish(out, command, stock, snapshot, reservation)
 
 
-def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) -> Outcome:
+def _released(stock: rules.Stock, command: ReleaseReservation, context: Context) -> Outcome:
+    now = context.now
     d = command.data
     out = Outcome()
     if d.was_committed:
@@ -365,3 +379,12 @@ def _released(stock: rules.Stock, command: ReleaseReservation, now: datetime) ->
     )
     out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
     return _finish(out, command, stock, snapshot, reservation)
+
+
+# What each command does to an existing product: one handler per command type.
+ON_PRODUCT: dict[type, Callable[[rules.Stock, Any, Context], Outcome]] = {
+    AdjustStock: _adjusted,
+    ReserveStock: _reserved,
+    CommitReservation: _committed,
+    ReleaseReservation: _released,
+}

@@ -6,6 +6,7 @@ deadline but before the timer's ExpireOrder still finds the reservation expired.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from topics.messages import (
     ExpireOrder,
     ExpireOrderData,
     HistoryEntrySnapshot,
+    OrderCommand,
     OrderCreated,
     OrderCreatedData,
     OrderSnapshot,
@@ -87,34 +89,36 @@ def order_token(order: rules.Order) -> VersionToken:
     return VersionToken(entity="order", id=order.order_id, version=order.version)
 
 
-def decide(row: dict[str, Any] | None, command: Any, now: datetime) -> Outcome:
+def decide(row: dict[str, Any] | None, command: OrderCommand, now: datetime) -> Outcome:
     """Apply one order command to the order's row (None when the order is unknown)."""
-    order_id: str = command.data.order_id
-    if isinstance(command, CreateOrder):
-        if row is not None:
-            return _order_exists(rules.from_dict(row), command, now)
-        return _created(command, now)
     if row is None:
-        if isinstance(command, ExpireOrder):
-            return Outcome()
-        return refusal(
-            command,
-            ORDERS_COMMANDS,
-            ENTITY,
-            order_id,
-            "order_not_found",
-            f"no order {order_id!r}",
-            {"order_id": order_id},
-            now=now,
-        )
-    order = rules.from_dict(row)
-    if isinstance(command, ExpireOrder):
-        if rules.is_expired(order, now):
-            return _expire(order, command, now)
-        return Outcome()  # not pending any more, or not due: nothing to do
-    if isinstance(command, ChangeStatus):
-        return _change(order, command, now)
-    raise TypeError(f"not an order command: {type(command).__name__}")
+        return ON_NO_ORDER[type(command)](command, now)
+    return ON_ORDER[type(command)](rules.from_dict(row), command, now)
+
+
+def _not_found(command: ChangeStatus, now: datetime) -> Outcome:
+    order_id = command.data.order_id
+    return refusal(
+        command,
+        ORDERS_COMMANDS,
+        ENTITY,
+        order_id,
+        "order_not_found",
+        f"no order {order_id!r}",
+        {"order_id": order_id},
+        now=now,
+    )
+
+
+def _nothing(_command: ExpireOrder, _now: datetime) -> Outcome:
+    """An expiry for an order that is gone (removed once finished): nothing to do."""
+    return Outcome()
+
+
+def _expire_if_due(order: rules.Order, command: ExpireOrder, now: datetime) -> Outcome:
+    if rules.is_expired(order, now):
+        return _expire(order, command, now)
+    return Outcome()  # not pending any more, or not due: nothing to do
 
 
 def _order_exists(order: rules.Order, command: CreateOrder, now: datetime) -> Outcome:
@@ -289,7 +293,7 @@ def _transition(
     return order
 
 
-def _expire(order: rules.Order, command: Any, now: datetime) -> Outcome:
+def _expire(order: rules.Order, command: ExpireOrder, now: datetime) -> Outcome:
     out = Outcome()
     _transition(out, order, command, OrderStatus.CANCELLED, now, EXPIRED_REASON)
     out.reply = None
@@ -342,3 +346,16 @@ def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome
     out = expired_now or Outcome()
     _transition(out, order, command, target, now, command.data.reason)
     return out
+
+
+# One handler per command type: for an order the table holds, and for one it does not.
+ON_ORDER: dict[type, Callable[[rules.Order, Any, datetime], Outcome]] = {
+    CreateOrder: _order_exists,
+    ExpireOrder: _expire_if_due,
+    ChangeStatus: _change,
+}
+ON_NO_ORDER: dict[type, Callable[[Any, datetime], Outcome]] = {
+    CreateOrder: _created,
+    ExpireOrder: _nothing,
+    ChangeStatus: _not_found,
+}

@@ -12,6 +12,7 @@ import platform
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from bench.reserve import kafka_version
 
@@ -138,14 +139,14 @@ def render(results: list[DrainResult], partitions: int, rounds: int) -> str:
             lines.append(f"median {label}: {found[0]:.0f} reservations/s, {found[1]:.3f} CPU ms")
     lines.append("")
     for worker in WORKERS:
-        found = ratios(results, worker)
-        if found is None:
+        ratio = ratios(results, worker)
+        if ratio is None:
             continue
         of = "medians" if rounds > 1 else "one round"
         lines.append(
-            f"{worker} / plain loop ({of}): throughput {found.throughput:.2f}x (target >= "
-            f"{TARGET_THROUGHPUT_RATIO:.2f}: {'met' if found.throughput_met else 'NOT met'}), "
-            f"CPU per reservation {found.cpu:.2f}x"
+            f"{worker} / plain loop ({of}): throughput {ratio.throughput:.2f}x (target >= "
+            f"{TARGET_THROUGHPUT_RATIO:.2f}: {'met' if ratio.throughput_met else 'NOT met'}), "
+            f"CPU per reservation {ratio.cpu:.2f}x"
         )
         if rounds > 1:
             lines.append(
@@ -153,8 +154,8 @@ def render(results: list[DrainResult], partitions: int, rounds: int) -> str:
                 + ", ".join(_round_ratios(results, worker, "plain"))
             )
         lines.append(
-            f"{worker} CPU per reservation: {found.worker_cpu_ms:.3f} ms (target <= "
-            f"{TARGET_CPU_MS}: {'met' if found.cpu_met else 'NOT met'})"
+            f"{worker} CPU per reservation: {ratio.worker_cpu_ms:.3f} ms (target <= "
+            f"{TARGET_CPU_MS}: {'met' if ratio.cpu_met else 'NOT met'})"
         )
     plain, notxn = medians(results, "plain"), medians(results, "plain-notxn")
     if plain and notxn:
@@ -162,7 +163,7 @@ def render(results: list[DrainResult], partitions: int, rounds: int) -> str:
             f"plain loop with / without transactions: throughput {plain[0] / notxn[0]:.2f}x, "
             f"CPU per reservation {plain[1] / notxn[1]:.2f}x"
         )
-    shown = {}
+    shown: dict[str, Any] = {}
     for r in results:  # the first finished drain of each processor
         if r.failure is None:
             shown.setdefault(r.variant, r)

@@ -137,10 +137,10 @@ def _report(results: dict[str, Result], records: int) -> str:
     for variant in VARIANTS:
         r = results[variant]
         per_op = (r.cpu_ms_per_record - base.cpu_ms_per_record) / OPERATIONS
-        op = "" if variant == "consume" else f"{per_op:.3f}"
+        shown = "" if variant == "consume" else f"{per_op:.3f}"
         lines.append(
             f"{variant:<16} {r.records_per_second:>10.0f} {r.cpu_ms_per_record:>14.3f} "
-            f"{r.cpu_ms_per_record / base.cpu_ms_per_record:>10.2f}x {op:>17}"
+            f"{r.cpu_ms_per_record / base.cpu_ms_per_record:>10.2f}x {shown:>17}"
         )
 
     def op(variant: str) -> float:

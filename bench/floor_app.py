@@ -63,8 +63,8 @@ def main() -> None:
 
                 async def send(
                     partition: int, topic: str, key: bytes | None, value: bytes | None
-                ) -> None:
-                    await app.producer.send(topic, key, value, partition, None, None)
+                ) -> Any:  # the producer's delivery future
+                    return await app.producer.send(topic, key, value, partition, None, None)
 
                 await table.drain(send)
 

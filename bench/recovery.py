@@ -144,7 +144,7 @@ async def seed(settings: Settings, orders: int) -> Seeded:
     stock = changelog_of(settings.app_id, STOCK_TABLE)
     orders_log = changelog_of(settings.app_id, ORDERS_TABLE)
     now = datetime.now(UTC)
-    products = {}
+    products: dict[int, str] = {}
     while len(products) < partitions:
         candidate = f"product-{secrets.token_hex(4)}"
         products.setdefault(partition_for(candidate, partitions), candidate)

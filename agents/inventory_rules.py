@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agents import order_rules
-from agents.domain import stock as rules
+from agents.domain import stock as stock_rules
 from agents.domain.errors import DomainError, OrderExists
 from agents.outcome import (
     DeadlineSet,
@@ -89,14 +89,14 @@ def reservation_id_of(command: InventoryCommand) -> str | None:
     return None
 
 
-def stored(stock: rules.Stock) -> dict[str, Any]:
+def stored(stock: stock_rules.Stock) -> dict[str, Any]:
     """The product's row as the table keeps it. Active reservations are stored one row
     each beside it: a row holding all of them would grow with every reservation, and the
     whole row is re-encoded and sent to the changelog on every write."""
-    return rules.to_dict(replace(stock, active={}))
+    return stock_rules.to_dict(replace(stock, active={}))
 
 
-def product_snapshot(stock: rules.Stock) -> ProductSnapshot:
+def product_snapshot(stock: stock_rules.Stock) -> ProductSnapshot:
     return ProductSnapshot(
         id=stock.product_id,
         name=stock.name,
@@ -110,7 +110,7 @@ def product_snapshot(stock: rules.Stock) -> ProductSnapshot:
     )
 
 
-def product_token(stock: rules.Stock) -> VersionToken:
+def product_token(stock: stock_rules.Stock) -> VersionToken:
     return VersionToken(entity="product", id=stock.product_id, version=stock.version)
 
 
@@ -143,7 +143,7 @@ def decide(
                 {"product_id": product_id},
                 now=now,
             )
-        stock = rules.from_dict(row)
+        stock = stock_rules.from_dict(row)
         reservation_id = reservation_id_of(command)
         if reservation_id is not None and active_quantity is not None:
             stock = replace(stock, active={reservation_id: active_quantity})
@@ -189,7 +189,7 @@ def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any
 def _finish(
     out: Outcome,
     command: Any,
-    stock: rules.Stock,
+    stock: stock_rules.Stock,
     snapshot: ProductSnapshot,
     reservation: ReservationSnapshot | None = None,
 ) -> Outcome:
@@ -206,20 +206,20 @@ def _finish(
 
 def _created(command: CreateProduct, now: datetime) -> Outcome:
     d = command.data
-    stock = rules.create_product(d.product_id, d.name, d.price, d.initial_stock)
+    stock = stock_rules.create_product(d.product_id, d.name, d.price, d.initial_stock)
     snapshot = product_snapshot(stock)
     out = Outcome()
     event = ProductCreated(
         **_event_fields(command, "product.created", now),
         data=ProductCreatedData(product=snapshot),
     )
-    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     return _finish(out, command, stock, snapshot)
 
 
-def _adjusted(stock: rules.Stock, command: AdjustStock, context: Context) -> Outcome:
+def _adjusted(stock: stock_rules.Stock, command: AdjustStock, context: Context) -> Outcome:
     now = context.now
-    stock = rules.adjust(stock, command.data.delta)
+    stock = stock_rules.adjust(stock, command.data.delta)
     snapshot = product_snapshot(stock)
     out = Outcome()
     event = StockAdjusted(
@@ -228,7 +228,7 @@ def _adjusted(stock: rules.Stock, command: AdjustStock, context: Context) -> Out
             product=snapshot, delta=command.data.delta, reason=command.data.reason
         ),
     )
-    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     return _finish(out, command, stock, snapshot)
 
 
@@ -251,7 +251,7 @@ def _order_id(command: ReserveStock, placement: Placement | None) -> tuple[str, 
     return first, False  # vanishingly unlikely: the order agent creates it instead
 
 
-def _reserved(stock: rules.Stock, command: ReserveStock, context: Context) -> Outcome:
+def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context) -> Outcome:
     now, ttl, placement, chosen_order = (
         context.now,
         context.ttl,
@@ -263,7 +263,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, context: Context) -> Ou
     order_id, here = _order_id(command, placement)
     if here and chosen_order is not None and chosen_order["reservation_id"] != reservation_id:
         raise OrderExists(order_id)
-    stock = rules.reserve(stock, reservation_id, d.quantity)
+    stock = stock_rules.reserve(stock, reservation_id, d.quantity)
     expires_at = now + ttl
     reservation = ReservationSnapshot(
         id=reservation_id,
@@ -281,7 +281,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, context: Context) -> Ou
         **_event_fields(command, "reservation.created", now),
         data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
-    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     # What we know travels along, for whoever answers the caller.
     create_order = CreateOrder(
         id=derived_id(command.id, "command:order.create"),
@@ -330,7 +330,7 @@ def _reserved(stock: rules.Stock, command: ReserveStock, context: Context) -> Ou
 
 
 def _reservation_change(
-    stock: rules.Stock, command: Any, quantity: int, status: str
+    stock: stock_rules.Stock, command: Any, quantity: int, status: str
 ) -> ReservationSnapshot:
     return ReservationSnapshot(
         id=command.data.reservation_id,
@@ -342,9 +342,9 @@ def _reservation_change(
     )
 
 
-def _committed(stock: rules.Stock, command: CommitReservation, context: Context) -> Outcome:
+def _committed(stock: stock_rules.Stock, command: CommitReservation, context: Context) -> Outcome:
     now = context.now
-    stock, quantity = rules.commit(stock, command.data.reservation_id)
+    stock, quantity = stock_rules.commit(stock, command.data.reservation_id)
     reservation = _reservation_change(stock, command, quantity, "committed")
     snapshot = product_snapshot(stock)
     out = Outcome()
@@ -352,20 +352,20 @@ def _committed(stock: rules.Stock, command: CommitReservation, context: Context)
         **_event_fields(command, "reservation.committed", now),
         data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
-    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     out.effects.append(ReservationSettled(reservation.id))
     return _finish(out, command, stock, snapshot, reservation)
 
 
-def _released(stock: rules.Stock, command: ReleaseReservation, context: Context) -> Outcome:
+def _released(stock: stock_rules.Stock, command: ReleaseReservation, context: Context) -> Outcome:
     now = context.now
     d = command.data
     out = Outcome()
     if d.was_committed:
-        stock = rules.release_sold(stock, d.quantity)
+        stock = stock_rules.release_sold(stock, d.quantity)
         quantity = d.quantity
     else:
-        stock, quantity = rules.release(stock, d.reservation_id)
+        stock, quantity = stock_rules.release(stock, d.reservation_id)
         out.effects.append(ReservationSettled(d.reservation_id))
     expired = d.reason == "expired"
     reservation = _reservation_change(
@@ -377,12 +377,12 @@ def _released(stock: rules.Stock, command: ReleaseReservation, context: Context)
         **_event_fields(command, event_cls.model_fields["type"].default, now),
         data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
-    out.emit_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     return _finish(out, command, stock, snapshot, reservation)
 
 
 # What each command does to an existing product: one handler per command type.
-ON_PRODUCT: dict[type, Callable[[rules.Stock, Any, Context], Outcome]] = {
+ON_PRODUCT: dict[type, Callable[[stock_rules.Stock, Any, Context], Outcome]] = {
     AdjustStock: _adjusted,
     ReserveStock: _reserved,
     CommitReservation: _committed,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from agents.domain import order_state as rules
+from agents.domain import order_state
 from agents.domain.errors import DomainError
 from agents.domain.order_state import OrderStatus
 from agents.outcome import (
@@ -45,7 +45,7 @@ from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, ORDERS_EVENTS
 
 ENTITY = "order"
 EXPIRED_REASON = "reservation_expired"
-FINAL_STATUSES = frozenset(s.value for s, targets in rules.TRANSITIONS.items() if not targets)
+FINAL_STATUSES = frozenset(s.value for s, targets in order_state.TRANSITIONS.items() if not targets)
 
 
 def expire_command(order_id: str) -> ExpireOrder:
@@ -58,7 +58,7 @@ def expire_command(order_id: str) -> ExpireOrder:
     )
 
 
-def order_snapshot(order: rules.Order) -> OrderSnapshot:
+def order_snapshot(order: order_state.Order) -> OrderSnapshot:
     return OrderSnapshot(
         id=order.order_id,
         status=order.status.value,
@@ -85,7 +85,7 @@ def order_snapshot(order: rules.Order) -> OrderSnapshot:
     )
 
 
-def order_token(order: rules.Order) -> VersionToken:
+def order_token(order: order_state.Order) -> VersionToken:
     return VersionToken(entity="order", id=order.order_id, version=order.version)
 
 
@@ -93,7 +93,7 @@ def decide(row: dict[str, Any] | None, command: OrderCommand, now: datetime) -> 
     """Apply one order command to the order's row (None when the order is unknown)."""
     if row is None:
         return ON_NO_ORDER[type(command)](command, now)
-    return ON_ORDER[type(command)](rules.from_dict(row), command, now)
+    return ON_ORDER[type(command)](order_state.from_dict(row), command, now)
 
 
 def _not_found(command: ChangeStatus, now: datetime) -> Outcome:
@@ -115,13 +115,13 @@ def _nothing(_command: ExpireOrder, _now: datetime) -> Outcome:
     return Outcome()
 
 
-def _expire_if_due(order: rules.Order, command: ExpireOrder, now: datetime) -> Outcome:
-    if rules.is_expired(order, now):
+def _expire_if_due(order: order_state.Order, command: ExpireOrder, now: datetime) -> Outcome:
+    if order_state.is_expired(order, now):
         return _expire(order, command, now)
     return Outcome()  # not pending any more, or not due: nothing to do
 
 
-def _order_exists(order: rules.Order, command: CreateOrder, now: datetime) -> Outcome:
+def _order_exists(order: order_state.Order, command: CreateOrder, now: datetime) -> Outcome:
     """A reservation named an order id that is taken (a caller-chosen `order_id`).
 
     The order of the same reservation: answered as created, nothing changes. Another
@@ -175,7 +175,7 @@ def _order_exists(order: rules.Order, command: CreateOrder, now: datetime) -> Ou
 
 def _created(command: CreateOrder, now: datetime) -> Outcome:
     d = command.data
-    order = rules.create_order(
+    order = order_state.create_order(
         d.order_id,
         d.customer_id,
         d.product_id,
@@ -188,7 +188,7 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
     )
     out = Outcome()
     snapshot = order_snapshot(order)
-    out.emit_event(
+    out.emit_audited_event(
         ORDERS_EVENTS,
         OrderCreated(
             id=derived_id(command.id, "event:order.created"),
@@ -200,7 +200,7 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
         ),
         order.order_id,
     )
-    out.state = rules.to_dict(order)
+    out.state = order_state.to_dict(order)
     out.effects.append(DeadlineSet(order.expires_at.timestamp()))
     out.reply = ok_reply(
         command.id,
@@ -213,18 +213,18 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
 
 def _transition(
     out: Outcome,
-    order: rules.Order,
+    order: order_state.Order,
     command: Any,
     to: OrderStatus,
     now: datetime,
     reason: str | None,
-) -> rules.Order:
+) -> order_state.Order:
     """Move the order, emit order.status_changed, and tell the inventory what it implies.
     The follow-up command carries the caller's reply_to: the inventory agent answers."""
     before = order.status
-    order = rules.change_status(order, to, now, reason=reason, request_id=command.request_id)
+    order = order_state.change_status(order, to, now, reason=reason, request_id=command.request_id)
     snapshot = order_snapshot(order)
-    out.emit_event(
+    out.emit_audited_event(
         ORDERS_EVENTS,
         OrderStatusChanged(
             id=derived_id(command.id, f"event:order.status_changed:{to.value}"),
@@ -238,7 +238,7 @@ def _transition(
         ),
         order.order_id,
     )
-    out.state = rules.to_dict(order)
+    out.state = order_state.to_dict(order)
     if before is OrderStatus.PENDING:
         out.effects.append(DeadlineCleared())
     if to.value in FINAL_STATUSES:
@@ -293,22 +293,22 @@ def _transition(
     return order
 
 
-def _expire(order: rules.Order, command: ExpireOrder, now: datetime) -> Outcome:
+def _expire(order: order_state.Order, command: ExpireOrder, now: datetime) -> Outcome:
     out = Outcome()
     _transition(out, order, command, OrderStatus.CANCELLED, now, EXPIRED_REASON)
     out.reply = None
     return out
 
 
-def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome:
+def _change(order: order_state.Order, command: ChangeStatus, now: datetime) -> Outcome:
     try:
-        target = rules.parse_status(command.data.status)
+        target = order_state.parse_status(command.data.status)
     except ValueError as err:
         return refusal(
             command, ORDERS_COMMANDS, ENTITY, order.order_id, "invalid_status", str(err), now=now
         )
     expired_now: Outcome | None = None
-    if rules.is_expired(order, now):
+    if order_state.is_expired(order, now):
         # The deadline passed before the timer's command arrived: expiry wins, as it would have.
         expired_now = Outcome()
         expire_cmd = expire_command(order.order_id).model_copy(
@@ -319,7 +319,7 @@ def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome
         )
         expired_now.reply = None
     try:
-        rules.check_transition(order.status, target)
+        order_state.check_transition(order.status, target)
     except DomainError as err:
         refused = refusal(
             command,
@@ -349,7 +349,7 @@ def _change(order: rules.Order, command: ChangeStatus, now: datetime) -> Outcome
 
 
 # One handler per command type: for an order the table holds, and for one it does not.
-ON_ORDER: dict[type, Callable[[rules.Order, Any, datetime], Outcome]] = {
+ON_ORDER: dict[type, Callable[[order_state.Order, Any, datetime], Outcome]] = {
     CreateOrder: _order_exists,
     ExpireOrder: _expire_if_due,
     ChangeStatus: _change,

@@ -96,8 +96,9 @@ class Outcome:
     def emit(self, topic: str, key: str, message: BaseModel) -> None:
         self.messages.append(Outgoing(topic, key, message.model_dump_json().encode()))
 
-    def emit_event(self, events_topic: str, message: BaseModel, key: str) -> None:
-        """An event goes to its entity's topic and, identical, to the audit topic."""
+    def emit_audited_event(self, events_topic: str, message: BaseModel, key: str) -> None:
+        """An event goes to its entity's topic and, identical, to the audit topic: every
+        change is on `audit` for outside consumers, so no event is emitted without it."""
         value = message.model_dump_json().encode()
         self.messages.append(Outgoing(events_topic, key, value))
         self.messages.append(Outgoing(AUDIT, key, value))

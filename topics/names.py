@@ -1,4 +1,5 @@
-"""Topic names, keys and partitioning: defined once, here."""
+"""The pipeline's topics, defined once: names, keys, how each is created and the codec of
+its records."""
 
 from __future__ import annotations
 

@@ -40,8 +40,10 @@ from topics.messages import (
     ReleaseReservationData,
     VersionToken,
     derived_id,
+    encode,
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, ORDERS_EVENTS
+from topics.signing import signature_headers
 
 ENTITY = "order"
 EXPIRED_REASON = "reservation_expired"
@@ -56,6 +58,15 @@ def expire_command(order_id: str) -> ExpireOrder:
         key=order_id,
         data=ExpireOrderData(order_id=order_id),
     )
+
+
+def signed_expiry(
+    order_id: str, signing_key: bytes
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """The expiry command's record as the expiry sweep and `inventory cleanup` send it:
+    key, value and the signature an internal command needs (topics.signing)."""
+    value = encode(expire_command(order_id))
+    return order_id.encode(), value, signature_headers(signing_key, value)
 
 
 def order_snapshot(order: order_state.Order) -> OrderSnapshot:

@@ -38,6 +38,7 @@ from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
 from agents.outcome import Effect, Outcome, refusal
+from topics.dead_letters import dead_letter_headers
 from topics.messages import (
     CommandRejected,
     CommandRejectedData,
@@ -386,13 +387,7 @@ class CommandProcessor:
             code,
             error,
         )
-        headers = [
-            ("x-error-code", code.encode()),
-            ("x-error", error[:4000].encode()),
-            ("x-source-topic", message.topic.encode()),
-            ("x-source-partition", str(message.partition).encode()),
-            ("x-source-offset", str(message.offset).encode()),
-        ]
+        headers = dead_letter_headers(code, error, message.topic, message.partition, message.offset)
         key = event.key if isinstance(event.key, bytes) else None
         send = self.pipeline.transactions.send
         dlq = self.pipeline.physical(dlq_of(self.source_topic))

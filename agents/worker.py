@@ -24,16 +24,14 @@ from agents.app import Pipeline, build_app, reservation_key
 from agents.deadline_index import DeadlineIndex
 from agents.effects import TableEffects
 from agents.finished_orders import FinishedOrders
-from agents.order_rules import expire_command
+from agents.order_rules import signed_expiry
 from agents.processor import CommandProcessor
 from inventory.kafka_admin import wait_for_topics
 from inventory.settings import Settings
 from topics.messages import (
     ReserveStock,
-    encode,
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, decoder
-from topics.signing import signature_headers
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +158,8 @@ def register(pipeline: Pipeline) -> None:
         # after EXPIRE_RESEND_SECONDS and the agent applies an expiry once.
         commands = pipeline.physical(ORDERS_COMMANDS)
         for order_id in due.due(time.time(), pipeline.deadlines, EXPIRE_RESEND_SECONDS):
-            value = encode(expire_command(order_id))
-            headers = signature_headers(settings.command_signing_key, value)
-            await app.producer.send(commands, order_id.encode(), value, None, None, headers)
+            key, value, headers = signed_expiry(order_id, settings.command_signing_key)
+            await app.producer.send(commands, key, value, None, None, headers)
 
 
 def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
-from agents.order_rules import expire_command
+from agents.order_rules import signed_expiry
 from inventory.settings import Settings
 from storage.engine import create_engine
-from topics.messages import encode
 from topics.names import ORDERS_COMMANDS, prefixed
-from topics.signing import signature_headers
 
 
 async def expire_overdue(settings: Settings) -> int:
@@ -36,14 +34,8 @@ async def expire_overdue(settings: Settings) -> int:
     try:
         topic = prefixed(settings.topic_prefix, ORDERS_COMMANDS)
         for order_id in order_ids:
-            value = encode(expire_command(order_id))
-            await producer.send(
-                topic,
-                key=order_id.encode(),
-                value=value,
-                # order.expire is an internal command: signed like the worker's (topics.signing)
-                headers=signature_headers(settings.command_signing_key, value),
-            )
+            key, value, headers = signed_expiry(order_id, settings.command_signing_key)
+            await producer.send(topic, key=key, value=value, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()

@@ -39,6 +39,7 @@ from storage.audit import record_audit_events
 from storage.engine import create_engine
 from storage.notify import read_models_channel
 from storage.projection import project_events
+from topics.dead_letters import dead_letter_headers
 from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS, decoder, dlq_of, prefixed
 
 log = logging.getLogger(__name__)
@@ -191,11 +192,7 @@ async def _dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, erro
         dlq_of(topic),
         key=record.key,
         value=record.value,
-        headers=[
-            ("x-error-code", b"invalid_message"),
-            ("x-error", error[:4000].encode()),
-            ("x-source-topic", topic.encode()),
-            ("x-source-partition", str(record.partition).encode()),
-            ("x-source-offset", str(record.offset).encode()),
-        ],
+        headers=dead_letter_headers(
+            "invalid_message", error, topic, record.partition, record.offset
+        ),
     )

@@ -1,8 +1,8 @@
 """Field rules shared by the domain modules: ids, quantities, money.
 
-The limits match the wire contract in `topics/messages.py` (which may not import
-this package, hence the duplication); the domain enforces them again because
-commands can reach the agents from outside producers.
+The limits are the wire contract's (`topics/fields.py`, written once there); the domain
+enforces them again because commands can reach the agents from outside producers, and
+its rules must hold whatever a message model lets through.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Final, TypeGuard, TypeVar
 
 from agents.domain.errors import InvalidValue
 
-PRODUCT_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,64}$"
-MAX_QUANTITY: Final = 10_000
-MAX_STOCK: Final = 1_000_000_000
-MAX_ID_LENGTH: Final = 128
-MAX_NAME_LENGTH: Final = 200
-# Same bound as the `Money` type on the wire: 14 digits, 2 of them decimals.
-MAX_MONEY: Final = Decimal("999999999999.99")
+# The limits the domain modules import from here: `X as X` marks them as re-exported.
+from topics.fields import MAX_ID_LENGTH as MAX_ID_LENGTH
+from topics.fields import MAX_MONEY as MAX_MONEY
+from topics.fields import MAX_QUANTITY as MAX_QUANTITY
+from topics.fields import MAX_STOCK as MAX_STOCK
+from topics.fields import MAX_TEXT_LENGTH as MAX_NAME_LENGTH
+from topics.fields import PRODUCT_ID_PATTERN, PRODUCT_ID_TEXT
 
 _PRODUCT_ID_RE: Final = re.compile(PRODUCT_ID_PATTERN)
 _CENT: Final = Decimal("0.01")
@@ -37,9 +37,7 @@ def is_valid_product_id(value: object) -> TypeGuard[str]:
 def require_product_id(value: object, field: str = "product_id") -> str:
     """Return `value` if it is a valid product id; raise InvalidValue otherwise."""
     if not is_valid_product_id(value):
-        raise InvalidValue(
-            field, f"must match {PRODUCT_ID_PATTERN} (1-64 of A-Z a-z 0-9 . _ -)", value
-        )
+        raise InvalidValue(field, f"must match {PRODUCT_ID_PATTERN} ({PRODUCT_ID_TEXT})", value)
     return value
 
 

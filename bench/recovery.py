@@ -208,7 +208,7 @@ def _run_start(
 ) -> tuple[Start, subprocess.Popen[bytes]]:
     env = {
         **os.environ,
-        **{k.upper(): str(v) for k, v in settings.model_dump().items() if v is not None},
+        **settings.environment(),
         "TABLE_STORE": store,
         "STATE_DIR": str(state),
         "STANDBY_REPLICAS": "0",

@@ -146,7 +146,10 @@ async def bench_http(
 async def bench_postgres(args: argparse.Namespace, stack: Stack, run_id: str) -> ModeResult:
     settings = stack.settings
     target = PostgresBaseline(
-        settings.database_url, f"bench_baseline_{run_id}", f"bench-c-{run_id}", args.concurrency
+        settings.database_url.get_secret_value(),
+        f"bench_baseline_{run_id}",
+        f"bench-c-{run_id}",
+        args.concurrency,
     )
     try:
         await target.setup(STOCK)

@@ -32,13 +32,8 @@ STOP_GRACE_SECONDS = 20.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that make a child read exactly `settings`. An unset field
-    (None) is left out: its text "None" would not parse as the field's type."""
-    return {
-        name.upper(): str(value)
-        for name, value in settings.model_dump().items()
-        if value is not None
-    }
+    """Environment variables that make a child read exactly `settings`."""
+    return settings.environment()
 
 
 @dataclass

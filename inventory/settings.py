@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA = "127.0.0.1:19092"
@@ -15,13 +15,19 @@ LOCAL_DATABASE_URL = "postgresql+asyncpg://inventory@127.0.0.1:15432/inventory"
 class Settings(BaseSettings):
     """Every knob of the pipeline. Environment variable = field name in upper case."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # Frozen: one object is read once and passed to every part of a process; a change
+    # is a new object (model_copy(update=...)), never a surprise to another holder.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", frozen=True
+    )
 
     kafka_bootstrap_servers: str = Field(
         LOCAL_KAFKA, description="Kafka bootstrap servers, comma separated."
     )
-    database_url: str = Field(
-        LOCAL_DATABASE_URL, description="SQLAlchemy URL of PostgreSQL (asyncpg driver)."
+    # Secret: the URL may hold a password; a repr or log of the settings shows '**********'.
+    database_url: SecretStr = Field(
+        SecretStr(LOCAL_DATABASE_URL),
+        description="SQLAlchemy URL of PostgreSQL (asyncpg driver).",
     )
     database_schema: str = Field(
         "public", description="Schema holding the read models (tests use one per run)."
@@ -96,8 +102,8 @@ class Settings(BaseSettings):
         "database refuses (5 s at first, doubling up to this). It retries the event until "
         "it applies: never skips it, never dead-letters it, and writes nothing after it.",
     )
-    internal_command_key: str = Field(
-        "",
+    internal_command_key: SecretStr = Field(
+        SecretStr(""),
         description="Secret that signs the pipeline's own commands (order.create, "
         "order.expire, reservation.commit, reservation.release); every worker and "
         "`inventory cleanup` need the same one. Empty: a key derived from the app id, "
@@ -135,7 +141,14 @@ class Settings(BaseSettings):
         description="Tests only: fault points of the worker that fail on purpose, "
         "POINT=COUNT[,...] (agents.faults).",
     )
-    log_level: str = Field("INFO", description="Python log level of all processes.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Python log level of all processes (any case)."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _isr_within_replicas(self) -> Settings:
@@ -175,7 +188,20 @@ class Settings(BaseSettings):
     @property
     def command_signing_key(self) -> bytes:
         """The key of topics.signing for this pipeline."""
-        return (self.internal_command_key or f"inventory-stream:{self.app_id}").encode()
+        key = self.internal_command_key.get_secret_value()
+        return (key or f"inventory-stream:{self.app_id}").encode()
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that make a child process read exactly these settings
+        (secrets in clear: the child needs them). An unset field (None) is left out: its
+        text "None" would not parse as the field's type."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+            env[name.upper()] = str(plain)
+        return env
 
     @property
     def kafka_bootstrap_list(self) -> list[str]:

@@ -23,7 +23,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     is opened here; a bad URL or a missing server shows on first use.
     """
     return create_async_engine(
-        settings.database_url,
+        settings.database_url.get_secret_value(),
         pool_size=20,
         max_overflow=20,
         pool_pre_ping=False,

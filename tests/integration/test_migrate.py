@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,7 +75,9 @@ async def test_an_engine_works_in_its_own_schema(settings: Settings, fresh_schem
 async def test_ping_raises_when_the_database_is_unreachable(settings: Settings) -> None:
     dead = create_engine(
         settings.model_copy(
-            update={"database_url": "postgresql+asyncpg://inventory@127.0.0.1:1/inventory"}
+            update={
+                "database_url": SecretStr("postgresql+asyncpg://inventory@127.0.0.1:1/inventory")
+            }
         )
     )
     try:

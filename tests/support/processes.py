@@ -24,11 +24,7 @@ LISTENING = re.compile(r"gateway listening on (http://\S+)")
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process read exactly these settings."""
-    return {
-        name.upper(): str(value)
-        for name, value in settings.model_dump().items()
-        if value is not None
-    }
+    return settings.environment()
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
@@ -283,7 +284,7 @@ async def test_health_is_503_naming_the_database_when_it_does_not_answer(
 ) -> None:
     # Nothing listens on port 1: the database check fails, the broker one still passes.
     unreachable = settings.model_copy(
-        update={"database_url": "postgresql+asyncpg://inventory@127.0.0.1:1/inventory"}
+        update={"database_url": SecretStr("postgresql+asyncpg://inventory@127.0.0.1:1/inventory")}
     )
     async with gateway_client(unreachable) as client:
         resp = await client.get("/healthz")
@@ -339,7 +340,7 @@ async def test_every_route_answers_503_with_retry_after_while_the_database_is_aw
     """Nothing listens on port 1: reads, idempotent writes and writes that wait for the
     read model all answer 503 `unavailable`, never 500."""
     unreachable = settings.model_copy(
-        update={"database_url": "postgresql+asyncpg://inventory@127.0.0.1:1/inventory"}
+        update={"database_url": SecretStr("postgresql+asyncpg://inventory@127.0.0.1:1/inventory")}
     )
     async with gateway_client(unreachable) as client:
         calls = [

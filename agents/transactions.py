@@ -115,7 +115,10 @@ class PartitionTransactions:
             try:
                 await producer.begin_transaction()
             except Exception as err:
-                self._fail(f"beginning partition {partition}'s transaction", err)
+                self._fail(
+                    f"beginning partition {partition}'s transaction",
+                    underlying_error(producer, err),
+                )
             self._open[partition] = _Open()
         return producer, self._open[partition]
 
@@ -137,7 +140,10 @@ class PartitionTransactions:
                 topic, value=value, key=key, partition=to_partition, headers=headers
             )
         except Exception as err:
-            self._fail(f"sending to {topic} in partition {partition}'s transaction", err)
+            self._fail(
+                f"sending to {topic} in partition {partition}'s transaction",
+                underlying_error(producer, err),
+            )
         batch.sent.append(future)
         return future
 
@@ -170,7 +176,9 @@ class PartitionTransactions:
                 await producer.send_offsets_to_transaction(batch.offsets, self._app_id)
             await producer.commit_transaction()
         except Exception as err:
-            self._fail(f"committing partition {partition}'s transaction", err)
+            self._fail(
+                f"committing partition {partition}'s transaction", underlying_error(producer, err)
+            )
 
     def _fail(self, what: str, error: BaseException | None = None) -> NoReturn:
         if isinstance(error, ProducerFenced):
@@ -182,3 +190,21 @@ class PartitionTransactions:
             f"{what} failed ({type(error).__name__}: {error})" if error else what,
             exit_codes.DELIVERY_FAILED,
         )
+
+
+def underlying_error(producer: AIOKafkaProducer, error: BaseException) -> BaseException:
+    """The error that broke the producer's transaction, when `error` is only its echo.
+
+    A fence can reach aiokafka's background sender first (a record batch or the
+    partition registration answered InvalidProducerEpoch): the sender task dies with
+    ProducerFenced, the transaction manager records it as fatal, and the agent's next
+    send or commit fails with IllegalOperation ("not in transaction"), which says
+    nothing of why. The exception the manager recorded does."""
+    manager = getattr(producer, "_txn_manager", None)
+    if manager is None or not manager.is_fatal_error():
+        return error
+    waiter = manager.wait_for_transaction_end()
+    if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
+        cause: BaseException = waiter.exception()
+        return cause
+    return error

@@ -207,11 +207,13 @@ async def drain(
     try:
         progress(f"{name}: creating the product, then stopping")
         processor.start("setup")
-        target = KafkaDirect(settings, product_id)
+        target = KafkaDirect(settings, [product_id])
         await target.start()
         try:
             await target.create_product(
-                STOCK_PER_RESERVATION * args.reservations, time.monotonic() + STARTUP_SECONDS
+                product_id,
+                STOCK_PER_RESERVATION * args.reservations,
+                time.monotonic() + STARTUP_SECONDS,
             )
         finally:
             await target.stop()

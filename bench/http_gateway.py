@@ -13,8 +13,10 @@ PROBE_ATTEMPT_SECONDS = 3.0
 class HttpGateway:
     label = "HTTP gateway"
 
-    def __init__(self, base_url: str, product_id: str, concurrency: int, timeout: float) -> None:
-        self.product_id = product_id
+    def __init__(
+        self, base_url: str, product_ids: list[str], concurrency: int, timeout: float
+    ) -> None:
+        self.product_ids = product_ids
         self.acknowledged = 0
         self._base = base_url.rstrip("/")
         self._concurrency = concurrency
@@ -51,17 +53,24 @@ class HttpGateway:
             await asyncio.sleep(0.2)
         raise TimeoutError(f"gateway not healthy: {last}")
 
-    async def create_product(self, stock: int) -> None:
+    async def create_products(self, stock: int) -> None:
+        """Every product, 50 at a time."""
+        for start in range(0, len(self.product_ids), 50):
+            chunk = self.product_ids[start : start + 50]
+            await asyncio.gather(*(self.create_product(p, stock) for p in chunk))
+
+    async def create_product(self, product_id: str, stock: int) -> None:
         """POST /api/products/; RuntimeError unless 201. The gateway waits for the read
         model before answering, so a 201 also proves the projector is running."""
-        body = {"id": self.product_id, "name": "bench", "price": "1.00", "stock": stock}
+        body = {"id": product_id, "name": "bench", "price": "1.00", "stock": stock}
         async with self.session.post(f"{self._base}/api/products/", json=body) as response:
             if response.status != 201:
                 raise RuntimeError(f"create product: {response.status} {await response.text()}")
 
     async def reserve(self, index: int) -> bool:
         body = {
-            "product_id": self.product_id,
+            # Products in turn: a uniform load over all of them.
+            "product_id": self.product_ids[index % len(self.product_ids)],
             "quantity": 1,
             "customer_id": f"customer-{index % 1000}",
         }

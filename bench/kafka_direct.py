@@ -24,8 +24,8 @@ PROBE_ATTEMPT_SECONDS = 3.0
 class KafkaDirect:
     label = "Kafka commands, reply topic"
 
-    def __init__(self, settings: Settings, product_id: str) -> None:
-        self.product_id = product_id
+    def __init__(self, settings: Settings, product_ids: list[str]) -> None:
+        self.product_ids = product_ids
         self.acknowledged = 0
         self._topic = prefixed(settings.topic_prefix, INVENTORY_COMMANDS)
         self._bus = CommandBus(settings)
@@ -33,8 +33,17 @@ class KafkaDirect:
     async def start(self) -> None:
         await self._bus.start()
 
-    async def create_product(self, stock: int, deadline: float) -> None:
-        """Create the product, re-sending the same command until the worker answers.
+    async def create_products(self, stock: int, deadline: float) -> None:
+        """Create every product: the first alone (the readiness probe, below), the rest
+        50 at a time."""
+        first, *rest = self.product_ids
+        await self.create_product(first, stock, deadline)
+        for start in range(0, len(rest), 50):
+            chunk = rest[start : start + 50]
+            await asyncio.gather(*(self.create_product(p, stock, deadline) for p in chunk))
+
+    async def create_product(self, product_id: str, stock: int, deadline: float) -> None:
+        """Create one product, re-sending the same command until the worker answers.
 
         This doubles as the readiness probe: the first reply proves the worker has
         joined its group and processes commands. Re-sending the same command id is
@@ -43,9 +52,9 @@ class KafkaDirect:
         """
         command = CreateProduct(
             id=new_id(),
-            key=self.product_id,
+            key=product_id,
             data=CreateProductData(
-                product_id=self.product_id,
+                product_id=product_id,
                 name="bench",
                 price=Decimal("1.00"),
                 initial_stock=stock,
@@ -64,10 +73,12 @@ class KafkaDirect:
             return
 
     async def reserve(self, index: int) -> bool:
+        # Products in turn: a uniform load over all of them.
+        product_id = self.product_ids[index % len(self.product_ids)]
         command = ReserveStock(
-            key=self.product_id,
+            key=product_id,
             data=ReserveStockData(
-                product_id=self.product_id, quantity=1, customer_id=f"customer-{index % 1000}"
+                product_id=product_id, quantity=1, customer_id=f"customer-{index % 1000}"
             ),
         )
         reply = await self._bus.request(self._topic, command)

@@ -59,20 +59,28 @@ _ORDER = text(
 )
 
 
+MAX_POOL = 150
+
+
 class PostgresBaseline:
     """Owns its schema: `setup()` creates it with one product, `close()` drops it."""
 
     label = "PostgreSQL SELECT FOR UPDATE"
 
-    def __init__(self, database_url: str, schema: str, product_id: str, concurrency: int) -> None:
+    def __init__(
+        self, database_url: str, schema: str, product_ids: list[str], concurrency: int
+    ) -> None:
         self.schema = schema
-        self.product_id = product_id
+        self.product_ids = product_ids
         self.acknowledged = 0
         # One connection per client, as a web server with a pool of that size would have;
-        # a smaller pool would measure queueing in the pool instead of the row lock.
+        # a smaller pool would measure queueing in the pool instead of the row lock. Up to
+        # MAX_POOL: the local server allows 200 connections, and the pipeline holds some;
+        # more clients than that wait for a connection, as behind any real pool.
+        self.pool_size = min(concurrency, MAX_POOL)
         self._engine: AsyncEngine = create_async_engine(
             database_url,
-            pool_size=concurrency,
+            pool_size=self.pool_size,
             max_overflow=0,
             connect_args={"server_settings": {"search_path": quote_identifier(schema)}},
         )
@@ -91,23 +99,25 @@ class PostgresBaseline:
                 await conn.execute(text(statement))
             await conn.execute(
                 text("INSERT INTO products (id, name, price, stock) VALUES (:id, 'bench', 1, :s)"),
-                {"id": self.product_id, "s": stock},
+                [{"id": product_id, "s": stock} for product_id in self.product_ids],
             )
 
     async def reserve(self, index: int) -> bool:
         """One reservation of one unit in one transaction; False when out of stock."""
+        # Products in turn: a uniform load over all of them.
+        product_id = self.product_ids[index % len(self.product_ids)]
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_LOCK, {"id": self.product_id})).one()
+            row = (await conn.execute(_LOCK, {"id": product_id})).one()
             if row.stock < 1:
                 return False
             reservation_id = str(uuid.uuid4())
             customer_id = f"customer-{index % 1000}"
-            await conn.execute(_TAKE, {"id": self.product_id, "q": 1})
+            await conn.execute(_TAKE, {"id": product_id, "q": 1})
             await conn.execute(
                 _RESERVATION,
                 {
                     "id": reservation_id,
-                    "product_id": self.product_id,
+                    "product_id": product_id,
                     "customer_id": customer_id,
                     "q": 1,
                 },
@@ -117,7 +127,7 @@ class PostgresBaseline:
                 {
                     "id": str(uuid.uuid4()),
                     "reservation_id": reservation_id,
-                    "product_id": self.product_id,
+                    "product_id": product_id,
                     "customer_id": customer_id,
                     "q": 1,
                     "total": Decimal(row.price),
@@ -128,9 +138,7 @@ class PostgresBaseline:
 
     async def reserved_units(self) -> int:
         async with self._engine.connect() as conn:
-            result = await conn.execute(
-                text("SELECT reserved FROM products WHERE id = :id"), {"id": self.product_id}
-            )
+            result = await conn.execute(text("SELECT coalesce(sum(reserved), 0) FROM products"))
             return int(result.scalar_one())
 
     async def close(self, drop_schema: bool = True) -> None:

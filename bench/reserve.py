@@ -4,10 +4,13 @@
 (b) POST /api/reservations/ through the HTTP gateway;
 (c) the seed's approach: a PostgreSQL transaction with SELECT ... FOR UPDATE.
 
-One product per mode with stock that never runs out, the same number of concurrent
-clients and requests for each, on this machine. The bench starts the pipeline it
-measures (worker, projector, gateway) with a private topic prefix and schema, and
-stops and removes all of it at the end. Progress goes to stderr, the table to stdout.
+One product per mode with stock that never runs out (or `--products N`, reserved in
+turn: a uniform load), the same number of concurrent clients and requests for each, on
+this machine. `--sweep 1,10,50,200,1000` repeats every mode at each number of clients
+and draws throughput and p99 against clients (`--plot`). `--workers 2` runs two worker
+processes. The bench starts the pipeline it measures (workers, projector, gateway)
+with a private topic prefix and schema, and stops and removes all of it at the end.
+Progress goes to stderr, the tables to stdout.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from bench.load import Attempt, Measurement, run_closed_loop
 from bench.postgres_baseline import PostgresBaseline
 from bench.report import ModeResult, render_markdown, render_text
 from bench.stack import ROOT, Stack
+from bench.sweep_report import plot_sweep, render_sweep
 from inventory.settings import Settings
 
 STOCK = 100_000_000  # never runs out: every attempt should be acknowledged
@@ -58,6 +62,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--startup-timeout", type=float, default=60.0, help="limit for the pipeline to answer"
     )
+    parser.add_argument(
+        "--products", type=int, default=1, help="products per mode, reserved in turn"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="comma separated numbers of clients, each mode measured at each (overrides "
+        "--concurrency)",
+    )
+    parser.add_argument(
+        "--plot",
+        default=str(ROOT / "docs" / "bench-reserve-sweep.png"),
+        help="where a sweep's PNG goes",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's topics, schemas and process logs"
@@ -70,6 +89,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--modes takes a comma separated subset of {','.join(MODES)}")
     if min(args.requests, args.concurrency) < 1 or args.warmup < 0:
         parser.error("--requests and --concurrency must be >= 1, --warmup >= 0")
+    if min(args.products, args.workers) < 1:
+        parser.error("--products and --workers must be >= 1")
+    try:
+        args.levels = [int(n) for n in args.sweep.split(",") if n.strip()] or [args.concurrency]
+    except ValueError:
+        parser.error("--sweep takes comma separated numbers of clients")
+    if min(args.levels) < 1:
+        parser.error("--sweep takes numbers of clients >= 1")
     return args
 
 
@@ -89,7 +116,11 @@ def kafka_version() -> str:
 
 
 async def measure(
-    args: argparse.Namespace, name: str, attempt: Attempt, pids: dict[str, int]
+    args: argparse.Namespace,
+    name: str,
+    attempt: Attempt,
+    pids: dict[str, int],
+    concurrency: int,
 ) -> tuple[Measurement, CpuUsage]:
     """Warm up, then measure; both phases with the same concurrency. Also returns the
     CPU that `pids` (role -> pid) used during the measured phase."""
@@ -98,7 +129,7 @@ async def measure(
         return await run_closed_loop(
             attempt,
             requests=requests,
-            concurrency=args.concurrency,
+            concurrency=concurrency,
             request_timeout=args.request_timeout,
             max_seconds=max_seconds,
         )
@@ -106,7 +137,7 @@ async def measure(
     if args.warmup:
         progress(f"{name}: warm-up, {args.warmup} requests")
         await phase(args.warmup, min(args.max_seconds, WARMUP_MAX_SECONDS))
-    progress(f"{name}: measuring {args.requests} requests, {args.concurrency} clients")
+    progress(f"{name}: measuring {args.requests} requests, {concurrency} clients")
     meter = CpuMeter(pids)
     meter.start()
     result = await phase(args.requests, args.max_seconds)
@@ -115,52 +146,66 @@ async def measure(
     return result, usage
 
 
-async def bench_kafka(args: argparse.Namespace, stack: Stack, run_id: str) -> ModeResult:
-    target = KafkaDirect(stack.settings, f"bench-a-{run_id}")
+def product_ids(args: argparse.Namespace, mode: str, run_id: str, clients: int) -> list[str]:
+    """A fresh set of products for one mode at one number of clients."""
+    base = f"bench-{mode}{clients}-{run_id}"
+    return [base] if args.products == 1 else [f"{base}-{i}" for i in range(args.products)]
+
+
+async def bench_kafka(
+    args: argparse.Namespace, stack: Stack, run_id: str, clients: int
+) -> ModeResult:
+    target = KafkaDirect(stack.settings, product_ids(args, "a", run_id, clients))
     await target.start()
     try:
-        await target.create_product(STOCK, time.monotonic() + args.startup_timeout)
-        result, cpu = await measure(args, "(a)", target.reserve, stack.pids())
+        await target.create_products(STOCK, time.monotonic() + args.startup_timeout)
+        result, cpu = await measure(args, "(a)", target.reserve, stack.pids(), clients)
     finally:
         await target.stop()
     # Doubles as a barrier: (b) starts only when the projector has caught up with (a).
-    check = await stack.wait_reserved(target.product_id, target.acknowledged, 30.0)
+    check = await stack.wait_reserved(target.product_ids, target.acknowledged, 30.0)
     return ModeResult("a", target.label, result, check, cpu)
 
 
 async def bench_http(
-    args: argparse.Namespace, stack: Stack, base_url: str, run_id: str
+    args: argparse.Namespace, stack: Stack, base_url: str, run_id: str, clients: int
 ) -> ModeResult:
-    target = HttpGateway(base_url, f"bench-b-{run_id}", args.concurrency, args.request_timeout)
+    target = HttpGateway(
+        base_url, product_ids(args, "b", run_id, clients), clients, args.request_timeout
+    )
     await target.start()
     try:
         await target.wait_healthy(time.monotonic() + args.startup_timeout)
-        await target.create_product(STOCK)
-        result, cpu = await measure(args, "(b)", target.reserve, stack.pids())
+        await target.create_products(STOCK)
+        result, cpu = await measure(args, "(b)", target.reserve, stack.pids(), clients)
     finally:
         await target.stop()
-    check = await stack.wait_reserved(target.product_id, target.acknowledged, 30.0)
+    check = await stack.wait_reserved(target.product_ids, target.acknowledged, 30.0)
     return ModeResult("b", target.label, result, check, cpu)
 
 
-async def bench_postgres(args: argparse.Namespace, stack: Stack, run_id: str) -> ModeResult:
+async def bench_postgres(
+    args: argparse.Namespace, stack: Stack, run_id: str, clients: int
+) -> ModeResult:
     settings = stack.settings
     target = PostgresBaseline(
         settings.database_url.get_secret_value(),
-        f"bench_baseline_{run_id}",
-        f"bench-c-{run_id}",
-        args.concurrency,
+        f"bench_baseline_{run_id}_{clients}",
+        product_ids(args, "c", run_id, clients),
+        clients,
     )
     try:
         await target.setup(STOCK)
         # The PostgreSQL server is not our child: its share shows in the machine total.
-        result, cpu = await measure(args, "(c)", target.reserve, stack.pids())
+        result, cpu = await measure(args, "(c)", target.reserve, stack.pids(), clients)
         reserved = await target.reserved_units()
         check = (
             f"ok, table shows {reserved} reserved = {target.acknowledged} acknowledged"
             if reserved == target.acknowledged
             else f"MISMATCH: table shows {reserved} reserved, client saw {target.acknowledged}"
         )
+        if target.pool_size < clients:
+            check += f" (pool of {target.pool_size} connections for {clients} clients)"
     finally:
         await target.close(drop_schema=not args.keep)
     return ModeResult("c", target.label, result, check, cpu)
@@ -173,7 +218,8 @@ async def start_pipeline(args: argparse.Namespace, stack: Stack) -> str | None:
         f"{stack.settings.database_schema}"
     )
     await stack.prepare()
-    stack.start("worker")
+    for _ in range(args.workers):
+        stack.start("worker")
     stack.start("projector")
     if "b" not in args.modes:
         return None
@@ -183,7 +229,9 @@ async def start_pipeline(args: argparse.Namespace, stack: Stack) -> str | None:
     return url
 
 
-async def run(args: argparse.Namespace, run_id: str, workdir: Path) -> list[ModeResult]:
+async def run(
+    args: argparse.Namespace, run_id: str, workdir: Path
+) -> list[tuple[int, list[ModeResult]]]:
     # Broker and database come from the environment like every other process; the
     # names and the gateway address are the run's own (loopback, any free port).
     settings = Settings().model_copy(
@@ -196,18 +244,21 @@ async def run(args: argparse.Namespace, run_id: str, workdir: Path) -> list[Mode
     )
     stack = Stack(settings, workdir)
     uses_pipeline = bool({"a", "b"} & set(args.modes))
-    results: list[ModeResult] = []
+    levels: list[tuple[int, list[ModeResult]]] = []
     try:
         base_url = await start_pipeline(args, stack) if uses_pipeline else None
-        for mode in args.modes:
-            if mode == "a":
-                results.append(await bench_kafka(args, stack, run_id))
-            elif mode == "b":
-                assert base_url is not None
-                results.append(await bench_http(args, stack, base_url, run_id))
-            else:
-                results.append(await bench_postgres(args, stack, run_id))
-            stack.check_alive()
+        for clients in args.levels:
+            results: list[ModeResult] = []
+            for mode in args.modes:
+                if mode == "a":
+                    results.append(await bench_kafka(args, stack, run_id, clients))
+                elif mode == "b":
+                    assert base_url is not None
+                    results.append(await bench_http(args, stack, base_url, run_id, clients))
+                else:
+                    results.append(await bench_postgres(args, stack, run_id, clients))
+                stack.check_alive()
+            levels.append((clients, results))
     finally:
         if uses_pipeline:
             progress("stopping the pipeline")
@@ -217,13 +268,15 @@ async def run(args: argparse.Namespace, run_id: str, workdir: Path) -> list[Mode
                     await stack.cleanup()
                 except Exception as exc:  # noqa: BLE001 - never hide the run's own error
                     progress(f"could not remove the run's topics or schema: {exc!r}")
-    return results
+    return levels
 
 
-def context_line(args: argparse.Namespace) -> str:
+def context_line(args: argparse.Namespace, clients: int) -> str:
+    products = "1 product" if args.products == 1 else f"{args.products:,} products in turn"
     return (
         f"{args.requests} requests per mode after {args.warmup} warm-up, "
-        f"{args.concurrency} concurrent clients, 1 product of stock {STOCK:,}; "
+        f"{clients} concurrent clients, {products} of stock {STOCK:,}, "
+        f"{args.workers} worker process{'es' if args.workers > 1 else ''}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, Kafka {kafka_version()}, "
         f"load average {_load_average()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
@@ -249,16 +302,25 @@ def main(argv: list[str] | None = None) -> int:
     failed = True
     try:
         try:
-            results = asyncio.run(run(args, run_id, workdir))
+            levels = asyncio.run(run(args, run_id, workdir))
         except KeyboardInterrupt:
             # run()'s finally blocks have stopped the children and removed the run's data.
             progress("interrupted")
             return 130
-        context = context_line(args)
-        print(render_text(results, context))
-        if args.markdown:
-            print("\n" + render_markdown(results, context))
-        failed = any(r.measurement.errors or "MISMATCH" in r.consistency for r in results)
+        for clients, results in levels:
+            context = context_line(args, clients)
+            print(render_text(results, context) + "\n")
+            if args.markdown:
+                print(render_markdown(results, context) + "\n")
+        if len(levels) > 1:
+            print(render_sweep(levels))
+            plot_sweep(levels, Path(args.plot))
+            progress(f"plot: {args.plot}")
+        failed = any(
+            r.measurement.errors or "MISMATCH" in r.consistency
+            for _, results in levels
+            for r in results
+        )
     finally:
         if failed or args.keep:
             progress(f"process logs kept in {workdir}")

@@ -24,7 +24,6 @@ from inventory.kafka_admin import create_topics
 from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
 from storage.migrate import migrate
-from storage.queries import get_product
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"gateway listening on (http://\S+)")
@@ -113,15 +112,17 @@ class Stack:
             await asyncio.sleep(0.1)
         raise TimeoutError(f"gateway did not print its address:\n{gateway.tail()}")
 
-    async def wait_reserved(self, product_id: str, expected: int, seconds: float) -> str:
-        """Poll the read model until the product shows `expected` reserved units; a line
-        saying whether the projected state matches what the client saw acknowledged."""
+    async def wait_reserved(self, product_ids: list[str], expected: int, seconds: float) -> str:
+        """Poll the read model until the products show `expected` reserved units between
+        them; a line saying whether the projected state matches what the client saw
+        acknowledged."""
         engine = create_engine(self.settings)
         deadline = time.monotonic() + seconds
+        query = text("SELECT coalesce(sum(reserved), 0) FROM products WHERE id = ANY(:ids)")
         try:
             while True:
-                row = await get_product(engine, product_id)
-                reserved = row["reserved"] if row else None
+                async with engine.connect() as conn:
+                    reserved = (await conn.execute(query, {"ids": product_ids})).scalar_one()
                 if reserved == expected:
                     return f"ok, read model shows {reserved} reserved = {expected} acknowledged"
                 if time.monotonic() >= deadline:

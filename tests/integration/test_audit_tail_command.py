@@ -40,6 +40,22 @@ def run_tail(
     )
 
 
+async def own_audit_topic(settings: Settings, name: str, partitions: int) -> tuple[Settings, str]:
+    """Settings on a fresh topic prefix (`name` and a random suffix) and its audit topic,
+    created empty with `partitions` partitions: no pipeline writes to it."""
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{unique(name)}."})
+    topic = prefixed(own.topic_prefix, AUDIT)
+    admin = AIOKafkaAdminClient(bootstrap_servers=own.kafka_bootstrap_list)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+    return own, topic
+
+
 async def topic_size(settings: Settings) -> int:
     """How many records the run's audit topic holds (it is neither compacted nor trimmed)."""
     return len(await read_to_end(settings, prefixed(settings.topic_prefix, AUDIT)))
@@ -67,14 +83,7 @@ async def test_tail_from_the_beginning_prints_the_storys_events(
 async def test_tail_prints_the_events_of_a_topic_in_order_and_as_json(
     settings: Settings,
 ) -> None:
-    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{unique('tail')}."})
-    topic = prefixed(own.topic_prefix, AUDIT)
-    admin = AIOKafkaAdminClient(bootstrap_servers=own.kafka_bootstrap_list)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    own, topic = await own_audit_topic(settings, "tail", partitions=1)
     base = datetime(2025, 3, 1, 12, tzinfo=UTC)
     events = [synthetic(unique("p-tail"), base + timedelta(seconds=i)) for i in range(5)]
     producer = AIOKafkaProducer(bootstrap_servers=own.kafka_bootstrap_list)
@@ -103,14 +112,7 @@ async def test_tail_prints_the_events_of_a_topic_in_order_and_as_json(
 
 
 async def test_tail_without_from_beginning_prints_only_new_events(settings: Settings) -> None:
-    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{unique('live')}."})
-    topic = prefixed(own.topic_prefix, AUDIT)
-    admin = AIOKafkaAdminClient(bootstrap_servers=own.kafka_bootstrap_list)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
+    own, topic = await own_audit_topic(settings, "live", partitions=2)
     old, new = synthetic("p-old", datetime.now(UTC)), synthetic("p-new", datetime.now(UTC))
     producer = AIOKafkaProducer(bootstrap_servers=own.kafka_bootstrap_list)
     await producer.start()

@@ -10,9 +10,9 @@ total and a row value names one position. The next page is
 btrees of 003 (`(occurred_at, id)`, `(entity_type, entity_id, occurred_at, id)`,
 `(type, occurred_at, id)`) answer as an index condition: never OFFSET.
 
-Cursor (opaque to clients): base64url, unpadded, of the compact JSON object
-`{"f": filter fingerprint, "t": last occurred_at, "id": last event id, "h": MAC}`:
-a storage.cursors cursor, like the order list's, with its own key, so an order
+Cursor (opaque to clients): the signed JSON object
+`{"f": filter fingerprint, "id": last event id, "t": last occurred_at}`: a
+storage.cursors cursor, like the order list's, with its own salt, so an order
 cursor is never taken for an audit cursor.
 """
 
@@ -85,9 +85,9 @@ PARAMETER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 }
 PARAMETERS: Final[tuple[str, ...]] = tuple(PARAMETER_SCHEMAS)
 
-# The key is not a secret; change it to invalidate every audit cursor handed out so far.
+# The salt is not a secret; change it to invalidate every audit cursor handed out so far.
 CURSOR: Final = KeysetCursor(
-    key=b"inventory-stream/audit-cursor/v1",
+    salt="inventory-stream/audit-cursor/v2",
     query_fields=frozenset({"f"}),
     position_fields=frozenset({"t", "id"}),
 )

@@ -4,10 +4,9 @@ Pure: no SQL, no HTTP. The gateway hands the query string to
 `parse_order_list_params` and turns `InvalidParameter` into a 400 naming
 `err.name`; `storage.order_queries.list_orders` runs the result.
 
-Cursor (opaque to clients; storage.cursors, docs/QUERIES.md): base64url, unpadded,
-of the compact JSON object `{"s": sort, "f": filter fingerprint, "k": last sort key,
-"id": last order id, "h": MAC}`. A cursor of another sort or filter set is a
-`CursorMismatch`.
+Cursor (opaque to clients; storage.cursors, docs/QUERIES.md): the signed JSON object
+`{"f": filter fingerprint, "id": last order id, "k": last sort key, "s": sort}`. A
+cursor of another sort or filter set is a `CursorMismatch`.
 """
 
 from __future__ import annotations
@@ -40,10 +39,10 @@ DEFAULT_SORT: Final = "newest"
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 200
 
-# The key is not a secret (storage.cursors); change it to invalidate every cursor
+# The salt is not a secret (storage.cursors); change it to invalidate every cursor
 # handed out so far, e.g. when the cursor's meaning changes.
 CURSOR: Final = KeysetCursor(
-    key=b"inventory-stream/orders-cursor/v1",
+    salt="inventory-stream/orders-cursor/v2",
     query_fields=frozenset({"s", "f"}),
     position_fields=frozenset({"k", "id"}),
 )

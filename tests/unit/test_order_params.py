@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from storage.order_params import (
     parse_order_list_params,
 )
 from storage.query_params import InvalidParameter
+from tests.support.cursors import with_fields
 
 
 class MultiDict:
@@ -203,7 +203,7 @@ def test_a_value_sort_cursor_keeps_the_exact_total() -> None:
 
 def test_the_cursor_is_url_safe_and_without_padding() -> None:
     cursor = cursor_of(OrderListParams(customer_id="ü/+?&"), datetime(2025, 1, 1, tzinfo=UTC))
-    assert cursor.replace("-", "").replace("_", "").isalnum()
+    assert cursor.replace("-", "").replace("_", "").replace(".", "").isalnum()
 
 
 def test_a_cursor_survives_a_change_of_limit() -> None:
@@ -250,11 +250,8 @@ def test_a_cursor_from_another_sort_or_filter_set_is_refused(other: dict[str, st
 def test_a_cursor_with_an_edited_position_is_refused_as_tampered() -> None:
     params = OrderListParams()
     cursor = cursor_of(params, datetime(2025, 1, 1, tzinfo=UTC), "o-1")
-    body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    body["id"] = "o-2"
-    edited = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
     with pytest.raises(InvalidCursor) as info:
-        parse_order_list_params({"cursor": edited})
+        parse_order_list_params({"cursor": with_fields(cursor, id="o-2")})
     assert not isinstance(info.value, CursorMismatch)
     assert info.value.name == "cursor"
 

@@ -144,6 +144,11 @@ def refuse(command: Any, code: str, message: str, **details: Any) -> ReplyData:
     )
 
 
+def refusing(code: str, **details: Any) -> Answer:
+    """An answer that refuses every command with `code` and `details`."""
+    return lambda command: refuse(command, code, f"refused: {code}", **details)
+
+
 def product_snapshot(
     product_id: str,
     name: str = "Widget",

@@ -1,10 +1,12 @@
 """Commands through the gateway against a stand-in responder on the real broker:
-what is sent, how each reply becomes a response, timeouts, read-your-writes."""
+what is sent, how each reply becomes a response, timeouts, read-your-writes.
+
+Each test starts its own responder with the answer it needs (`refusing(code)`,
+`stock_reserved`, ...), so what the fake says is written in the test itself."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,98 +16,69 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.settings import Settings
 from storage.projection import project_events
 from tests.integration.gateway.gateway_fixtures import (
-    Responder,
+    Answer,
     gateway_client,
     ok,
     order_snapshot,
     product_snapshot,
-    refuse,
+    refusing,
     reservation_snapshot,
     responder,
 )
 from tests.support.ids import unique
 from topics.messages import (
-    AdjustStock,
     ChangeStatus,
     CreateProduct,
     ProductCreated,
     ProductCreatedData,
     ReplyData,
-    ReserveStock,
     VersionToken,
 )
 
 pytestmark = pytest.mark.integration
 
 
-def fake_agent(command: Any) -> ReplyData:
-    """Answers like the agents would, driven by the test data in the command."""
-    if isinstance(command, CreateProduct):
-        if command.data.product_id.startswith("exists"):
-            return refuse(command, "product_exists", "product exists", id=command.key)
-        snap = product_snapshot(command.data.product_id, price=str(command.data.price))
-        # extra keys (initial, adjusted, version) must not reach the caller
-        return ok(command, {"product": snap.model_dump(mode="json")})
-    if isinstance(command, AdjustStock):
-        if command.data.product_id.startswith("missing"):
-            return refuse(command, "product_not_found", "no such product")
-        if command.data.delta < -5:
-            return refuse(command, "negative_stock", "would go negative", available=5)
-        snap = product_snapshot(command.data.product_id, available=5 + command.data.delta)
-        return ok(command, {"product": snap.model_dump(mode="json")})
-    if isinstance(command, ReserveStock):
-        if command.data.product_id.startswith("missing"):
-            return refuse(command, "product_not_found", "no such product")
-        if command.data.quantity > 5:
-            return refuse(
-                command,
-                "insufficient_stock",
-                "not enough",
-                available=5,
-                requested=command.data.quantity,
-            )
-        reservation = reservation_snapshot(command.data.product_id, command.data.quantity)
-        return ok(
-            command,
-            {
-                "reservation": reservation.model_dump(mode="json"),
-                "order": order_snapshot(reservation).model_dump(mode="json"),
-                "product": product_snapshot(command.data.product_id).model_dump(mode="json"),
-            },
-        )
-    if isinstance(command, ChangeStatus):
-        if command.data.order_id.startswith("broken"):
-            return ok(command, {})  # an ok reply without the order: a pipeline bug
-        if command.data.order_id.startswith("weird"):
-            return refuse(command, "something_new", "a code the gateway does not know")
-        return refuse(
-            command,
-            "invalid_transition",
-            "cannot",
-            **{
-                "from": "shipped",
-                "to": command.data.status,
-                "allowed": ["delivered"],
-            },
-        )
-    raise AssertionError(f"unexpected command {command!r}")
+def product_created(command: Any) -> ReplyData:
+    """The product of a CreateProduct as the agent sends it: with the keys (initial,
+    adjusted, version) that must not reach the caller."""
+    snap = product_snapshot(command.data.product_id, price=str(command.data.price))
+    return ok(command, {"product": snap.model_dump(mode="json")})
 
 
-@pytest.fixture
-async def agent(settings: Settings) -> AsyncIterator[Responder]:
-    async with responder(settings, fake_agent) as r:
-        yield r
+def stock_adjusted(available_before: int) -> Answer:
+    """An answer adjusting a product that had `available_before` by the command's delta."""
+
+    def answer(command: Any) -> ReplyData:
+        available = available_before + command.data.delta
+        snap = product_snapshot(command.data.product_id, available=available)
+        return ok(command, {"product": snap.model_dump(mode="json")})
+
+    return answer
+
+
+def stock_reserved(command: Any) -> ReplyData:
+    """A granted ReserveStock: the reservation, its order (9.90 each) and the product."""
+    reservation = reservation_snapshot(command.data.product_id, command.data.quantity)
+    return ok(
+        command,
+        {
+            "reservation": reservation.model_dump(mode="json"),
+            "order": order_snapshot(reservation).model_dump(mode="json"),
+            "product": product_snapshot(command.data.product_id).model_dump(mode="json"),
+        },
+    )
 
 
 async def test_create_product_is_201_with_the_presented_product(
-    client: TestClient, agent: Responder, settings: Settings
+    client: TestClient, settings: Settings
 ) -> None:
     pid = unique("prod")
-    resp = await client.post(
-        "/api/products/",
-        json={"id": pid, "name": "Widget", "price": "9.9", "stock": 5},
-        headers={"X-Request-ID": "req-create-1"},
-    )
+    async with responder(settings, product_created) as agent:
+        resp = await client.post(
+            "/api/products/",
+            json={"id": pid, "name": "Widget", "price": "9.9", "stock": 5},
+            headers={"X-Request-ID": "req-create-1"},
+        )
     assert resp.status == 201
     body = await resp.json()
     assert body == {
@@ -128,40 +101,55 @@ async def test_create_product_is_201_with_the_presented_product(
     assert command.data.initial_stock == 5
 
 
-async def test_existing_product_is_409(client: TestClient, agent: Responder) -> None:
-    resp = await client.post(
-        "/api/products/", json={"id": unique("exists"), "name": "W", "price": 1, "stock": 0}
-    )
+async def test_existing_product_is_409(client: TestClient, settings: Settings) -> None:
+    pid = unique("prod")
+    async with responder(settings, refusing("product_exists", id=pid)):
+        resp = await client.post(
+            "/api/products/", json={"id": pid, "name": "W", "price": 1, "stock": 0}
+        )
     assert resp.status == 409
     body = await resp.json()
     assert body["error"]["code"] == "product_exists"
     assert body["request_id"] == resp.headers["X-Request-ID"]
 
 
-async def test_adjust_stock_maps_ok_negative_and_unknown(
-    client: TestClient, agent: Responder
+async def test_adjust_stock_is_200_with_the_adjusted_product(
+    client: TestClient, settings: Settings
 ) -> None:
-    path = f"/api/products/{unique('prod')}/adjust_stock/"
-    resp = await client.post(path, json={"delta": 3, "reason": "r"})
+    async with responder(settings, stock_adjusted(available_before=5)):
+        resp = await client.post(
+            f"/api/products/{unique('prod')}/adjust_stock/", json={"delta": 3, "reason": "r"}
+        )
     assert resp.status == 200
     assert (await resp.json())["product"]["available"] == 8
-    resp = await client.post(path, json={"delta": -9, "reason": "r"})
+
+
+async def test_negative_stock_is_409(client: TestClient, settings: Settings) -> None:
+    async with responder(settings, refusing("negative_stock", available=5)):
+        resp = await client.post(
+            f"/api/products/{unique('prod')}/adjust_stock/", json={"delta": -9, "reason": "r"}
+        )
     assert resp.status == 409
     assert (await resp.json())["error"]["code"] == "negative_stock"
-    resp = await client.post(
-        f"/api/products/{unique('missing')}/adjust_stock/", json={"delta": 1, "reason": "r"}
-    )
+
+
+async def test_adjusting_an_unknown_product_is_404(client: TestClient, settings: Settings) -> None:
+    async with responder(settings, refusing("product_not_found")):
+        resp = await client.post(
+            f"/api/products/{unique('prod')}/adjust_stock/", json={"delta": 1, "reason": "r"}
+        )
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "product_not_found"
 
 
 async def test_reservation_is_201_with_reservation_and_order(
-    client: TestClient, agent: Responder
+    client: TestClient, settings: Settings
 ) -> None:
     pid = unique("prod")
-    resp = await client.post(
-        "/api/reservations/", json={"product_id": pid, "quantity": 2, "customer_id": "c-1"}
-    )
+    async with responder(settings, stock_reserved) as agent:
+        resp = await client.post(
+            "/api/reservations/", json={"product_id": pid, "quantity": 2, "customer_id": "c-1"}
+        )
     assert resp.status == 201
     body = await resp.json()
     assert set(body) == {"reservation", "order", "request_id"}
@@ -174,45 +162,52 @@ async def test_reservation_is_201_with_reservation_and_order(
 
 
 async def test_insufficient_stock_is_409_with_available_and_requested(
-    client: TestClient, agent: Responder
+    client: TestClient, settings: Settings
 ) -> None:
-    resp = await client.post(
-        "/api/reservations/",
-        json={"product_id": unique("prod"), "quantity": 7, "customer_id": "c-1"},
-    )
+    async with responder(settings, refusing("insufficient_stock", available=5, requested=7)):
+        resp = await client.post(
+            "/api/reservations/",
+            json={"product_id": unique("prod"), "quantity": 7, "customer_id": "c-1"},
+        )
     assert resp.status == 409
     error = (await resp.json())["error"]
     assert error["code"] == "insufficient_stock"
     assert error["details"] == {"available": 5, "requested": 7}
 
 
-async def test_reservation_of_unknown_product_is_404(client: TestClient, agent: Responder) -> None:
-    resp = await client.post(
-        "/api/reservations/",
-        json={"product_id": unique("missing"), "quantity": 1, "customer_id": "c-1"},
-    )
+async def test_reservation_of_unknown_product_is_404(
+    client: TestClient, settings: Settings
+) -> None:
+    async with responder(settings, refusing("product_not_found")):
+        resp = await client.post(
+            "/api/reservations/",
+            json={"product_id": unique("prod"), "quantity": 1, "customer_id": "c-1"},
+        )
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "product_not_found"
 
 
 async def test_invalid_transition_is_409_and_goes_to_the_orders_topic(
-    client: TestClient, agent: Responder, settings: Settings
+    client: TestClient, settings: Settings
 ) -> None:
     oid = unique("ord")
-    resp = await client.post(f"/api/orders/{oid}/change_status/", json={"status": "cancelled"})
+    transition = {"from": "shipped", "to": "cancelled", "allowed": ["delivered"]}
+    async with responder(settings, refusing("invalid_transition", **transition)) as agent:
+        resp = await client.post(f"/api/orders/{oid}/change_status/", json={"status": "cancelled"})
     assert resp.status == 409
     error = (await resp.json())["error"]
     assert error["code"] == "invalid_transition"
-    assert error["details"] == {"from": "shipped", "to": "cancelled", "allowed": ["delivered"]}
+    assert error["details"] == transition
     (command,) = agent.commands
     assert isinstance(command, ChangeStatus)
     assert command.key == oid
 
 
-async def test_an_unknown_refusal_code_is_409(client: TestClient, agent: Responder) -> None:
-    resp = await client.post(
-        f"/api/orders/{unique('weird')}/change_status/", json={"status": "confirmed"}
-    )
+async def test_an_unknown_refusal_code_is_409(client: TestClient, settings: Settings) -> None:
+    async with responder(settings, refusing("something_new")):
+        resp = await client.post(
+            f"/api/orders/{unique('ord')}/change_status/", json={"status": "confirmed"}
+        )
     assert resp.status == 409
     assert (await resp.json())["error"]["code"] == "something_new"
 
@@ -263,13 +258,17 @@ async def test_the_answer_waits_until_the_read_model_shows_the_write(
 
 
 async def test_an_unexpected_error_is_500_json_and_the_gateway_keeps_serving(
-    client: TestClient, agent: Responder
+    client: TestClient, settings: Settings
 ) -> None:
-    resp = await client.post(
-        f"/api/orders/{unique('broken')}/change_status/",
-        json={"status": "confirmed"},
-        headers={"X-Request-ID": "boom-1"},
-    )
+    def ok_without_the_order(command: Any) -> ReplyData:
+        return ok(command, {})  # what only a pipeline bug would send
+
+    async with responder(settings, ok_without_the_order):
+        resp = await client.post(
+            f"/api/orders/{unique('ord')}/change_status/",
+            json={"status": "confirmed"},
+            headers={"X-Request-ID": "boom-1"},
+        )
     assert resp.status == 500
     body = await resp.json()
     assert body["error"]["code"] == "internal_error"

@@ -4,9 +4,7 @@ and /metrics. Data routes are ordinary GET routes of api.routes, like any other 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,22 +14,11 @@ from api.errors import ApiError
 from api.keys import ENGINE, LAG_READER, METRICS, SETTINGS, STOPPING
 from api.middleware import REQUEST_ID_HEADER, current_request_id, json_response
 from inventory.lag_reader import projection_groups
-from inventory.ops_summary import (
-    hold_view,
-    lag_view,
-    ordered_products,
-    orders_by_status,
-    rate_series,
-)
+from inventory.ops_snapshot import read_snapshot
 from storage import ops_queries
-from storage.formats import iso_utc
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"ops.js": "text/javascript", "ops.css": "text/css"}
-PRODUCTS_SHOWN = 50
-HOLDS_SHOWN = 50
-RATE_WINDOW = timedelta(minutes=5)
-RATE_STEP_SECONDS = 5
 SCRAPE_TIMEOUT_SECONDS = 2.0
 
 
@@ -54,35 +41,10 @@ async def ops_asset(request: web.Request) -> web.Response:
 
 async def ops_summary(request: web.Request) -> web.Response:
     """GET /api/ops/summary → stock per product, holds about to expire, orders by status,
-    reservations per second over the last minutes, consumer and projection lag."""
-    engine, settings = request.app[ENGINE], request.app[SETTINGS]
-    now = datetime.now(UTC)
-    until = now + timedelta(seconds=settings.ops_holds_window_seconds)
-    stock, holds, orders, buckets, consumers = await asyncio.gather(
-        ops_queries.stock_rows(engine, PRODUCTS_SHOWN),
-        ops_queries.expiring_holds(engine, until, HOLDS_SHOWN),
-        ops_queries.order_counts(engine),
-        ops_queries.reservations_per_step(engine, now, RATE_WINDOW, RATE_STEP_SECONDS),
-        request.app[LAG_READER].pipeline_lag(),
-    )
-    body: dict[str, Any] = {
-        "now": iso_utc(now),
-        "products": ordered_products(stock),
-        "holds": [
-            {**view, "expires_at": iso_utc(view["expires_at"])}
-            for view in (hold_view(row, now) for row in holds)
-        ],
-        "holds_window_seconds": settings.ops_holds_window_seconds,
-        "orders_by_status": orders_by_status(orders),
-        "reservations_per_second": {
-            "step_seconds": RATE_STEP_SECONDS,
-            "points": rate_series(
-                buckets, now.timestamp(), int(RATE_WINDOW.total_seconds()), RATE_STEP_SECONDS
-            ),
-        },
-        "lag": lag_view(consumers, projection_groups(settings), settings.ops_lag_threshold),
-    }
-    return json_response(body)
+    reservations per second over the last minutes, consumer and projection lag
+    (inventory.ops_snapshot)."""
+    app = request.app
+    return json_response(await read_snapshot(app[SETTINGS], app[ENGINE], app[LAG_READER]))
 
 
 async def ops_audit_stream(request: web.Request) -> web.StreamResponse:

@@ -144,15 +144,16 @@ function renderRate(series) {
     rect.append(tip);
     return rect;
   });
-  const label = document.createElementNS(ns, "text");
-  label.setAttribute("x", "4");
-  label.setAttribute("y", "12");
-  label.textContent = `peak ${peak.toFixed(2)}/s`;
-  svg.replaceChildren(...shapes, label);
+  const axis = document.createElementNS(ns, "line");
+  for (const [name, v] of [["x1", 0], ["y1", 130], ["x2", 600], ["y2", 130]]) {
+    axis.setAttribute(name, String(v));
+  }
+  svg.replaceChildren(axis, ...shapes);
   const last = points[points.length - 1];
   $("#rate-caption").textContent =
-    `last ${Math.round((points.length * series.step_seconds) / 60)} min, ` +
-    `${series.step_seconds} s steps, now ${last ? last.per_second.toFixed(2) : 0}/s`;
+    `last ${Math.round((points.length * series.step_seconds) / 60)} min in ` +
+    `${series.step_seconds} s steps; now ${last ? last.per_second.toFixed(2) : 0}/s, ` +
+    `peak ${peak.toFixed(2)}/s`;
 }
 
 function renderLag(lag) {
@@ -164,10 +165,21 @@ function renderLag(lag) {
         el("td", {}, group.group), el("td", {}, "broker did not answer"), el("td"), el("td")));
       continue;
     }
+    // One row per topic of the group, its partitions' lag side by side.
+    const topics = new Map();
     for (const p of group.partitions) {
-      rows.push(el("tr", { class: p.over ? "over" : "", "data-group": group.group },
-        el("td", {}, group.group), el("td", {}, p.topic),
-        el("td", { class: "num" }, String(p.partition)), el("td", { class: "num" }, String(p.lag))));
+      if (!topics.has(p.topic)) topics.set(p.topic, []);
+      topics.get(p.topic).push(p);
+    }
+    for (const [topic, partitions] of topics) {
+      const total = partitions.reduce((sum, p) => sum + p.lag, 0);
+      rows.push(el("tr", {
+        class: partitions.some((p) => p.over) ? "over" : "", "data-group": group.group,
+        "data-topic": topic,
+      },
+        el("td", {}, group.group), el("td", {}, topic),
+        el("td", { class: "partitions" }, partitions.map((p) => `${p.partition}:${p.lag}`).join(" ")),
+        el("td", { class: "num" }, String(total))));
     }
   }
   $("#lag tbody").replaceChildren(...rows);

@@ -92,7 +92,7 @@ lint: venv
 		agents/domain agents/deadline_index.py agents/faults.py agents/exit_codes.py \
 		agents/offset_guard.py agents/transactions.py agents/changelog_table.py \
 		agents/finished_orders.py agents/table_store.py agents/state_dir.py \
-		agents/changelog_offsets.py agents/recovery_progress.py
+		agents/changelog_offsets.py agents/recovery_progress.py agents/metrics.py
 
 schemas: venv
 	$(BIN)/inventory schemas

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -54,7 +54,7 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 async def audit_feed(
     settings: Settings, stop: asyncio.Event, product_id: str | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Server-sent events: `ready` once the positions are resolved (nothing written after
     it is missed), then one `audit` per new event (of `product_id` only, if given), and
     a keep-alive comment when nothing happened for a while; until `stop` is set.

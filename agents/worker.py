@@ -186,8 +186,9 @@ def run(settings: Settings) -> None:
     loop.run_until_complete(wait_for_topics(settings))
     pipeline = build_app(settings)
     register(pipeline)
-    install_faust_sensor(pipeline.app)
-    serve_metrics("worker", settings.metrics_host, settings.worker_metrics_port)
+    # faust's sensor does work on every message: only when someone can read it.
+    if serve_metrics("worker", settings.metrics_host, settings.worker_metrics_port):
+        install_faust_sensor(pipeline.app)
     worker = faust.Worker(
         pipeline.app,
         loglevel=settings.log_level,

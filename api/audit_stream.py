@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from inventory.audit_tail import assign_all
-from inventory.ops_summary import matches_product, product_of
+from inventory.ops_summary import product_of
 from inventory.settings import Settings
 from storage.audit import entity_of
 from storage.formats import iso_utc
@@ -77,7 +77,7 @@ async def audit_feed(
             for records in batches.values():
                 for record in records:
                     row = audit_row(record.value or b"")
-                    if row is not None and matches_product(row, product_id):
+                    if row is not None and product_id in (None, row["product_id"]):
                         quiet_since = loop.time()
                         yield sse("audit", row)
             if loop.time() - quiet_since >= KEEPALIVE_SECONDS:

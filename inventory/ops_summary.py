@@ -134,11 +134,6 @@ def product_of(event: Mapping[str, Any]) -> str | None:
     return product_id if isinstance(product_id, str) else None
 
 
-def matches_product(event: Mapping[str, Any], product_id: str | None) -> bool:
-    """Whether the stream shows `event` to a viewer filtering on `product_id` (None: all)."""
-    return product_id is None or product_of(event) == product_id
-
-
 def ordered_products(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Stock bars, lowest available first: the products about to run out lead."""
     return sorted((stock_bar(r) for r in rows), key=lambda b: (b["available"], b["id"]))

@@ -10,7 +10,6 @@ from inventory.lag import PartitionLag
 from inventory.ops_summary import (
     hold_view,
     lag_view,
-    matches_product,
     ordered_products,
     orders_by_status,
     product_of,
@@ -148,10 +147,3 @@ def test_the_product_an_audit_event_concerns(
     event: dict[str, object], expected: str | None
 ) -> None:
     assert product_of(event) == expected
-
-
-def test_the_feed_filter_keeps_only_the_products_events() -> None:
-    event = {"data": {"product": {"id": "p1"}}}
-    assert matches_product(event, None)
-    assert matches_product(event, "p1")
-    assert not matches_product(event, "p2")

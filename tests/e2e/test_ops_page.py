@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from tests.conftest import RUN_ID
 from tests.e2e.conftest import OpsPipeline
@@ -134,3 +134,42 @@ async def test_a_reservation_shows_live_and_its_hold_leaves_the_countdown_when_i
     ).to_be_visible(timeout=SHOWN_WITHIN_MS)
     await screenshot(page, "ops-page-expired.png", run_notes)
     assert not [line for line in console if "error" in line.lower()], console
+
+
+async def test_the_page_asks_for_a_key_once_and_sends_it_with_every_data_request(
+    ops_pipeline: OpsPipeline, page: Page
+) -> None:
+    # The gateway of this branch asks for no key: the browser plays one that does, for
+    # the page's data routes, answering 401 unless the request carries the key.
+    key = "viewer-" + unique("key")
+    carried: list[str] = []
+
+    async def gate(route: Route) -> None:
+        authorization = route.request.headers.get("authorization")
+        if authorization != f"Bearer {key}":
+            await route.fulfill(status=401, json={"error": {"code": "unauthorized"}})
+            return
+        carried.append(route.request.url)
+        await route.continue_()
+
+    await page.route("**/api/ops/**", gate)
+    await page.goto(f"{ops_pipeline.gateway_url}/ops")
+    await expect(page.locator("#key-form")).to_be_visible(timeout=SHOWN_WITHIN_MS)
+    await expect(page.locator("#summary-state")).to_have_text("key needed")
+
+    await page.fill("#key-input", key)
+    await page.click("#key-form button[type=submit]")
+
+    await expect(page.locator("#key-form")).to_be_hidden()
+    await expect(page.locator("#summary-state")).to_have_text(
+        "summary live", timeout=SHOWN_WITHIN_MS
+    )
+    await expect(page.locator("#stream-state")).to_have_text("audit live", timeout=SHOWN_WITHIN_MS)
+    assert any(url.endswith("/api/ops/summary") for url in carried), carried
+    assert any("/api/ops/audit/stream" in url for url in carried), carried
+    # Kept for this tab: a reload does not ask again.
+    await page.reload()
+    await expect(page.locator("#summary-state")).to_have_text(
+        "summary live", timeout=SHOWN_WITHIN_MS
+    )
+    await expect(page.locator("#key-form")).to_be_hidden()

@@ -3,10 +3,15 @@
 
 A reservation made through the API shows on the open page without a reload (the
 product's reserved count from the summary it polls, the audit row from the live feed),
-and its hold leaves the countdown list once it expires."""
+and its hold leaves the countdown list once it expires. The page asks for an API key
+when the gateway answers 401 and sends it with every data request; projection lag turns
+red past the threshold while the projector is paused, and back once it caught up."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -173,3 +178,31 @@ async def test_the_page_asks_for_a_key_once_and_sends_it_with_every_data_request
         "summary live", timeout=SHOWN_WITHIN_MS
     )
     await expect(page.locator("#key-form")).to_be_hidden()
+
+
+OVER = re.compile(r"\bover\b")
+
+
+async def test_projection_lag_turns_red_past_the_threshold_and_back_when_it_catches_up(
+    ops_pipeline: OpsPipeline, page: Page
+) -> None:
+    processes = ops_pipeline.pipeline.processes
+    # A gateway for which any lag at all is too much.
+    strict = processes.start("gateway", OPS_LAG_THRESHOLD="0")
+    try:
+        await page.goto(f"{processes.gateway_url(strict)}/ops")
+        read_models = page.locator('#projections tr[data-projection="read_models"]')
+        await ops_pipeline.pipeline.settled()
+        await expect(read_models).not_to_have_class(OVER, timeout=SHOWN_WITHIN_MS)
+
+        [projector] = [p for p in processes.processes if p.role == "projector"]
+        os.kill(projector.popen.pid, signal.SIGSTOP)  # events pile up unprojected
+        try:
+            await ops_pipeline.pipeline.create_product(unique("lag-p"), 1)
+            await expect(read_models).to_have_class(OVER, timeout=SHOWN_WITHIN_MS)
+            await expect(read_models.locator("td.num")).not_to_have_text("0")
+        finally:
+            os.kill(projector.popen.pid, signal.SIGCONT)
+        await expect(read_models).not_to_have_class(OVER, timeout=EXPIRED_WITHIN_MS)
+    finally:
+        strict.stop()

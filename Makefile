@@ -28,6 +28,7 @@ run: venv
 
 ## All three test layers against the real broker and database.
 test: services
+	scripts/chromium.sh >/dev/null
 	scripts/test.sh tests/unit tests/integration tests/e2e
 
 unit: venv
@@ -37,6 +38,7 @@ integration: services
 	scripts/test.sh tests/integration
 
 e2e: services
+	scripts/chromium.sh >/dev/null
 	scripts/test.sh tests/e2e
 
 ## schemathesis against the gateway's OpenAPI document, longer than `make test` runs it

@@ -37,6 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_expon
 from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
+from agents.metrics import COMMANDS_APPLIED, DEAD_LETTERS
 from agents.outcome import Effect, Outcome, refusal
 from topics.dead_letters import dead_letter_headers
 from topics.messages import (
@@ -202,6 +203,7 @@ class CommandProcessor:
                 ReplyData.model_validate_json(stored_reply) if stored_reply else None,
                 command,
             )
+            COMMANDS_APPLIED.labels(command.type, "duplicate").inc()
             return
         if (at - command.occurred_at).total_seconds() > self.horizon:
             outcome = self._expired(command, entity, at)
@@ -226,6 +228,9 @@ class CommandProcessor:
         await self._send(
             source[0], [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
         )
+        # Internal commands have no reply: their outcome is what they did, "ok".
+        code = outcome.reply.code if outcome.reply is not None else "ok"
+        COMMANDS_APPLIED.labels(command.type, code).inc()
 
     def _carry_out(self, entity: str, effects: list[Effect]) -> None:
         if self.on_effect is not None:
@@ -407,6 +412,7 @@ class CommandProcessor:
         )
         audit = self.pipeline.physical(AUDIT)
         await send(message.partition, audit, rejected.key.encode(), encode(rejected))
+        DEAD_LETTERS.labels(message.topic, code).inc()
 
 
 def _follow_ups(entry: dict[str, Any]) -> list[list[str]]:

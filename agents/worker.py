@@ -24,9 +24,11 @@ from agents.app import Pipeline, build_app, reservation_key
 from agents.deadline_index import DeadlineIndex
 from agents.effects import TableEffects
 from agents.finished_orders import FinishedOrders
+from agents.metrics import install_faust_sensor
 from agents.order_rules import signed_expiry
 from agents.processor import CommandProcessor
 from inventory.kafka_admin import wait_for_topics
+from inventory.metrics_server import serve_metrics
 from inventory.settings import Settings
 from topics.messages import (
     ReserveStock,
@@ -179,6 +181,9 @@ def run(settings: Settings) -> None:
     loop.run_until_complete(wait_for_topics(settings))
     pipeline = build_app(settings)
     register(pipeline)
+    # faust's sensor does work on every message: only when someone can read it.
+    if serve_metrics("worker", settings.metrics_host, settings.worker_metrics_port):
+        install_faust_sensor(pipeline.app)
     worker = faust.Worker(
         pipeline.app,
         loglevel=settings.log_level,

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bus import Bus, CommandBus
-from api.keys import BUS, ENGINE, OPENAPI, READ_WAITER, SETTINGS
+from api.keys import (
+    BUS,
+    ENGINE,
+    LAG_READER,
+    METRICS,
+    OPENAPI,
+    READ_WAITER,
+    SETTINGS,
+    STOPPING,
+)
+from api.metrics import GatewayMetrics
 from api.middleware import MAX_BODY_BYTES, error_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.read_waiter import ReadModelWaiter
 from api.routes import ROUTES
 from inventory.kafka_admin import wait_for_topics
+from inventory.lag_reader import LagReader
 from inventory.settings import Settings
 from storage.engine import create_engine
 from storage.notify import read_models_channel
@@ -60,6 +72,18 @@ def _command_bus(bus: Bus | None) -> CleanupContext:
     return context
 
 
+async def _lag_reader(app: web.Application) -> AsyncIterator[None]:
+    """The consumer-lag reader of /metrics and /api/ops/summary (it connects on first use)."""
+    app[LAG_READER] = LagReader(app[SETTINGS])
+    yield
+    await app[LAG_READER].stop()
+
+
+async def _end_streams(app: web.Application) -> None:
+    # On shutdown, before aiohttp waits for the handlers: the audit feeds end.
+    app[STOPPING].set()
+
+
 def create_app(
     settings: Settings, *, bus: Bus | None = None, engine: AsyncEngine | None = None
 ) -> web.Application:
@@ -79,8 +103,12 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[OPENAPI] = build_openapi(ROUTES)
+    app[METRICS] = GatewayMetrics()
+    app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_command_bus(bus))
+    app.cleanup_ctx.append(_lag_reader)
+    app.on_shutdown.append(_end_streams)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler, name=route.operation_id)
     return app

@@ -17,8 +17,15 @@ from typing import Any
 from aiohttp import web
 
 from api.bus import Command
-from api.errors import ApiError, error_body, status_for_refusal, validation_error
-from api.keys import BUS, ENGINE, READ_WAITER, SETTINGS
+from api.errors import (
+    ApiError,
+    PipelineTimeout,
+    PipelineUnavailable,
+    error_body,
+    status_for_refusal,
+    validation_error,
+)
+from api.keys import BUS, ENGINE, METRICS, READ_WAITER, SETTINGS
 from api.middleware import current_request_id, json_response
 from storage import idempotency
 from topics.messages import Reply, ReplyData, new_id
@@ -132,7 +139,16 @@ async def _send(
     settings = request.app[SETTINGS]
     deadline = asyncio.get_running_loop().time() + settings.reply_timeout_seconds
     # PipelineTimeout and PipelineUnavailable pass to the error middleware (504, 503).
-    reply = await request.app[BUS].request(topic, command)
+    with request.app[METRICS].command(command.type) as seen:
+        try:
+            reply = await request.app[BUS].request(topic, command)
+        except PipelineTimeout:
+            seen["outcome"] = "timeout"
+            raise
+        except PipelineUnavailable:
+            seen["outcome"] = "unavailable"
+            raise
+        seen["outcome"] = reply.data.code  # "ok", or the refusal's code
 
     data = reply.data
     if not data.ok:

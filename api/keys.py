@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bus import Bus
+from api.metrics import GatewayMetrics
 from api.read_waiter import ReadModelWaiter
+from inventory.lag_reader import LagReader
 from inventory.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +19,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 BUS = web.AppKey("bus", Bus)
 READ_WAITER = web.AppKey("read_waiter", ReadModelWaiter)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+METRICS = web.AppKey("metrics", GatewayMetrics)
+LAG_READER = web.AppKey("lag_reader", LagReader)
+# Set when the gateway shuts down: long-lived responses (the audit stream) end then.
+STOPPING = web.AppKey("stopping", asyncio.Event)

@@ -33,7 +33,8 @@ def build_openapi(routes: tuple[Route, ...], version: str = "0.1.0") -> dict[str
 
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
+        if route.documented:
+            paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
 
     return {
         "openapi": "3.1.0",

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
-from api import views
+from api import ops, views
 from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, PathId
 from api.schemas import (
     AdjustStockRequest,
@@ -60,6 +60,12 @@ class Route:
     tag: str = "inventory"
     query: tuple[QueryParam, ...] = ()
     path_id: PathId | None = None
+    # False: served but left out of the OpenAPI document (a page, its assets, a stream or
+    # the metrics text: nothing a JSON client or schemathesis could call and check).
+    documented: bool = True
+    # True: answered without an API key (the /ops page and its assets hold no data; the
+    # page asks for a key and sends it with every data request).
+    public: bool = False
 
 
 def _query(schemas: Mapping[str, dict[str, Any]], words: dict[str, str]) -> tuple[QueryParam, ...]:
@@ -288,6 +294,58 @@ ROUTES: tuple[Route, ...] = (
             ),
         ),
         tag="operations",
+    ),
+    Route(
+        "GET",
+        "/api/ops/summary",
+        ops.ops_summary,
+        "opsSummary",
+        "What the operations page shows: stock per product, holds about to expire, orders "
+        "by status, reservations per second, consumer and projection lag",
+        (Response(200, "The summary, read now."),),
+        tag="operations",
+    ),
+    Route(
+        "GET",
+        "/api/ops/audit/stream",
+        ops.ops_audit_stream,
+        "opsAuditStream",
+        "The audit topic live, as server-sent events (text/event-stream)",
+        (Response(200, "Events until the client leaves."),),
+        tag="operations",
+        documented=False,  # never ends: no client of the document can wait for it
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        ops.metrics,
+        "metrics",
+        "The gateway's metrics in Prometheus' text format",
+        (Response(200, "text/plain; version=0.0.4"),),
+        tag="operations",
+        documented=False,
+    ),
+    Route(
+        "GET",
+        "/ops",
+        ops.ops_page,
+        "opsPage",
+        "The live operations page (HTML)",
+        (Response(200, "text/html"),),
+        tag="operations",
+        documented=False,
+        public=True,
+    ),
+    Route(
+        "GET",
+        "/ops/assets/{name}",
+        ops.ops_asset,
+        "opsAsset",
+        "The operations page's script and style sheet",
+        (Response(200, "text/javascript or text/css"), Response(404, "No such asset.")),
+        tag="operations",
+        documented=False,
+        public=True,
     ),
     Route(
         "GET",

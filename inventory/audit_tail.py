@@ -77,7 +77,7 @@ async def tail(
     await consumer.start()
     printed = 0
     try:
-        await _assign_all(consumer, topic, options.from_beginning)
+        await assign_all(consumer, topic, options.from_beginning)
         # Positions are resolved: from here on no event is missed. Tests and scripts
         # wait for this line before producing what they expect to see.
         start = "from the beginning" if options.from_beginning else "new events only"
@@ -110,7 +110,9 @@ async def tail(
     return printed
 
 
-async def _assign_all(consumer: AIOKafkaConsumer, topic: str, from_beginning: bool) -> None:
+async def assign_all(consumer: AIOKafkaConsumer, topic: str, from_beginning: bool) -> None:
+    """Assign every partition of `topic` to a group-less consumer, at its start or end,
+    with the positions resolved. Raises TopicMissing, or TopicError past 30 s."""
     # Checked before subscribing: a subscription may make the broker auto-create a topic
     # under a mistyped prefix. topics() asks the broker, not the client's cache.
     if topic not in await consumer.topics():

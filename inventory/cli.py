@@ -10,12 +10,15 @@ inventory cleanup                expire overdue pending orders now (the timer's 
 inventory schemas [--check]      write (or check) the JSON Schemas in docs/schemas
 inventory audit tail             print audit events live (--from-beginning, --json, --max N,
                                  --timeout S) until Ctrl-C
+inventory top                    products, holds about to expire and lag, redrawn in place
+                                 (--interval S) until Ctrl-C; --once draws it once
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -147,6 +150,16 @@ def cmd_audit_tail(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_top(settings: Settings, args: argparse.Namespace) -> int:
+    from inventory.top import top
+
+    # Info lines of the Kafka client would scroll the view away.
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the handler was installed
+        asyncio.run(top(settings, once=args.once, interval=args.interval))
+    return 0
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -205,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive_float, metavar="S", help="stop after S seconds without events"
     )
     audit_tail.set_defaults(func=cmd_audit_tail)
+    top = sub.add_parser("top", help="products, holds and lag in the terminal, redrawn in place")
+    top.add_argument("--once", action="store_true", help="draw once and exit")
+    top.add_argument(
+        "--interval", type=_positive_float, default=1.0, metavar="S", help="seconds between draws"
+    )
+    top.set_defaults(func=cmd_top)
     return parser
 
 

@@ -28,10 +28,12 @@ from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.kafka_admin import wait_for_topics
+from inventory.metrics_server import DEAD_LETTERS, serve_metrics
 from inventory.projector_writes import ForgetOnAssign, Pending, StuckRows, Writer
 from inventory.settings import Settings
 from inventory.signals import stop_on_signals
@@ -43,6 +45,13 @@ from topics.dead_letters import dead_letter_headers
 from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS, decoder, dlq_of, prefixed
 
 log = logging.getLogger(__name__)
+
+# The projector's metrics (inventory.metrics_server serves the process's registry).
+PROJECTED = Counter(
+    "inventory_projected_events",
+    "Events written to a projection's tables (a replayed batch counts again).",
+    ["projection"],
+)
 
 BATCH_MAX = 500
 # With the broker answering a fetch as soon as any event is there, a caught-up projector
@@ -98,6 +107,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         waiting.cancel()
         return
     waiting.result()  # a TopicMismatch ends the projector here
+    serve_metrics("projector", settings.metrics_host, settings.projector_metrics_port)
     engine = create_engine(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_list, acks="all")
     await producer.start()
@@ -174,6 +184,7 @@ async def _consume(
                     pending.append(Pending(event, tp.topic, record.partition, record.offset))
             if not await writer.write(pending):
                 break  # stopped, uncommitted: the next start applies the batch again
+            PROJECTED.labels(projection.name).inc(len(pending))
             # An offset commit is a broker round trip; under load, one a second is enough
             # (a crash replays at most that much, which the idempotent writes absorb).
             if time.monotonic() - last_commit >= COMMIT_INTERVAL_SECONDS:
@@ -196,3 +207,4 @@ async def _dead_letter(producer: AIOKafkaProducer, topic: str, record: Any, erro
             "invalid_message", error, topic, record.partition, record.offset
         ),
     )
+    DEAD_LETTERS.labels(topic, "invalid_message").inc()

@@ -55,6 +55,35 @@ class Settings(BaseSettings):
     )
     gateway_host: str = Field("127.0.0.1", description="Address the HTTP gateway binds.")
     gateway_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP gateway.")
+    worker_metrics_port: int = Field(
+        9101,
+        ge=0,
+        le=65535,
+        description="Port of the worker's Prometheus /metrics (on METRICS_HOST); 0: none. "
+        "A second worker on one machine cannot bind the same port: it runs without metrics "
+        "and says so in its log.",
+    )
+    projector_metrics_port: int = Field(
+        9102,
+        ge=0,
+        le=65535,
+        description="Port of the projector's Prometheus /metrics (on METRICS_HOST); 0: none. "
+        "The gateway serves its own at /metrics on GATEWAY_PORT.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker's and the projector's /metrics bind."
+    )
+    ops_lag_threshold: int = Field(
+        1000,
+        ge=0,
+        description="Consumer or projection lag (records) past which /ops and `inventory top` "
+        "show it in red.",
+    )
+    ops_holds_window_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="How far ahead /ops and `inventory top` list the holds about to expire.",
+    )
     reply_timeout_seconds: float = Field(
         10.0, gt=0, description="How long the gateway waits for the pipeline's answer (then 504)."
     )

@@ -102,6 +102,10 @@ def run_all(settings: Settings) -> int:
             pidfiles.forget(path)
 
 
+def _metrics_url(settings: Settings, port: int) -> str:
+    return f"http://{settings.metrics_host}:{port}/metrics" if port else "off"
+
+
 def _supervise(
     settings: Settings,
     children: dict[str, subprocess.Popen[bytes]],
@@ -109,9 +113,12 @@ def _supervise(
     stopping: Callable[[], bool],
 ) -> int:
     """Watch the children until told to stop or one dies; the run's exit code."""
+    gateway = f"http://{settings.gateway_host}:{settings.gateway_port}"
     print(
-        f"pipeline running: worker, projector, gateway on "
-        f"http://{settings.gateway_host}:{settings.gateway_port} (Ctrl-C stops it)",
+        f"pipeline running: worker, projector, gateway on {gateway} (Ctrl-C stops it)\n"
+        f"  operations page {gateway}/ops, metrics {gateway}/metrics, "
+        f"{_metrics_url(settings, settings.worker_metrics_port)} (worker), "
+        f"{_metrics_url(settings, settings.projector_metrics_port)} (projector)",
         flush=True,
     )
     while not stopping():

@@ -31,6 +31,10 @@ def settings() -> Settings:
         reservation_ttl_seconds=float(os.environ.get("TEST_RESERVATION_TTL_SECONDS", "600")),
         partitions=int(os.environ.get("TEST_PARTITIONS", "2")),
         gateway_port=0,
+        # Tests run several workers and projectors at once: metrics ports only where a
+        # test asks for them (tests/e2e/test_metrics_http.py).
+        worker_metrics_port=0,
+        projector_metrics_port=0,
     )
 
 

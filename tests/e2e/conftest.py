@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
 
-from tests.support.pipeline import Pipeline
+from inventory.settings import Settings
+from tests.support.pipeline import Pipeline, isolated, own_pipeline
+from tests.support.ports import free_ports
 
 # Lines a test wants shown at the end of the run, whatever pytest's verbosity.
 RUN_NOTES = pytest.StashKey[list[str]]()
@@ -24,6 +27,49 @@ def gateway_url(pipeline: Pipeline) -> str:
 async def http(gateway_url: str) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(
         base_url=gateway_url, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        yield session
+
+
+# Long enough for a hold to be seen before it expires, short enough to watch it go.
+OPS_TTL_SECONDS = 8.0
+
+
+@dataclass
+class OpsPipeline:
+    """A pipeline of its own whose reservations expire in OPS_TTL_SECONDS, with its
+    gateway and the worker's and the projector's metrics servers."""
+
+    pipeline: Pipeline
+    gateway_url: str
+    worker_metrics_url: str
+    projector_metrics_url: str
+
+
+@pytest.fixture(scope="session")
+async def ops_pipeline(settings: Settings) -> AsyncIterator[OpsPipeline]:
+    worker_port, projector_port = free_ports(2)
+    own = isolated(
+        settings,
+        "ops",
+        reservation_ttl_seconds=OPS_TTL_SECONDS,
+        worker_metrics_port=worker_port,
+        projector_metrics_port=projector_port,
+    )
+    async with own_pipeline(own) as running:
+        gateway = running.processes.start("gateway")
+        yield OpsPipeline(
+            running,
+            running.processes.gateway_url(gateway),
+            f"http://{own.metrics_host}:{worker_port}/metrics",
+            f"http://{own.metrics_host}:{projector_port}/metrics",
+        )
+
+
+@pytest.fixture(scope="session")
+async def ops_http(ops_pipeline: OpsPipeline) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
+        base_url=ops_pipeline.gateway_url, timeout=aiohttp.ClientTimeout(total=30)
     ) as session:
         yield session
 

@@ -422,6 +422,9 @@ def campaign_settings(seed: int, args: argparse.Namespace) -> Settings:
             "partitions": args.partitions,
             "reservation_ttl_seconds": args.ttl,
             "reply_timeout_seconds": 5.0,
+            # Two workers on one machine: no metrics ports to fight over.
+            "worker_metrics_port": 0,
+            "projector_metrics_port": 0,
         }
     )
 

@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.bus import Command
 from api.errors import PipelineTimeout, PipelineUnavailable
+from api.keys import METRICS
 from inventory import worker_status
 from inventory.settings import Settings
 from storage.engine import create_engine
@@ -244,3 +245,43 @@ async def test_healthz_shows_a_recovering_worker_from_its_status_file(
     [worker] = body["workers"]
     assert worker["folder"] == "worker-0" and worker["recovering"] is True
     assert worker["partitions"] == [behind]
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (created, "ok"),
+        (refused("product_exists"), "product_exists"),
+        (lambda command: PipelineTimeout(command.id, 0.5), "timeout"),
+        (lambda command: PipelineUnavailable("no broker", command.id), "unavailable"),
+    ],
+)
+async def test_every_command_sent_is_counted_by_outcome_and_timed(
+    client: TestClient[Any, Any], bus: FakeBus, answer: Answer, outcome: str
+) -> None:
+    bus.answer = answer
+
+    await client.post("/api/products/", json=PRODUCT)
+
+    registry = client.app[METRICS].registry
+    labels = {"type": "product.create", "outcome": outcome}
+    assert registry.get_sample_value("inventory_commands_total", labels) == 1
+    timed = registry.get_sample_value("inventory_command_seconds_count", {"type": "product.create"})
+    assert timed == 1
+
+
+async def test_the_ops_page_and_its_assets_are_served(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/ops")
+    assert page.status == 200 and page.content_type == "text/html"
+    html = await page.text()
+    for asset, content_type in (("ops.js", "text/javascript"), ("ops.css", "text/css")):
+        assert f"/ops/assets/{asset}" in html
+        response = await client.get(f"/ops/assets/{asset}")
+        assert response.status == 200 and response.content_type == content_type
+
+
+async def test_an_asset_the_page_does_not_have_is_404(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/ops/assets/..%2Fviews.py")
+
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"

@@ -136,3 +136,14 @@ def test_the_health_answer_documents_every_check_the_projections_and_the_workers
     checks = SCHEMAS["HealthChecks"]
     assert set(checks["properties"]) == {"kafka", "database", "projections"}
     assert set(checks["required"]) == {"kafka", "database"}
+
+
+def test_the_page_the_stream_and_the_metrics_are_served_but_not_documented() -> None:
+    hidden = {r.path for r in ROUTES if not r.documented}
+    assert {"/ops", "/ops/assets/{name}", "/api/ops/audit/stream", "/metrics"} == hidden
+    assert not hidden & set(DOC["paths"])
+    assert "/api/ops/summary" in DOC["paths"]
+
+
+def test_only_the_page_and_its_assets_answer_without_a_key() -> None:
+    assert {r.path for r in ROUTES if r.public} == {"/ops", "/ops/assets/{name}"}

@@ -171,6 +171,7 @@ def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any
         "occurred_at": now,
         "key": command.data.product_id,
         "causation_id": command.id,
+        "actor": command.actor,
     }
 
 
@@ -277,6 +278,7 @@ def _reserved(
         occurred_at=now,
         key=order_id,
         causation_id=command.id,
+        actor=command.actor,
         reply_to=command.reply_to,
         reply_partition=command.reply_partition,
         continuation=Continuation(

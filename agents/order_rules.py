@@ -21,6 +21,7 @@ from agents.outcome import (
     refusal,
 )
 from topics.messages import (
+    SYSTEM_ACTOR,
     ChangeStatus,
     CommitReservation,
     CommitReservationData,
@@ -52,6 +53,8 @@ def expire_command(order_id: str) -> ExpireOrder:
         id=derived_id(order_id, "command:order.expire"),
         request_id=derived_id(order_id, "request:order.expire"),
         key=order_id,
+        # The timer and `inventory cleanup` act for nobody but the pipeline.
+        actor=SYSTEM_ACTOR,
         data=ExpireOrderData(order_id=order_id),
     )
 
@@ -157,6 +160,7 @@ def _order_exists(order: rules.Order, command: CreateOrder, now: datetime) -> Ou
             occurred_at=now,
             key=d.product_id,
             causation_id=command.id,
+            actor=command.actor,
             data=ReleaseReservationData(
                 product_id=d.product_id,
                 reservation_id=d.reservation_id,
@@ -192,6 +196,7 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
             occurred_at=now,
             key=order.order_id,
             causation_id=command.id,
+            actor=command.actor,
             data=OrderCreatedData(order=snapshot),
         ),
         order.order_id,
@@ -228,6 +233,7 @@ def _transition(
             occurred_at=now,
             key=order.order_id,
             causation_id=command.id,
+            actor=command.actor,
             data=OrderStatusChangedData(
                 order=snapshot, from_status=before.value, to_status=to.value, reason=reason
             ),

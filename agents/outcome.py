@@ -140,6 +140,7 @@ def refusal(
         request_id=command.request_id,
         key=entity_id,
         causation_id=command.id,
+        actor=command.actor,
         data=CommandRejectedData(
             source_topic=source_topic,
             command_type=command.type,

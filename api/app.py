@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth import auth_middleware, rate_limiter, warn_if_off
 from api.bus import Bus, CommandBus
-from api.keys import BUS, ENGINE, OPENAPI, READ_WAITER, SETTINGS
+from api.key_cache import KeyCache
+from api.keys import BUS, ENGINE, KEY_CACHE, OPENAPI, RATE_LIMITER, READ_WAITER, SETTINGS
 from api.middleware import MAX_BODY_BYTES, error_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.read_waiter import ReadModelWaiter
@@ -73,11 +75,16 @@ def create_app(
     start and close: a unit test passes a fake bus (api.bus.Bus) and an engine it never
     connects, for routes that need no database.
     """
-    # request_id first: it is the outermost, so even error responses carry the id.
+    # request_id first: it is the outermost, so even error responses carry the id; auth
+    # inside the error middleware, so its refusals have the usual shape.
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
+    app[KEY_CACHE] = KeyCache(settings.auth_cache_seconds)
+    app[RATE_LIMITER] = rate_limiter(settings)
+    warn_if_off(settings)
     app[OPENAPI] = build_openapi(ROUTES)
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_command_bus(bus))

@@ -8,7 +8,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bus import Bus
+from api.key_cache import KeyCache
 from api.read_waiter import ReadModelWaiter
+from api.token_bucket import RateLimiter
 from inventory.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +18,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 BUS = web.AppKey("bus", Bus)
 READ_WAITER = web.AppKey("read_waiter", ReadModelWaiter)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+KEY_CACHE = web.AppKey("key_cache", KeyCache)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

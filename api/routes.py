@@ -261,6 +261,9 @@ ROUTES: tuple[Route, ...] = (
                 "entity_id": "Only events about this entity (an order id, ...).",
                 "type": "Only this event type.",
                 "request_id": "Only events caused by this request.",
+                "actor": "Only events caused by this actor: an API key's id (`inventory keys "
+                "list`), `system` (the expiry timer, `inventory cleanup`), or the `actor.id` "
+                "an outside producer put on its command.",
                 "since": f"Events at or after this time. {TIME_LENIENCY}",
                 "until": "Events before this time (exclusive). Must be later than `since`: "
                 "an empty or reversed range is a 400.",

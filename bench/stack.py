@@ -34,11 +34,16 @@ STOP_GRACE_SECONDS = 20.0
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment variables that make a child read exactly `settings`. An unset field
     (None) is left out: its text "None" would not parse as the field's type."""
-    return {
+    env = {
         name.upper(): str(value)
         for name, value in settings.model_dump().items()
         if value is not None
     }
+    # A local benchmark stack: the derived command key, and no API keys unless the
+    # caller's environment asks for them (AUTH=on).
+    env["ENVIRONMENT"] = "development"
+    env["AUTH"] = os.environ.get("AUTH", "off")
+    return env
 
 
 @dataclass

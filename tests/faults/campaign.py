@@ -422,6 +422,10 @@ def campaign_settings(seed: int, args: argparse.Namespace) -> Settings:
             "partitions": args.partitions,
             "reservation_ttl_seconds": args.ttl,
             "reply_timeout_seconds": 5.0,
+            # The campaign is about faults, not keys: the derived command key and no API
+            # keys (the gateway warns that auth is off).
+            "environment": "development",
+            "auth": "off",
         }
     )
 

@@ -255,6 +255,7 @@ def _transition(
         "occurred_at": now,
         "key": order.product_id,
         "causation_id": command.id,
+        "actor": command.actor,
         "reply_to": getattr(command, "reply_to", None),
         "reply_partition": getattr(command, "reply_partition", None),
         "continuation": continuation,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.api_keys import ValidKey, use_key
 from storage.key_material import hash_key
+
+# What reads a key by its hash (storage.api_keys.use_key; a fake in unit tests).
+Read = Callable[[AsyncEngine, bytes], Awaitable[ValidKey | None]]
 
 
 @dataclass
@@ -26,9 +29,15 @@ class KeyCache:
     period; at most `max_entries` are kept, least recently used out first."""
 
     def __init__(
-        self, ttl: float, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000
+        self,
+        ttl: float,
+        *,
+        read: Read = use_key,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
     ) -> None:
         self.ttl = ttl
+        self.read = read
         self.clock = clock
         self.max_entries = max_entries
         self._entries: OrderedDict[bytes, _Cached] = OrderedDict()
@@ -42,7 +51,7 @@ class KeyCache:
         if cached is not None and now - cached.read_at < self.ttl:
             self._entries.move_to_end(digest)
             return cached.key
-        found = await use_key(engine, digest)
+        found = await self.read(engine, digest)
         self._entries[digest] = _Cached(found, now)
         self._entries.move_to_end(digest)
         if len(self._entries) > self.max_entries:

@@ -27,7 +27,8 @@ def test_a_key_id_is_not_derived_from_the_key() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "isk_", "isk_short", "Bearer isk_" + "a" * 43, "xsk_" + "a" * 43, "isk_" + "a" * 44]
+    "text",
+    ["", "isk_", "isk_short", "Bearer isk_" + "a" * 43, "xsk_" + "a" * 43, "isk_" + "a" * 44],
 )
 def test_anything_else_is_malformed(text: str) -> None:
     assert not well_formed(text)

@@ -60,7 +60,7 @@ def test_a_route_added_later_is_a_viewer_read_or_an_admin_write() -> None:
 
 
 def test_a_storefront_may_confirm_or_cancel_but_not_ship() -> None:
-    assert STOREFRONT_STATUSES == {"confirmed", "cancelled"}
+    assert {"confirmed", "cancelled"} == STOREFRONT_STATUSES
     for status in ("confirmed", "cancelled"):
         assert "storefront" in roles_for_status(status)
     for status in ("processing", "shipped", "delivered", "pending"):

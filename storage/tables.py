@@ -128,10 +128,12 @@ api_keys = Table(
     Column("id", Text, primary_key=True),
     Column("name", Text, nullable=False),
     Column("role", Text, nullable=False),
-    Column("key_hash", LargeBinary, nullable=False, unique=True),
+    Column("key_hash", LargeBinary, nullable=False),
     Column("created_at", TIMESTAMP, nullable=False, server_default=func.now()),
     Column("last_used_at", TIMESTAMP, nullable=True),
     Column("revoked_at", TIMESTAMP, nullable=True),
+    # The UNIQUE constraint's index, under the name PostgreSQL gives it.
+    Index("api_keys_key_hash_key", "key_hash", unique=True),
 )
 
 # Where a projection is stopped at an event the database refuses (migrations/005); written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ class KeyCache:
         self.clock = clock
         self.max_entries = max_entries
         self._entries: OrderedDict[bytes, _Cached] = OrderedDict()
+        self._reading: dict[bytes, asyncio.Future[ValidKey | None]] = {}
 
     async def lookup(self, engine: AsyncEngine, key: str) -> ValidKey | None:
         """The key's id and role, or None when it is unknown or revoked (as read at
@@ -51,7 +53,14 @@ class KeyCache:
         if cached is not None and now - cached.read_at < self.ttl:
             self._entries.move_to_end(digest)
             return cached.key
-        found = await self.read(engine, digest)
+        # Requests that arrive together with a key not (or no longer) cached share one
+        # read: fifty parallel reservations make one UPDATE of the key's row, not fifty.
+        pending = self._reading.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self.read(engine, digest))
+            self._reading[digest] = pending
+            pending.add_done_callback(lambda _: self._reading.pop(digest, None))
+        found = await asyncio.shield(pending)
         self._entries[digest] = _Cached(found, now)
         self._entries.move_to_end(digest)
         if len(self._entries) > self.max_entries:

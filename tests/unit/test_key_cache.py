@@ -3,6 +3,7 @@ refused once the cache period has passed, which AUTH_CACHE_SECONDS bounds by 2 s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from api.key_cache import KeyCache
@@ -19,6 +20,7 @@ class FakeKeys:
 
     async def read(self, engine: Any, digest: bytes) -> ValidKey | None:
         self.reads += 1
+        await asyncio.sleep(0)  # a database read gives the loop to others
         return self.valid.get(digest)
 
 
@@ -51,6 +53,16 @@ async def test_within_the_period_a_key_is_read_once() -> None:
     cache = KeyCache(1.0, read=keys.read, clock=clock)
     for _ in range(50):
         await cache.lookup(None, key)  # type: ignore[arg-type]
+    assert keys.reads == 1
+
+
+async def test_requests_arriving_together_share_one_read() -> None:
+    keys, clock = FakeKeys(), Clock()
+    key = generate_key()
+    keys.valid[hash_key(key)] = ValidKey("key_1", "storefront")
+    cache = KeyCache(1.0, read=keys.read, clock=clock)
+    found = await asyncio.gather(*(cache.lookup(None, key) for _ in range(50)))  # type: ignore[arg-type]
+    assert found == [ValidKey("key_1", "storefront")] * 50
     assert keys.reads == 1
 
 

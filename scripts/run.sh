@@ -11,9 +11,6 @@ export INVENTORY_PID_DIR="$ROOT/.local/pids"
 # A development machine: the worker and the gateway accept the derived internal
 # command key (set INTERNAL_COMMAND_KEY and ENVIRONMENT=production anywhere else).
 export ENVIRONMENT="${ENVIRONMENT:-development}"
-# The local admin key, made on the first start and kept here (the database keeps only
-# its hash): the README's curl examples read it.
-ADMIN_KEY_FILE="$ROOT/.local/admin.key"
 
 started=()
 if ! scripts/kafka.sh status >/dev/null 2>&1; then started+=(kafka); fi
@@ -27,14 +24,5 @@ trap 'exit 130' INT TERM
 
 scripts/kafka.sh start || exit 1
 scripts/postgres.sh start || exit 1
-if [ ! -s "$ADMIN_KEY_FILE" ]; then
-  mkdir -p "$ROOT/.local"
-  key=$(.venv/bin/inventory keys create --role admin --name "local admin (make run)" | tail -n 1) \
-    || exit 1
-  (umask 077 && printf '%s\n' "$key" >"$ADMIN_KEY_FILE")
-  echo "created a local admin API key, kept in .local/admin.key:"
-  echo "  $key"
-else
-  echo "local admin API key: .local/admin.key (e.g. curl -H \"Authorization: Bearer \$(cat .local/admin.key)\" ...)"
-fi
+scripts/local_admin_key.sh || exit 1
 .venv/bin/inventory run

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,31 @@ async def test_the_default_command_key_is_refused_in_production(
     refused = await run(settings, role, ENVIRONMENT="production", INTERNAL_COMMAND_KEY="")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "INTERNAL_COMMAND_KEY" in refused.stderr
+
+
+async def test_make_run_makes_a_local_admin_key_once_and_keeps_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    own = isolated(settings, "localkey")
+    key_file = tmp_path / "admin.key"
+
+    def local_admin_key() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ROOT / "scripts" / "local_admin_key.sh")],
+            env={**os.environ, **settings_env(own), "ADMIN_KEY_FILE": str(key_file)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    async with own_schema(own) as engine:
+        first = await asyncio.to_thread(local_admin_key)
+        assert first.returncode == 0, first.stderr
+        key = key_file.read_text().strip()
+        assert well_formed(key) and key in first.stdout
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        again = await asyncio.to_thread(local_admin_key)
+        assert again.returncode == 0, again.stderr
+        assert key not in again.stdout and str(key_file) in again.stdout
+        [stored] = await list_keys(engine)
+        assert stored.role == "admin"

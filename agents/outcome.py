@@ -153,7 +153,14 @@ def refusal(
         ),
     )
     out.emit(AUDIT, entity_id, rejected)
+    # A refused follow-up command (a commit whose reservation was released meanwhile) is
+    # answered to the caller, who waits for the command it sent, not for this one.
+    continuation = getattr(command, "continuation", None)
     out.reply = ReplyData(
-        correlation_id=command.id, ok=False, code=code, message=message, details=details
+        correlation_id=continuation.correlation_id if continuation else command.id,
+        ok=False,
+        code=code,
+        message=message,
+        details=details,
     )
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -21,6 +20,7 @@ from agents.faults import CRASH_BEFORE_COMMIT, FaultPoints
 from agents.offset_guard import KafkaOffsets, OffsetGuard
 from agents.table_store import ROCKSDB_OPTIONS
 from agents.transactions import PartitionTransactions
+from inventory import worker_status
 from inventory.settings import Settings
 from topics.names import (
     DEADLINES_TABLE,
@@ -98,7 +98,7 @@ def build_app(settings: Settings) -> Pipeline:
     faust_patches.apply(settings.kafka_bootstrap_list)
     # One folder per worker process, found again by a restarted worker (agents.state_dir);
     # the memory store keeps only faust's scratch files and the recovery status there.
-    datadir = state_dir.claim(Path(".local") / "faust" / settings.app_id, settings.state_dir)
+    datadir = state_dir.claim(worker_status.state_base(settings.app_id), settings.state_dir)
     rocksdb = settings.table_store == "rocksdb"
     app = faust.App(
         settings.app_id,

@@ -1,5 +1,5 @@
 """How far the worker's table recovery is: one log line every few seconds while it
-recovers, and a status file for whoever wants to show it (the gateway's /healthz).
+recovers, and a status file the gateway's /healthz shows (inventory.worker_status).
 
 faust logs its own recovery tables, but only once it has 1,000 timing samples, spread
 over many lines and without the tables' names. This says, in one line, which table
@@ -31,10 +31,11 @@ from typing import Any
 
 import faust
 
+from inventory.worker_status import STATUS_FILE
+
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 5.0
-STATUS_FILE = "recovery.json"
 
 
 def _behind(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:

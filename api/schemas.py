@@ -221,6 +221,26 @@ class HealthChecks(BaseModel):
     )
 
 
+class RecoveringPartition(BaseModel):
+    table: str
+    partition: int
+    offset: int = Field(description="The changelog offset the worker has read up to.")
+    highwater: int
+    remaining: int = Field(description="Changelog records still to read.")
+
+
+class WorkerRecovery(BaseModel):
+    folder: str = Field(description="The worker's state folder (worker-<n>).")
+    recovering: bool = Field(
+        description="Still reading its tables' changelogs: commands to its partitions "
+        "wait until it is done."
+    )
+    partitions: list[RecoveringPartition] = Field(
+        description="The table partitions still behind; empty once it serves."
+    )
+    updated_at: AwareDatetime
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     checks: HealthChecks
@@ -228,6 +248,12 @@ class HealthResponse(BaseModel):
         None,
         description="Per projection (read_models, audit_log): its lag while the broker "
         "answers, and the events it is stopped at. Absent when neither applies.",
+    )
+    workers: list[WorkerRecovery] | None = Field(
+        None,
+        description="Table recovery of the workers that share the gateway's disk (their "
+        "status files under the state folder, rewritten every 5 s; a worker silent for 15 s "
+        "is left out). Absent when there are none. Does not change `status`.",
     )
     request_id: str
 

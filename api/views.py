@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +29,7 @@ from api.schemas import (
     CreateProductRequest,
     ReserveRequest,
 )
+from inventory import worker_status
 from inventory.projector import projections
 from storage import audit_queries, order_params, order_queries, queries
 from storage.formats import iso_utc
@@ -233,7 +236,28 @@ async def healthz(request: web.Request) -> web.Response:
         projections.setdefault(row.projection, {}).setdefault("stuck", []).append(_stuck_view(row))
     if projections:
         body["projections"] = projections
+    workers = _workers(request)
+    if workers:
+        body["workers"] = workers
     return json_response(body, 200 if healthy else 503)
+
+
+def _workers(request: web.Request) -> list[dict[str, Any]]:
+    """The table recovery of the workers sharing this machine's disk. A recovering
+    worker does not make the gateway unhealthy: queries are answered meanwhile, and
+    commands wait for it (or answer 504 if it takes longer than their timeout)."""
+    settings = request.app[SETTINGS]
+    files = worker_status.status_files(
+        worker_status.state_base(settings.app_id), settings.state_dir
+    )
+    return [
+        {**status, "updated_at": iso_utc_seconds(status["updated_at"])}
+        for status in worker_status.read_statuses(files, time.time())
+    ]
+
+
+def iso_utc_seconds(epoch: float) -> str:
+    return iso_utc(datetime.fromtimestamp(epoch, tz=UTC))
 
 
 def _stuck_text(row: StuckAt) -> str:

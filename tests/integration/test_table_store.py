@@ -18,6 +18,7 @@ import rocksdict
 from agents import exit_codes
 from agents.table_store import CommittedRocksStore
 from inventory.settings import Settings
+from tests.integration.gateway.gateway_fixtures import gateway_client
 from tests.support.pipeline import (
     Pipeline,
     isolated,
@@ -160,6 +161,17 @@ async def test_a_restart_on_the_same_disk_replays_only_the_tail(
         table = await pipeline.stock_table()
         assert table[product_id]["reserved"] == 41
         await pipeline.assert_invariants([product_id])
+        # The gateway's /healthz shows the worker on this disk, done recovering.
+        async with gateway_client(own) as client:
+            health = await (await client.get("/healthz")).json()
+        assert health["workers"] == [
+            {
+                "folder": "worker-a",
+                "recovering": False,
+                "partitions": [],
+                "updated_at": health["workers"][0]["updated_at"],
+            }
+        ]
         back.stop()
         assert local_tables(tmp_path / "worker-a") == await changelog_tables(own)
 

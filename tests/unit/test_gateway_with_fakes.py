@@ -3,14 +3,17 @@
 The engine points at an address where no database listens: a request without an
 Idempotency-Key whose reply has no `read_after` needs none, so these answers show
 that too (only the read-model waiter's listener tries it, is refused, and logs so).
-Routes that read the database (lookups, lists with valid parameters, /healthz) are
-left to the integration tests.
+Routes that read the database (lookups, lists with valid parameters) are left to the
+integration tests; /healthz is here for what it shows without one.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.bus import Command
 from api.errors import PipelineTimeout, PipelineUnavailable
+from inventory import worker_status
 from inventory.settings import Settings
 from storage.engine import create_engine
 from topics.messages import CreateProduct, ProductSnapshot, Reply, ReplyData
@@ -219,3 +223,27 @@ async def test_a_status_the_agents_do_not_know_is_422(
 
     assert response.status == 422
     assert (await response.json())["error"]["code"] == "invalid_status"
+
+
+async def test_healthz_shows_a_recovering_worker_from_its_status_file(
+    settings: Settings, bus: FakeBus, tmp_path: Path
+) -> None:
+    # The file as agents.recovery_progress writes it, for a worker halfway through.
+    folder = tmp_path / "worker-0"
+    folder.mkdir()
+    behind = {"table": "orders", "partition": 2, "offset": 400, "highwater": 1000, "remaining": 600}
+    status = {"pid": 1, "updated_at": time.time(), "recovering": True, "partitions": [behind]}
+    (folder / worker_status.STATUS_FILE).write_text(json.dumps(status))
+    engine = create_engine(settings)
+    app = create_app(settings.model_copy(update={"state_dir": str(folder)}), bus=bus, engine=engine)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/healthz")
+        body = await response.json()
+    await engine.dispose()
+
+    # Degraded for the missing database alone: recovery does not change the status.
+    assert response.status == 503
+    assert body["checks"]["database"]["ok"] is False
+    [worker] = body["workers"]
+    assert worker["folder"] == "worker-0" and worker["recovering"] is True
+    assert worker["partitions"] == [behind]

@@ -120,11 +120,19 @@ def test_a_product_links_to_a_reservation_which_links_to_a_status_change() -> No
     assert reserved["ChangeOrderStatus"]["operationId"] == "changeOrderStatus"
 
 
-def test_the_health_answer_documents_every_check_and_the_projections() -> None:
+def test_the_health_answer_documents_every_check_the_projections_and_the_workers() -> None:
     health = SCHEMAS["HealthResponse"]["properties"]
-    assert set(health) == {"status", "checks", "projections", "request_id"}
+    assert set(health) == {"status", "checks", "projections", "workers", "request_id"}
     projections = health["projections"]["anyOf"][0]["additionalProperties"]
     assert projections == {"$ref": "#/components/schemas/ProjectionHealth"}
+    workers = health["workers"]["anyOf"][0]["items"]
+    assert workers == {"$ref": "#/components/schemas/WorkerRecovery"}
+    assert set(SCHEMAS["WorkerRecovery"]["required"]) == {
+        "folder",
+        "recovering",
+        "partitions",
+        "updated_at",
+    }
     checks = SCHEMAS["HealthChecks"]
     assert set(checks["properties"]) == {"kafka", "database", "projections"}
     assert set(checks["required"]) == {"kafka", "database"}

@@ -183,6 +183,7 @@ def _event_fields(command: Any, event_type: str, now: datetime) -> dict[str, Any
         "occurred_at": now,
         "key": command.data.product_id,
         "causation_id": command.id,
+        "actor": command.actor,
     }
 
 
@@ -289,6 +290,7 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         occurred_at=now,
         key=order_id,
         causation_id=command.id,
+        actor=command.actor,
         reply_to=command.reply_to,
         reply_partition=command.reply_partition,
         continuation=Continuation(

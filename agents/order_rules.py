@@ -22,6 +22,7 @@ from agents.outcome import (
     refusal,
 )
 from topics.messages import (
+    SYSTEM_ACTOR,
     ChangeStatus,
     CommitReservation,
     CommitReservationData,
@@ -56,6 +57,8 @@ def expire_command(order_id: str) -> ExpireOrder:
         id=derived_id(order_id, "command:order.expire"),
         request_id=derived_id(order_id, "request:order.expire"),
         key=order_id,
+        # The timer and `inventory cleanup` act for nobody but the pipeline.
+        actor=SYSTEM_ACTOR,
         data=ExpireOrderData(order_id=order_id),
     )
 
@@ -172,6 +175,7 @@ def _order_exists(order: order_state.Order, command: CreateOrder, now: datetime)
             occurred_at=now,
             key=d.product_id,
             causation_id=command.id,
+            actor=command.actor,
             data=ReleaseReservationData(
                 product_id=d.product_id,
                 reservation_id=d.reservation_id,
@@ -207,6 +211,7 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
             occurred_at=now,
             key=order.order_id,
             causation_id=command.id,
+            actor=command.actor,
             data=OrderCreatedData(order=snapshot),
         ),
         order.order_id,
@@ -243,6 +248,7 @@ def _transition(
             occurred_at=now,
             key=order.order_id,
             causation_id=command.id,
+            actor=command.actor,
             data=OrderStatusChangedData(
                 order=snapshot, from_status=before.value, to_status=to.value, reason=reason
             ),
@@ -264,6 +270,7 @@ def _transition(
         "occurred_at": now,
         "key": order.product_id,
         "causation_id": command.id,
+        "actor": command.actor,
         "reply_to": getattr(command, "reply_to", None),
         "reply_partition": getattr(command, "reply_partition", None),
         "continuation": continuation,

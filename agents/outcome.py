@@ -141,6 +141,7 @@ def refusal(
         request_id=command.request_id,
         key=entity_id,
         causation_id=command.id,
+        actor=command.actor,
         data=CommandRejectedData(
             source_topic=source_topic,
             command_type=command.type,
@@ -153,7 +154,14 @@ def refusal(
         ),
     )
     out.emit(AUDIT, entity_id, rejected)
+    # A refused follow-up command (a commit whose reservation was released meanwhile) is
+    # answered to the caller, who waits for the command it sent, not for this one.
+    continuation = getattr(command, "continuation", None)
     out.reply = ReplyData(
-        correlation_id=command.id, ok=False, code=code, message=message, details=details
+        correlation_id=continuation.correlation_id if continuation else command.id,
+        ok=False,
+        code=code,
+        message=message,
+        details=details,
     )
     return out

@@ -41,12 +41,14 @@ from agents.metrics import COMMANDS_APPLIED, DEAD_LETTERS
 from agents.outcome import Effect, Outcome, refusal
 from topics.dead_letters import dead_letter_headers
 from topics.messages import (
+    Actor,
     CommandRejected,
     CommandRejectedData,
     Reply,
     ReplyData,
     derived_id,
     encode,
+    unverified_actor,
 )
 from topics.names import (
     AUDIT,
@@ -183,6 +185,12 @@ class CommandProcessor:
                 + ", ".join(PUBLIC_COMMAND_TYPES),
             )
             return
+        if command.type not in INTERNAL_COMMAND_TYPES and not verify(
+            self.signing_key, raw, (event.headers or {}).get(SIGNATURE_HEADER)
+        ):
+            # Posted straight to Kafka, not through a gateway (which signs what it sends):
+            # the actor is whatever the producer wrote, so nobody vouches for it.
+            command = command.model_copy(update={"actor": unverified_actor(command.actor)})
         message = event.message
         await self._apply(command, entity, (message.partition, message.offset), _decided_at(event))
 
@@ -403,6 +411,7 @@ class CommandProcessor:
             occurred_at=_decided_at(event),
             request_id=derived_id(source, "request"),
             key=_printable((key or b"-").decode(errors="replace")),
+            actor=_claimed_actor(raw),
             data=CommandRejectedData(
                 source_topic=prefixed(self.pipeline.settings.topic_prefix, self.source_topic),
                 code=code,
@@ -413,6 +422,15 @@ class CommandProcessor:
         audit = self.pipeline.physical(AUDIT)
         await send(message.partition, audit, rejected.key.encode(), encode(rejected))
         DEAD_LETTERS.labels(message.topic, code).inc()
+
+
+def _claimed_actor(raw: bytes) -> Actor | None:
+    """The actor an unusable record names, if it names a valid one (never verified)."""
+    try:
+        claimed = json.loads(raw).get("actor")
+        return unverified_actor(Actor.model_validate(claimed)) if claimed else None
+    except (ValueError, AttributeError, ValidationError):
+        return None
 
 
 def _follow_ups(entry: dict[str, Any]) -> list[list[str]]:

@@ -174,6 +174,7 @@ def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 def run(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM, once every topic it uses is
     on the broker with its partition count (it creates none itself: agents.app)."""
+    settings.require_own_command_key("worker")
     # faust runs on the thread's current loop: wait on that same loop.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth import auth_middleware, rate_limiter, warn_if_off
 from api.bus import Bus, CommandBus
+from api.key_cache import KeyCache
 from api.keys import (
     BUS,
     ENGINE,
+    KEY_CACHE,
     LAG_READER,
     METRICS,
     OPENAPI,
+    RATE_LIMITER,
     READ_WAITER,
     SETTINGS,
     STOPPING,
@@ -97,11 +101,16 @@ def create_app(
     start and close: a unit test passes a fake bus (api.bus.Bus) and an engine it never
     connects, for routes that need no database.
     """
-    # request_id first: it is the outermost, so even error responses carry the id.
+    # request_id first: it is the outermost, so even error responses carry the id; auth
+    # inside the error middleware, so its refusals have the usual shape.
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
+    app[KEY_CACHE] = KeyCache(settings.auth_cache_seconds)
+    app[RATE_LIMITER] = rate_limiter(settings)
+    warn_if_off(settings)
     app[OPENAPI] = build_openapi(ROUTES)
     app[METRICS] = GatewayMetrics()
     app[STOPPING] = asyncio.Event()

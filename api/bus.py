@@ -32,6 +32,7 @@ from topics.messages import (
     encode,
 )
 from topics.names import GATEWAY_REPLIES, decoder, prefixed
+from topics.signing import signature_headers
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +197,15 @@ class CommandBus:
         try:
             async with asyncio.timeout(timeout):
                 try:
+                    value = encode(command)
+                    # Signed, so the worker believes the actor this gateway vouches for
+                    # (an unsigned command's actor counts as unverified).
+                    headers = [
+                        ("request_id", command.request_id.encode()),
+                        *signature_headers(self._settings.command_signing_key, value),
+                    ]
                     await self._producer.send_and_wait(
-                        topic,
-                        encode(command),
-                        key=command.key.encode(),
-                        partition=partition,
-                        headers=[("request_id", command.request_id.encode())],
+                        topic, value, key=command.key.encode(), partition=partition, headers=headers
                     )
                 except KafkaError as exc:
                     raise PipelineUnavailable(f"{type(exc).__name__}: {exc}", command_id) from exc

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.auth import request_actor
 from api.bus import Command
 from api.errors import (
     ApiError,
@@ -95,12 +96,16 @@ async def execute(
     PipelineUnavailable (the error middleware answers them 504 and 503).
     """
     engine = request.app[ENGINE]
+    actor = request_actor(request)
     key = idempotency_key(request)
+    # Each API key has its own Idempotency-Keys: another caller's same key must neither
+    # see this caller's answer nor be refused as reused.
+    stored_key = None if key is None else f"{actor.id}/{key}"
     command_id = new_id()
     first_sent_at = None
-    if key is not None:
+    if stored_key is not None:
         digest = request_hash(request.method, request.path, body)
-        record, created = await idempotency.claim(engine, key, digest, command_id)
+        record, created = await idempotency.claim(engine, stored_key, digest, command_id)
         if record.request_hash != digest:
             raise ApiError(
                 422,
@@ -117,13 +122,15 @@ async def execute(
         # dedupe horizon is measured from it (a retry days later is refused).
         first_sent_at = record.created_at
 
-    command = build(command_id)
+    # Every command the gateway sends names who asked for it; the bus signs it.
+    update: dict[str, Any] = {"actor": actor}
     if first_sent_at is not None:
-        command = command.model_copy(update={"occurred_at": first_sent_at})
+        update["occurred_at"] = first_sent_at
+    command = build(command_id).model_copy(update=update)
     status, response = await _send(request, topic, command, on_ok, on_refused)
-    if key is not None:
+    if stored_key is not None:
         try:
-            await idempotency.complete(engine, key, status, response)
+            await idempotency.complete(engine, stored_key, status, response)
         except Exception:  # the command did apply: answer anyway, a retry re-sends it
             log.exception("could not store the answer for Idempotency-Key %r", key)
     return json_response(response, status)

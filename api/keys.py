@@ -9,8 +9,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bus import Bus
+from api.key_cache import KeyCache
 from api.metrics import GatewayMetrics
 from api.read_waiter import ReadModelWaiter
+from api.token_bucket import RateLimiter
 from inventory.lag_reader import LagReader
 from inventory.settings import Settings
 
@@ -23,3 +25,5 @@ METRICS = web.AppKey("metrics", GatewayMetrics)
 LAG_READER = web.AppKey("lag_reader", LagReader)
 # Set when the gateway shuts down: long-lived responses (the audit stream) end then.
 STOPPING = web.AppKey("stopping", asyncio.Event)
+KEY_CACHE = web.AppKey("key_cache", KeyCache)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

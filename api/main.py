@@ -21,6 +21,8 @@ async def serve(settings: Settings) -> None:
     for it, once the broker shows every pipeline topic. Raises OSError if the address is
     taken.
     """
+    # The gateway signs the actor of every command it sends with the same key.
+    settings.require_own_command_key("gateway")
     runner = web.AppRunner(create_app(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -9,12 +9,20 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.dispatch import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_SCHEMA
 from api.middleware import MAX_BODY_BYTES, REQUEST_ID_HEADER, REQUEST_ID_PATTERN
+from api.permissions import STOREFRONT_STATUSES, allowed_roles, is_open, needed_role_text
 from api.routes import Route
 from api.schemas import ErrorResponse
 
 _REF = "#/components/schemas/{model}"
 
 # Errors any route can answer besides its own.
+_KEYED_ERRORS: dict[int, str] = {
+    401: "No API key, or a malformed, unknown or revoked one (`unauthenticated`).",
+    403: "The key's role may not do this (`forbidden`, details: role, required_roles).",
+    429: "Too many requests for this key (`rate_limited`); retry after `Retry-After` seconds.",
+}
+_SCHEME = "ApiKey"
+
 _COMMON_ERRORS: dict[int, str] = {
     405: "Method not allowed on this path (`method_not_allowed`).",
     500: "Unexpected error (`internal_error`); quote the request_id.",
@@ -47,11 +55,25 @@ def build_openapi(routes: tuple[Route, ...], version: str = "0.1.0") -> dict[str
                 "the JSON body. Errors are "
                 '`{"error": {"code", "message", "details"}, "request_id"}`. Money is a '
                 "decimal string, times are UTC ISO 8601. Bodies are limited to "
-                f"{MAX_BODY_BYTES} bytes."
+                f"{MAX_BODY_BYTES} bytes. Every operation but `/healthz` and this document "
+                "needs an API key, `Authorization: Bearer <key>` (`inventory keys create`); "
+                "`x-roles` names the roles that may call it: admin (everything), storefront "
+                "(reservations, order reads, change_status to "
+                f"{' or '.join(sorted(STOREFRONT_STATUSES))}, product reads), viewer "
+                "(every GET)."
             ),
         },
+        "security": [{_SCHEME: []}],
         "paths": paths,
         "components": {
+            "securitySchemes": {
+                _SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from `inventory keys create --role ROLE "
+                    "--name NAME`, as `Authorization: Bearer <key>`.",
+                }
+            },
             "schemas": top.get("$defs", {}),
             "parameters": {
                 "RequestId": {
@@ -119,11 +141,13 @@ def _operation(
     responses: dict[str, Any] = {}
     statuses = [(r.status, r.description, r.model, r.links) for r in route.responses]
     own = {r.status for r in route.responses}
+    common = dict(_COMMON_ERRORS)
+    if not is_open(route.operation_id):
+        common.update(_KEYED_ERRORS)
     statuses = [
-        (s, f"{d} {_COMMON_ERRORS[s]}" if s in _COMMON_ERRORS else d, m, links)
-        for s, d, m, links in statuses
+        (s, f"{d} {common[s]}" if s in common else d, m, links) for s, d, m, links in statuses
     ]
-    statuses += [(s, d, None, {}) for s, d in _COMMON_ERRORS.items() if s not in own]
+    statuses += [(s, d, None, {}) for s, d in sorted(common.items()) if s not in own]
     for status, description, model, links in statuses:
         if model is not None:
             schema = refs[(model, "serialization")]
@@ -146,6 +170,18 @@ def _operation(
         "parameters": parameters,
         "responses": responses,
     }
+    if is_open(route.operation_id):
+        operation["security"] = []  # no key needed
+        operation["x-roles"] = []
+    else:
+        roles = allowed_roles(route.method, route.operation_id)
+        operation["x-roles"] = list(roles)
+        operation["description"] = f"Needs the role {needed_role_text(roles)}." + (
+            " A storefront key may only move an order to "
+            f"{' or '.join(sorted(STOREFRONT_STATUSES))} (403 otherwise)."
+            if route.operation_id == "changeOrderStatus"
+            else ""
+        )
     if route.body is not None:
         operation["requestBody"] = {
             "required": True,

@@ -63,9 +63,6 @@ class Route:
     # False: served but left out of the OpenAPI document (a page, its assets, a stream or
     # the metrics text: nothing a JSON client or schemathesis could call and check).
     documented: bool = True
-    # True: answered without an API key (the /ops page and its assets hold no data; the
-    # page asks for a key and sends it with every data request).
-    public: bool = False
 
 
 def _query(schemas: Mapping[str, dict[str, Any]], words: dict[str, str]) -> tuple[QueryParam, ...]:
@@ -267,6 +264,9 @@ ROUTES: tuple[Route, ...] = (
                 "entity_id": "Only events about this entity (an order id, ...).",
                 "type": "Only this event type.",
                 "request_id": "Only events caused by this request.",
+                "actor": "Only events caused by this actor: an API key's id (`inventory keys "
+                "list`), `system` (the expiry timer, `inventory cleanup`), or the `actor.id` "
+                "an outside producer put on its command.",
                 "since": f"Events at or after this time. {TIME_LENIENCY}",
                 "until": "Events before this time (exclusive). Must be later than `since`: "
                 "an empty or reversed range is a 400.",
@@ -334,7 +334,6 @@ ROUTES: tuple[Route, ...] = (
         (Response(200, "text/html"),),
         tag="operations",
         documented=False,
-        public=True,
     ),
     Route(
         "GET",
@@ -345,7 +344,6 @@ ROUTES: tuple[Route, ...] = (
         (Response(200, "text/javascript or text/css"), Response(404, "No such asset.")),
         tag="operations",
         documented=False,
-        public=True,
     ),
     Route(
         "GET",

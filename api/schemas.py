@@ -22,6 +22,7 @@ from topics.fields import (
     Text,
 )
 from topics.messages import (
+    Actor,
     AdjustStockData,
     ChangeStatusData,
     CreateProductData,
@@ -267,6 +268,11 @@ class AuditEntryView(_View):
     request_id: str = Field(description="The request that caused the event, end to end.")
     causation_id: str | None = Field(None, description="Id of the command that caused it.")
     occurred_at: AwareDatetime
+    actor: Actor | None = Field(
+        description="Who caused it: an API key's id and role, `system` (the expiry timer, "
+        "`inventory cleanup`), or an outside producer's unverified claim; null for events "
+        "from before actors were recorded."
+    )
     data: dict[str, Any] = Field(description="The event's payload, as on the audit topic.")
 
 

@@ -10,11 +10,13 @@ from typing import Any
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from api.auth import require_roles
 from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, parse_body, read_json
 from api.dispatch import execute
 from api.errors import ApiError, error_body
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
+from api.permissions import roles_for_status
 from api.presenters import (
     present_order,
     present_order_summary,
@@ -147,6 +149,8 @@ async def change_status(request: web.Request) -> web.Response:
     order_id = ORDER_ID.of(request)
     raw, body = await read_json(request)
     data = parse_body(ChangeStatusRequest, raw).command_data(order_id)
+    # A storefront confirms or cancels; only the back office moves an order further.
+    require_roles(request, roles_for_status(data.status), f"change an order to {data.status!r}")
 
     def build(command_id: str) -> ChangeStatus:
         return ChangeStatus(id=command_id, request_id=_request_id(), key=order_id, data=data)

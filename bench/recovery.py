@@ -208,7 +208,7 @@ def _run_start(
 ) -> tuple[Start, subprocess.Popen[bytes]]:
     env = {
         **os.environ,
-        **settings.environment(),
+        **settings.child_environment(),
         "TABLE_STORE": store,
         "STATE_DIR": str(state),
         "STANDBY_REPLICAS": "0",

@@ -31,8 +31,13 @@ STOP_GRACE_SECONDS = 20.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that make a child read exactly `settings`."""
-    return settings.environment()
+    """Environment variables that make a child read exactly `settings`, as a local
+    benchmark stack runs: the derived command key, and no API keys unless the caller's
+    environment asks for them (AUTH=on)."""
+    env = settings.child_environment()
+    env["ENVIRONMENT"] = "development"
+    env["AUTH"] = os.environ.get("AUTH", "off")
+    return env
 
 
 @dataclass

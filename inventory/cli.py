@@ -8,6 +8,10 @@ inventory gateway                the aiohttp gateway
 inventory run                    all of the above, in the foreground, until Ctrl-C
 inventory cleanup                expire overdue pending orders now (the timer's sweep, by hand)
 inventory schemas [--check]      write (or check) the JSON Schemas in docs/schemas
+inventory keys create --role ROLE --name NAME
+                                 a new API key (admin, storefront, viewer), printed once
+inventory keys list              every key: id, name, role, created, last used, revoked
+inventory keys revoke ID         refuse the key from now on (every gateway within 2 s)
 inventory audit tail             print audit events live (--from-beginning, --json, --max N,
                                  --timeout S) until Ctrl-C
 inventory top                    products, holds about to expire and lag, redrawn in place
@@ -22,9 +26,11 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from inventory.errors import InventoryError
-from inventory.settings import Settings, get_settings
+from inventory.settings import DefaultCommandKey, Settings, get_settings
+from storage.api_keys import ROLES as KEY_ROLES
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
@@ -160,6 +166,59 @@ def cmd_top(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_engine(settings: Settings, work: Any) -> Any:
+    """Run `work(engine)` on a migrated database, then close the engine."""
+    from storage.engine import create_engine
+    from storage.migrate import migrate
+
+    async def go() -> Any:
+        engine = create_engine(settings)
+        try:
+            await migrate(engine, settings.database_schema)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _when(moment: Any) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else "-"
+
+
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.api_keys import create_key
+
+    info, key = _with_engine(settings, lambda engine: create_key(engine, args.role, args.name))
+    print(f"created key {info.id} ({info.role}) named {info.name!r}; it is shown only now:")
+    print(key)  # the last line of stdout, for scripts (scripts/run.sh)
+    return 0
+
+
+def cmd_keys_list(settings: Settings, _: argparse.Namespace) -> int:
+    from storage.api_keys import list_keys
+
+    keys = _with_engine(settings, list_keys)
+    print(f"{'id':<20} {'role':<10} {'created':<25} {'last used':<25} {'revoked':<25} name")
+    for k in keys:
+        print(
+            f"{k.id:<20} {k.role:<10} {_when(k.created_at):<25} {_when(k.last_used_at):<25} "
+            f"{_when(k.revoked_at):<25} {k.name}"
+        )
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.api_keys import revoke_key
+
+    info = _with_engine(settings, lambda engine: revoke_key(engine, args.id))
+    if info is None:
+        print(f"inventory keys revoke: no key {args.id!r}", file=sys.stderr)
+        return 1
+    print(f"revoked key {info.id} ({info.role}, {info.name!r}) at {_when(info.revoked_at)}")
+    return 0
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -202,6 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write or check docs/schemas")
     schemas.add_argument("--check", action="store_true", help="fail if the files are stale")
     schemas.set_defaults(func=cmd_schemas)
+    keys = sub.add_parser("keys", help="the gateway's API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create = keys.add_parser("create", help="create a key and print it once (last line)")
+    create.add_argument("--role", required=True, choices=KEY_ROLES)
+    create.add_argument("--name", required=True, help="who or what uses it, for the list")
+    create.set_defaults(func=cmd_keys_create)
+    keys.add_parser("list", help="every key, never the key itself").set_defaults(func=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="refuse a key from now on")
+    revoke.add_argument("id", help="the key's id, as `inventory keys list` shows it")
+    revoke.set_defaults(func=cmd_keys_revoke)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True
     )
@@ -231,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     _configure_logging(settings)
-    return int(args.func(settings, args) or 0)
+    try:
+        return int(args.func(settings, args) or 0)
+    except DefaultCommandKey as err:
+        print(f"inventory {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ LOCAL_KAFKA = "127.0.0.1:19092"
 LOCAL_DATABASE_URL = "postgresql+asyncpg://inventory@127.0.0.1:15432/inventory"
 
 
+class DefaultCommandKey(ValueError):
+    """The derived internal command key outside development (Settings.require_own_command_key)."""
+
+
 class Settings(BaseSettings):
     """Every knob of the pipeline. Environment variable = field name in upper case."""
 
@@ -138,6 +142,40 @@ class Settings(BaseSettings):
         "`inventory cleanup` need the same one. Empty: a key derived from the app id, "
         "which stops mistakes but not someone who reads this code - set one in production.",
     )
+    environment: Literal["development", "production"] = Field(
+        "production",
+        description="`development` lets the worker start with the derived default "
+        "INTERNAL_COMMAND_KEY (make run, the tests); in `production` it refuses to.",
+    )
+    auth: Literal["on", "off"] = Field(
+        "on",
+        description="`off` lets every request through as an anonymous admin, for local "
+        "experiments only: the gateway logs a warning at every start.",
+    )
+    auth_cache_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=2.0,
+        description="How long a gateway trusts what it read about an API key (its role, "
+        "whether it is revoked) before reading it again: a revoked key is refused by every "
+        "gateway within this. At most 2 s.",
+    )
+    rate_limit_admin: float = Field(
+        200.0, gt=0, description="Requests per second one admin key may make, per gateway."
+    )
+    rate_limit_storefront: float = Field(
+        100.0, gt=0, description="Requests per second one storefront key may make, per gateway."
+    )
+    rate_limit_viewer: float = Field(
+        20.0, gt=0, description="Requests per second one viewer key may make, per gateway."
+    )
+    rate_limit_burst_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="A key's bucket holds this many seconds of its rate (at least one "
+        "request): the burst it may send at once after a quiet spell. Buckets are per "
+        "gateway, so N gateways let a key through up to N times its rate.",
+    )
     apply_retry_seconds: float = Field(
         30.0,
         gt=0,
@@ -203,6 +241,26 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def uses_default_command_key(self) -> bool:
+        """True when INTERNAL_COMMAND_KEY is unset and the key is derived from the app id."""
+        return not self.internal_command_key.get_secret_value()
+
+    def require_own_command_key(self, process: str) -> None:
+        """Raise DefaultCommandKey when a `process` (worker, gateway) would sign with the
+        derived key outside development: anyone who reads this code can derive it, and
+        with it forge the pipeline's own commands and a verified actor."""
+        if self.uses_default_command_key and self.environment != "development":
+            raise DefaultCommandKey(
+                f"the {process} refuses to start with the default internal command key: "
+                "set INTERNAL_COMMAND_KEY to a secret shared by every worker, gateway and "
+                "`inventory cleanup` (or ENVIRONMENT=development on a development machine)"
+            )
+
+    def rate_limit_of(self, role: str) -> float:
+        """Requests per second a key of `role` may make per gateway."""
+        return float(getattr(self, f"rate_limit_{role}"))
+
+    @property
     def topic_min_insync_replicas(self) -> int:
         """min.insync.replicas of every topic `inventory stream create-topics` makes."""
         if self.min_insync_replicas is not None:
@@ -220,7 +278,7 @@ class Settings(BaseSettings):
         key = self.internal_command_key.get_secret_value()
         return (key or f"inventory-stream:{self.app_id}").encode()
 
-    def environment(self) -> dict[str, str]:
+    def child_environment(self) -> dict[str, str]:
         """Environment variables that make a child process read exactly these settings
         (secrets in clear: the child needs them). An unset field (None) is left out: its
         text "None" would not parse as the field's type."""

@@ -4,14 +4,17 @@ Exits 0 only if exactly 5 reservations succeeded and the product then shows
 available 0, reserved 5. Runs against a live gateway (`make run`):
 
     .venv/bin/python scripts/chaos_test.py [--url http://127.0.0.1:8080] [--clients 50] [--stock 5]
+        [--key KEY]  (default: $INVENTORY_API_KEY, else .local/admin.key from `make run`)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import uuid
+from pathlib import Path
 
 import aiohttp
 
@@ -23,10 +26,19 @@ async def reserve(session: aiohttp.ClientSession, url: str, product_id: str, n: 
         return response.status
 
 
-async def main(url: str, clients: int, stock: int) -> int:
+def default_key() -> str:
+    """$INVENTORY_API_KEY, else the key `make run` keeps in .local/admin.key, else ""."""
+    if os.environ.get("INVENTORY_API_KEY"):
+        return os.environ["INVENTORY_API_KEY"]
+    path = Path(__file__).resolve().parent.parent / ".local" / "admin.key"
+    return path.read_text().strip() if path.exists() else ""
+
+
+async def main(url: str, clients: int, stock: int, key: str) -> int:
     product_id = f"chaos-{uuid.uuid4().hex[:12]}"
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
         body = {"id": product_id, "name": "Chaos widget", "price": "9.99", "stock": stock}
         async with session.post(f"{url}/api/products/", json=body) as response:
             if response.status != 201:
@@ -60,5 +72,6 @@ if __name__ == "__main__":
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--stock", type=int, default=5)
+    parser.add_argument("--key", default=default_key(), help="an admin API key")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.url.rstrip("/"), args.clients, args.stock)))
+    sys.exit(asyncio.run(main(args.url.rstrip("/"), args.clients, args.stock, args.key)))

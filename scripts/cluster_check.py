@@ -370,6 +370,10 @@ async def run(args: argparse.Namespace) -> int:
         replication_factor=3,
         reservation_ttl_seconds=3600.0,  # nothing expires during the check
         gateway_port=0,
+        # A check of broker failover on a development machine: the derived command key,
+        # no API keys.
+        environment="development",
+        auth="off",
     )
     print(f"cluster check {run_id} on {args.bootstrap}", flush=True)
     await create_topics(settings)

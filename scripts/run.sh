@@ -8,6 +8,9 @@ cd "$ROOT"
 export DATABASE_URL="${DATABASE_URL:-postgresql+asyncpg://inventory@127.0.0.1:${LOCAL_PG_PORT:-15432}/inventory}"
 # Where `inventory run` records its pids, and `make stop` finds them (inventory.pidfiles).
 export INVENTORY_PID_DIR="$ROOT/.local/pids"
+# A development machine: the worker and the gateway accept the derived internal
+# command key (set INTERNAL_COMMAND_KEY and ENVIRONMENT=production anywhere else).
+export ENVIRONMENT="${ENVIRONMENT:-development}"
 
 started=()
 if ! scripts/kafka.sh status >/dev/null 2>&1; then started+=(kafka); fi
@@ -21,4 +24,5 @@ trap 'exit 130' INT TERM
 
 scripts/kafka.sh start || exit 1
 scripts/postgres.sh start || exit 1
+scripts/local_admin_key.sh || exit 1
 .venv/bin/inventory run

@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 _INSERT = text(
     """
     INSERT INTO audit_log
-        (id, type, entity_type, entity_id, request_id, causation_id, occurred_at, payload)
+        (id, type, entity_type, entity_id, request_id, causation_id, occurred_at, payload,
+         actor_id, actor_role, actor_verified)
     SELECT * FROM unnest(
         CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:entity_types AS text[]),
         CAST(:entity_ids AS text[]), CAST(:request_ids AS text[]),
         CAST(:causation_ids AS text[]), CAST(:occurred_ats AS timestamptz[]),
-        CAST(:payloads AS jsonb[])
+        CAST(:payloads AS jsonb[]), CAST(:actor_ids AS text[]),
+        CAST(:actor_roles AS text[]), CAST(:actor_verifieds AS boolean[])
     )
     ON CONFLICT (id) DO NOTHING
     """
@@ -53,6 +55,9 @@ async def record_audit_events(engine: AsyncEngine, events: Sequence[Any]) -> int
             "causation_ids",
             "occurred_ats",
             "payloads",
+            "actor_ids",
+            "actor_roles",
+            "actor_verifieds",
         )
     }
     for event in unique.values():
@@ -65,6 +70,10 @@ async def record_audit_events(engine: AsyncEngine, events: Sequence[Any]) -> int
         columns["causation_ids"].append(event.causation_id)
         columns["occurred_ats"].append(event.occurred_at)
         columns["payloads"].append(json.dumps(event.model_dump(mode="json")))
+        actor = event.actor  # None in events from before actors existed
+        columns["actor_ids"].append(actor.id if actor else None)
+        columns["actor_roles"].append(actor.role if actor else None)
+        columns["actor_verifieds"].append(actor.verified if actor else None)
     async with engine.begin() as conn:
         result = await conn.execute(_INSERT, columns)
     return result.rowcount or 0

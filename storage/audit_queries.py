@@ -78,6 +78,7 @@ PARAMETER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "entity_id": ENTITY_ID_RULE.json_schema(),
     "type": {"type": "string", "enum": list(EVENT_TYPES)},
     "request_id": ENTITY_ID_RULE.json_schema(),
+    "actor": ENTITY_ID_RULE.json_schema(),
     "since": TIME_SCHEMA,
     "until": TIME_SCHEMA,
     "limit": limit_schema(DEFAULT_LIMIT, MAX_LIMIT),
@@ -106,6 +107,7 @@ class AuditParams:
     entity_id: str | None = None
     type: str | None = None
     request_id: str | None = None
+    actor: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = DEFAULT_LIMIT
@@ -146,6 +148,7 @@ def parse_audit_params(query: Mapping[str, str]) -> AuditParams:
         entity_id=parse_id("entity_id", get("entity_id")),
         type=_parse_choice("type", get("type"), EVENT_TYPES),
         request_id=parse_id("request_id", get("request_id")),
+        actor=parse_id("actor", get("actor")),
         since=since,
         until=until,
         limit=_parse_limit(get("limit")),
@@ -177,6 +180,7 @@ def filter_fingerprint(params: AuditParams) -> str:
             "entity_id": params.entity_id,
             "type": params.type,
             "request_id": params.request_id,
+            "actor": params.actor,
             "since": time_text(params.since),
             "until": time_text(params.until),
         }
@@ -216,6 +220,9 @@ _COLUMNS = (
     audit_log.c.request_id,
     audit_log.c.causation_id,
     audit_log.c.occurred_at,
+    audit_log.c.actor_id,
+    audit_log.c.actor_role,
+    audit_log.c.actor_verified,
     # Only the event's `data`: the rest of the envelope is in the columns already.
     audit_log.c.payload["data"].label("data"),
 )
@@ -227,7 +234,7 @@ async def list_audit(
     """The page of audit events `params` asks for, newest first, after `params.cursor`.
 
     Returns JSON-ready rows `{"id", "type", "entity_type", "entity_id", "request_id",
-    "causation_id", "occurred_at", "data"}` and the cursor of the next page (None on
+    "causation_id", "occurred_at", "actor", "data"}` and the cursor of the next page (None on
     the last page). Raises `InvalidCursor`/`CursorMismatch` (InvalidParameter) for a
     bad cursor; database errors pass through.
     """
@@ -257,6 +264,8 @@ def build_audit_query(params: AuditParams, after: AuditPosition | None) -> Selec
         conditions.append(audit_log.c.type == params.type)
     if params.request_id is not None:
         conditions.append(audit_log.c.request_id == params.request_id)
+    if params.actor is not None:
+        conditions.append(audit_log.c.actor_id == params.actor)
     if params.since is not None:
         conditions.append(audit_log.c.occurred_at >= params.since)
     if params.until is not None:
@@ -288,5 +297,13 @@ def audit_entry(row: Row[Any]) -> dict[str, Any]:
         "request_id": row.request_id,
         "causation_id": row.causation_id,
         "occurred_at": iso_utc(row.occurred_at),
+        "actor": _actor(row),
         "data": row.data,
     }
+
+
+def _actor(row: Row[Any]) -> dict[str, Any] | None:
+    """The event's actor, None for an event from before actors existed."""
+    if row.actor_id is None:
+        return None
+    return {"id": row.actor_id, "role": row.actor_role, "verified": bool(row.actor_verified)}

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     Table,
@@ -108,10 +110,30 @@ audit_log = Table(
     Column("occurred_at", TIMESTAMP, nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("recorded_at", TIMESTAMP, nullable=False, server_default=func.now()),
+    # Who caused it (migrations/007): NULL for events from before actors existed.
+    Column("actor_id", Text, nullable=True),
+    Column("actor_role", Text, nullable=True),
+    Column("actor_verified", Boolean, nullable=True),
     Index("audit_log_occurred_at_id_idx", "occurred_at", "id"),
     Index("audit_log_entity_idx", "entity_type", "entity_id", "occurred_at", "id"),
     Index("audit_log_type_idx", "type", "occurred_at", "id"),
     Index("audit_log_request_id_idx", "request_id"),
+    Index("audit_log_actor_idx", "actor_id", "occurred_at", "id"),
+)
+
+# The gateway's API keys (migrations/006): a SHA-256 of each key, never the key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False, server_default=func.now()),
+    Column("last_used_at", TIMESTAMP, nullable=True),
+    Column("revoked_at", TIMESTAMP, nullable=True),
+    # The UNIQUE constraint's index, under the name PostgreSQL gives it.
+    Index("api_keys_key_hash_key", "key_hash", unique=True),
 )
 
 # Where a projection is stopped at an event the database refuses (migrations/005); written

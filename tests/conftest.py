@@ -35,6 +35,8 @@ def settings() -> Settings:
         # test asks for them (tests/e2e/test_metrics_http.py).
         worker_metrics_port=0,
         projector_metrics_port=0,
+        # The derived internal command key is fine here (and required by nothing else).
+        environment="development",
     )
 
 
@@ -53,6 +55,14 @@ async def engine(settings: Settings):  # type: ignore[no-untyped-def]
         async with eng.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
     await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def admin_key(settings: Settings, engine) -> str:  # type: ignore[no-untyped-def]
+    """An admin API key in this run's schema, for tests that are not about keys."""
+    from tests.support.keys import make_key
+
+    return await make_key(settings, "admin", "test run admin")
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,40 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Actor(_Model):
+    """Who caused a message: an API key (its id and role), the pipeline itself
+    (`system`: the expiry timer, `inventory cleanup`), or whatever an outside producer
+    says it is. `verified` is True only when the pipeline vouches for it: the gateway
+    signs the commands it sends (topics.signing) and the worker marks the actor of an
+    unsigned command unverified, whatever it claimed."""
+
+    id: EntityId = Field(description="The API key's id, `system`, or an outside producer's name.")
+    role: Text = Field(
+        description="admin, storefront or viewer for an API key, `system` for the pipeline; "
+        "an outside producer's claim as sent."
+    )
+    verified: bool = Field(
+        False,
+        description="True when the pipeline checked who it is (a gateway's key, the "
+        "pipeline itself); an outside producer's actor is always false.",
+    )
+
+
+# Who an outside producer's command without an `actor` is filed under.
+UNKNOWN_ACTOR: Final = Actor(id="unknown", role="unknown", verified=False)
+
+
+def unverified_actor(actor: Actor | None) -> Actor:
+    """`actor` as a claim nobody checked (UNKNOWN_ACTOR when there is none)."""
+    if actor is None:
+        return UNKNOWN_ACTOR
+    return actor.model_copy(update={"verified": False}) if actor.verified else actor
+
+
+# The pipeline's own acts: the expiry timer and `inventory cleanup`.
+SYSTEM_ACTOR: Final = Actor(id="system", role="system", verified=True)
+
+
 class _Envelope(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     id: EntityId = Field(default_factory=new_id, description="Unique id; receivers dedupe by it.")
@@ -55,6 +89,11 @@ class _Envelope(_Model):
     )
     key: EntityId = Field(description="The Kafka key: product id, order id or entity id.")
     causation_id: EntityId | None = Field(None, description="Id of the message that caused this.")
+    actor: Actor | None = Field(
+        None,
+        description="Who caused this message; events carry their command's. Absent "
+        "(null) in messages written before actors existed.",
+    )
 
 
 class VersionToken(_Model):

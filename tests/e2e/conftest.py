@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from inventory.settings import Settings
+from tests.support.keys import bearer
 from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.ports import free_ports
 
@@ -24,9 +25,10 @@ def gateway_url(pipeline: Pipeline) -> str:
 
 
 @pytest.fixture(scope="session")
-async def http(gateway_url: str) -> AsyncIterator[aiohttp.ClientSession]:
+async def http(gateway_url: str, admin_key: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session to the gateway that presents the run's admin key."""
     async with aiohttp.ClientSession(
-        base_url=gateway_url, timeout=aiohttp.ClientTimeout(total=30)
+        base_url=gateway_url, timeout=aiohttp.ClientTimeout(total=30), headers=bearer(admin_key)
     ) as session:
         yield session
 

@@ -86,8 +86,10 @@ async def test_an_orders_history_is_listed_newest_first_with_its_request_ids(
         "request_id",
         "causation_id",
         "occurred_at",
+        "actor",
         "data",
     }
+    assert newest["actor"]["role"] == "admin" and newest["actor"]["verified"] is True
 
 
 async def test_pages_of_one_walk_through_the_history(

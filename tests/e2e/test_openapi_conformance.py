@@ -81,12 +81,14 @@ async def test_the_documents_links_lead_from_a_new_product_to_a_confirmed_order(
 
 
 async def test_schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_describe(
-    gateway_url: str, run_notes: list[str]
+    gateway_url: str, admin_key: str, run_notes: list[str]
 ) -> None:
     started = time.monotonic()
     # In a thread: the engine blocks for minutes, and the session's Kafka clients, on
     # this event loop, must keep answering the broker meanwhile.
-    report = await asyncio.to_thread(fuzzing.run, gateway_url, seed=SEED, budget=BUDGET)
+    report = await asyncio.to_thread(
+        fuzzing.run, gateway_url, seed=SEED, budget=BUDGET, api_key=admin_key
+    )
     run_notes.append(f"{report.summary()} in {time.monotonic() - started:.0f} s")
 
     assert report.errors == [], "\n\n".join(report.errors)

@@ -62,9 +62,16 @@ async def test_fifty_parallel_reservations_against_stock_five_give_exactly_five(
     await pipeline.assert_invariants([product_id])
 
 
-def test_the_chaos_script_passes_against_the_gateway(gateway_url: str) -> None:
+def test_the_chaos_script_passes_against_the_gateway(gateway_url: str, admin_key: str) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "chaos_test.py"), "--url", gateway_url],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "chaos_test.py"),
+            "--url",
+            gateway_url,
+            "--key",
+            admin_key,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -166,7 +173,7 @@ async def test_two_gateways_serve_the_same_pipeline(
     second = pipeline.processes.start("gateway")
     url = pipeline.processes.gateway_url(second)
     product_id = await create_product(http, 10)
-    async with aiohttp.ClientSession(base_url=url) as other:
+    async with aiohttp.ClientSession(base_url=url, headers=http.headers) as other:
         responses = await asyncio.gather(
             *(reserve(http, product_id) for _ in range(6)),
             *(reserve(other, product_id) for _ in range(6)),

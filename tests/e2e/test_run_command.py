@@ -15,6 +15,7 @@ import pytest
 
 from inventory.settings import Settings
 from tests.conftest import RUN_ID
+from tests.support.keys import bearer, make_key
 from tests.support.pipeline import isolated, own_schema
 from tests.support.processes import ROOT, settings_env
 from tests.support.waiting import eventually
@@ -31,6 +32,7 @@ def free_port() -> int:
 async def test_inventory_run_serves_until_ctrl_c(settings: Settings) -> None:
     port = free_port()
     own = isolated(settings, "run", gateway_port=port)
+    key = await make_key(own)  # migrates the run's schema, as `make run` does before it
     log_path = ROOT / ".local" / "test-logs" / RUN_ID / "inventory-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
@@ -46,7 +48,7 @@ async def test_inventory_run_serves_until_ctrl_c(settings: Settings) -> None:
             start_new_session=True,  # Ctrl-C reaches the whole process group, as in a shell
         )
     try:
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=bearer(key)) as http:
 
             async def health() -> int:
                 try:

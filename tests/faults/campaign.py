@@ -425,6 +425,10 @@ def campaign_settings(seed: int, args: argparse.Namespace) -> Settings:
             # Two workers on one machine: no metrics ports to fight over.
             "worker_metrics_port": 0,
             "projector_metrics_port": 0,
+            # The campaign is about faults, not keys: the derived command key and no API
+            # keys (the gateway warns that auth is off).
+            "environment": "development",
+            "auth": "off",
         }
     )
 

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from agents import exit_codes
 from inventory.kafka_admin import create_topics, pipeline_topics
 from inventory.settings import Settings
+from tests.support.keys import bearer, make_key
 from tests.support.pipeline import (
     connect,
     create_ready_topics,
@@ -93,7 +94,8 @@ async def test_a_pipeline_started_before_its_topics_answers_its_first_reservatio
             assert len(await create_topics(fresh)) == len(wanted) - len(early)
             url = await asyncio.to_thread(group.gateway_url, gateway)
             # At once: no wait for the worker's group to settle.
-            async with aiohttp.ClientSession(base_url=url) as http:
+            key = await make_key(fresh)
+            async with aiohttp.ClientSession(base_url=url, headers=bearer(key)) as http:
                 started = time.monotonic()
                 product = await http.post(
                     "/api/products/", json={"id": "first", "name": "F", "price": "2.50", "stock": 3}

@@ -74,12 +74,15 @@ class FuzzReport:
         )
 
 
-def config(base_url: str, seed: int, budget: Budget) -> SchemathesisConfig:
-    """Every phase and every check (schemathesis's defaults), reproducibly seeded."""
+def config(base_url: str, seed: int, budget: Budget, api_key: str) -> SchemathesisConfig:
+    """Every phase and every check (schemathesis's defaults), reproducibly seeded, with
+    `api_key` for the document's bearer scheme (schemathesis also calls each keyed
+    operation without it, and expects the documented 401)."""
     return SchemathesisConfig.from_dict(
         {
             "seed": seed,
             "base-url": base_url,
+            "auth": {"openapi": {"ApiKey": {"bearer": api_key}}},
             "generation": {"max-examples": budget.examples, "database": "none"},
             "phases": {
                 "stateful": {
@@ -141,9 +144,10 @@ def _hooks() -> Iterator[None]:
         GLOBAL_HOOK_DISPATCHER.unregister(_fresh_identities)
 
 
-def run(gateway_url: str, *, seed: int, budget: Budget) -> FuzzReport:
-    """Run every phase against `gateway_url`'s own /api/openapi.json; returns the report."""
-    settings = config(gateway_url, seed, budget)
+def run(gateway_url: str, *, seed: int, budget: Budget, api_key: str) -> FuzzReport:
+    """Run every phase against `gateway_url`'s own /api/openapi.json with an admin
+    `api_key`; returns the report."""
+    settings = config(gateway_url, seed, budget, api_key)
     schema = schemathesis.openapi.from_url(f"{gateway_url}/api/openapi.json", config=settings)
     schema.hook("filter_failure")(_not_a_documented_refusal)
     report = FuzzReport(seed=seed)

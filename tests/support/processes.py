@@ -24,7 +24,7 @@ LISTENING = re.compile(r"gateway listening on (http://\S+)")
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process read exactly these settings."""
-    return settings.environment()
+    return settings.child_environment()
 
 
 @dataclass

@@ -22,7 +22,14 @@ from topics.messages import (
     ReserveStock,
     ReserveStockData,
 )
-from topics.names import AUDIT, INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS, ORDERS_EVENTS
+from topics.names import (
+    AUDIT,
+    INVENTORY_COMMANDS,
+    INVENTORY_EVENTS,
+    ORDERS_COMMANDS,
+    ORDERS_EVENTS,
+    decoder,
+)
 from topics.partitioning import partition_for
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -252,3 +259,16 @@ def test_a_create_order_again_for_the_same_reservation_answers_the_existing_orde
     assert outcome.state is None and outcome.messages == []
     assert outcome.reply is not None and outcome.reply.ok
     assert outcome.reply.result["order"]["id"] == "o"
+
+
+def test_a_refused_follow_up_answers_the_caller_of_the_first_command() -> None:
+    # The order was confirmed, but its reservation had been released meanwhile: the
+    # commit is refused, and the caller who sent the confirm hears it (not a timeout).
+    confirm = ChangeStatus(
+        key="o", reply_to="replies", data=ChangeStatusData(order_id="o", status="confirmed")
+    )
+    commit = order_rules.decide(pending_order_row(), confirm, NOW).messages[-1]
+    command = decoder(INVENTORY_COMMANDS)(commit.value)
+    outcome = inventory_rules.decide(product_row(), command, NOW, TTL)
+    assert outcome.reply is not None and outcome.reply.code == "unknown_reservation"
+    assert outcome.reply.correlation_id == confirm.id

@@ -88,7 +88,10 @@ def created(command: Command) -> Reply:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(database_url=NO_DATABASE, topic_prefix="fake.", reply_timeout_seconds=0.5)
+    # No database, so no API keys: these tests are about the views (auth has its own).
+    return Settings(
+        database_url=NO_DATABASE, topic_prefix="fake.", reply_timeout_seconds=0.5, auth="off"
+    )
 
 
 @pytest.fixture

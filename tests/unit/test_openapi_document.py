@@ -9,6 +9,7 @@ import pytest
 
 from api.bodies import ORDER_ID, PRODUCT_ID
 from api.openapi import build_openapi
+from api.permissions import is_open
 from api.routes import ROUTES
 from storage import audit_queries, order_params
 from topics.fields import MAX_PRICE, PRICE_PATTERN, PRODUCT_ID_PATTERN, VISIBLE_TEXT_PATTERN
@@ -145,5 +146,10 @@ def test_the_page_the_stream_and_the_metrics_are_served_but_not_documented() -> 
     assert "/api/ops/summary" in DOC["paths"]
 
 
-def test_only_the_page_and_its_assets_answer_without_a_key() -> None:
-    assert {r.path for r in ROUTES if r.public} == {"/ops", "/ops/assets/{name}"}
+def test_only_health_the_document_the_page_and_its_assets_answer_without_a_key() -> None:
+    assert {r.path for r in ROUTES if is_open(r.operation_id)} == {
+        "/healthz",
+        "/api/openapi.json",
+        "/ops",
+        "/ops/assets/{name}",
+    }

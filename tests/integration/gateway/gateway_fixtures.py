@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from api.app import create_app
 from inventory.settings import Settings
 from tests.support.ids import unique
+from tests.support.keys import bearer, make_key
 from tests.support.pipeline import create_ready_topics
 from topics.messages import (
     HistoryEntrySnapshot,
@@ -41,9 +42,13 @@ async def ensure_topics(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def gateway_client(settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
-    """The real app on a random port, with its own command bus and engine."""
-    async with TestClient(TestServer(create_app(settings))) as client:
+async def gateway_client(
+    settings: Settings, role: str | None = "admin"
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """The real app on a random port, with its own command bus and engine; every request
+    presents a new API key of `role` (none when `role` is None)."""
+    headers = bearer(await make_key(settings, role, f"gateway_client {role}")) if role else {}
+    async with TestClient(TestServer(create_app(settings)), headers=headers) as client:
         yield client
 
 

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.settings import Settings
+from storage.key_material import generate_key
 from storage.projection import project_events
 from tests.integration.gateway.gateway_fixtures import (
     gateway_client,
@@ -20,6 +21,7 @@ from tests.integration.gateway.gateway_fixtures import (
     reservation_snapshot,
 )
 from tests.support.ids import unique
+from tests.support.keys import bearer
 from topics.messages import (
     OrderCreated,
     OrderCreatedData,
@@ -286,7 +288,7 @@ async def test_health_is_503_naming_the_database_when_it_does_not_answer(
     unreachable = settings.model_copy(
         update={"database_url": SecretStr("postgresql+asyncpg://inventory@127.0.0.1:1/inventory")}
     )
-    async with gateway_client(unreachable) as client:
+    async with gateway_client(unreachable, role=None) as client:  # /healthz needs no key
         resp = await client.get("/healthz")
         assert resp.status == 503
         body = await resp.json()
@@ -343,7 +345,9 @@ async def test_every_route_answers_503_with_retry_after_while_the_database_is_aw
     unreachable = settings.model_copy(
         update={"database_url": SecretStr("postgresql+asyncpg://inventory@127.0.0.1:1/inventory")}
     )
-    async with gateway_client(unreachable) as client:
+    # A key is looked up in the database too: that lookup answers 503 as well.
+    async with gateway_client(unreachable, role=None) as client:
+        client.session.headers.update(bearer(generate_key()))
         calls = [
             client.get("/api/products/mug"),
             client.get("/api/orders/"),

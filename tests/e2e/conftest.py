@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from inventory.settings import Settings
-from tests.support.keys import bearer
+from tests.support.keys import bearer, make_key
 from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.ports import free_ports
 
@@ -46,6 +46,8 @@ class OpsPipeline:
     gateway_url: str
     worker_metrics_url: str
     projector_metrics_url: str
+    admin_key: str  # for the API calls the tests make
+    viewer_key: str  # what the page and a Prometheus scraper need
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +67,18 @@ async def ops_pipeline(settings: Settings) -> AsyncIterator[OpsPipeline]:
             running.processes.gateway_url(gateway),
             f"http://{own.metrics_host}:{worker_port}/metrics",
             f"http://{own.metrics_host}:{projector_port}/metrics",
+            await make_key(own, "admin", "ops tests"),
+            await make_key(own, "viewer", "ops page"),
         )
 
 
 @pytest.fixture(scope="session")
 async def ops_http(ops_pipeline: OpsPipeline) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session to the ops pipeline's gateway that presents its admin key."""
     async with aiohttp.ClientSession(
-        base_url=ops_pipeline.gateway_url, timeout=aiohttp.ClientTimeout(total=30)
+        base_url=ops_pipeline.gateway_url,
+        timeout=aiohttp.ClientTimeout(total=30),
+        headers=bearer(ops_pipeline.admin_key),
     ) as session:
         yield session
 

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import OpsPipeline
 from tests.support.ids import unique
+from tests.support.keys import bearer
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -19,10 +20,16 @@ pytestmark = pytest.mark.e2e
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-async def scrape(url: str) -> Samples:
-    """Every sample of a /metrics page, by name and labels; fails unless it parses."""
+async def scrape(url: str, key: str | None = None) -> Samples:
+    """Every sample of a /metrics page, by name and labels; fails unless it parses. The
+    gateway's needs a viewer key, as Prometheus would send it (`authorization:` in the
+    scrape config); the worker's and the projector's listen on loopback without one."""
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+    headers = bearer(key) if key else {}
+    async with (
+        aiohttp.ClientSession(timeout=timeout, headers=headers) as session,
+        session.get(url) as response,
+    ):
         assert response.status == 200, await response.text()
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
@@ -50,7 +57,9 @@ async def test_gateway_counters_move_when_a_reservation_is_made_refused_and_expi
     ops_pipeline: OpsPipeline, ops_http: aiohttp.ClientSession
 ) -> None:
     url = f"{ops_pipeline.gateway_url}/metrics"
-    before = await scrape(url)
+    async with aiohttp.ClientSession() as anonymous, anonymous.get(url) as response:
+        assert response.status == 401  # no key, no metrics
+    before = await scrape(url, ops_pipeline.viewer_key)
     product_id = unique("metrics-p")
     status, _ = await post(
         ops_http,
@@ -63,7 +72,7 @@ async def test_gateway_counters_move_when_a_reservation_is_made_refused_and_expi
     status, refused = await post(ops_http, "/api/reservations/", reserve)
     assert status == 409 and refused["error"]["code"] == "insufficient_stock"
 
-    after = await scrape(url)
+    after = await scrape(url, ops_pipeline.viewer_key)
     made = ("inventory_commands_total", {"type": "stock.reserve", "outcome": "ok"})
     refusals = (
         "inventory_commands_total",
@@ -79,7 +88,7 @@ async def test_gateway_counters_move_when_a_reservation_is_made_refused_and_expi
     # The hold expires (OPS_TTL_SECONDS): the expired counter moves, the active gauge falls.
     expired = value(before, "inventory_reservations_expired_total")
     await eventually(
-        lambda: scrape(url),
+        lambda: scrape(url, ops_pipeline.viewer_key),
         lambda s: value(s, "inventory_reservations_expired_total") >= expired + 1,
         within=90,
         interval=0.5,
@@ -90,7 +99,7 @@ async def test_gateway_counters_move_when_a_reservation_is_made_refused_and_expi
 async def test_gateway_reports_consumer_and_projection_lag(ops_pipeline: OpsPipeline) -> None:
     settings = ops_pipeline.pipeline.settings
     await ops_pipeline.pipeline.settled()
-    samples = await scrape(f"{ops_pipeline.gateway_url}/metrics")
+    samples = await scrape(f"{ops_pipeline.gateway_url}/metrics", ops_pipeline.viewer_key)
     lag_groups = {
         dict(labels)["group"] for name, labels in samples if name == "inventory_consumer_lag"
     }

@@ -50,6 +50,7 @@ from inventory.settings import LOCAL_KAFKA, Settings
 from storage.tables import orders as orders_table
 from storage.tables import products as products_table
 from tests.faults.ledger import Ledger, Snapshot, violations
+from tests.faults.local_state import disk_violations
 from tests.support.pipeline import Pipeline, connect, own_schema, read_compacted, read_to_end
 from tests.support.processes import ROOT, Process, ProcessGroup
 from topics.names import AUDIT, ORDERS_TABLE, changelog_of
@@ -506,6 +507,8 @@ async def run_campaign(args: argparse.Namespace) -> int:
             final = await quiet(pipeline, settings.reservation_ttl_seconds)
             audit, copies = await audit_log(settings, pipeline.topic(AUDIT))
             found = violations(ledger, final, audit, copies)
+            if settings.table_store == "rocksdb":
+                found += await disk_violations(settings)
             elapsed = time.monotonic() - started
         finally:
             stop.set()

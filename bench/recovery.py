@@ -15,9 +15,11 @@ taking the orders through the pipeline would cost hours. Then, per store, one wo
 Each start is timed from the process's start to faust's "Worker ready" line (the time
 to the first command it could apply), with the changelog records its recovery read
 (agents.changelog_table's log line) and its resident memory once ready (VmRSS) and at
-its peak (VmHWM). The ratios are memory store / RocksDB store of the same run. A
-restart after kill -9 includes the group's wait for the dead member's session to expire
-(10 s, agents.app), for both stores alike.
+its peak (VmHWM); then one reservation is sent and timed to its reply (the first
+command after a recovery builds the worker's in-memory indexes of the table, its
+applied entries), and the memory measured again. The ratios are memory store / RocksDB
+store of the same run. A restart after kill -9 includes the group's wait for the dead
+member's session to expire (10 s, agents.app), for both stores alike.
 
 `--sizes 10000,100000,1000000` chooses N; a PNG of the results goes to docs/.
 """
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,9 +48,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.app import APPLIED_PREFIX
+from api.bus import CommandBus
 from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import Settings
-from topics.names import ORDERS_TABLE, STOCK_TABLE, changelog_of
+from topics.messages import ReserveStock, ReserveStockData
+from topics.names import INVENTORY_COMMANDS, ORDERS_TABLE, STOCK_TABLE, changelog_of, prefixed
 from topics.partitioning import partition_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +74,8 @@ class Start:
     records_read: int
     rss_mib: float
     peak_mib: float
+    first_reply_seconds: float = 0.0
+    serving_rss_mib: float = 0.0
 
 
 @dataclass
@@ -77,8 +83,8 @@ class Seeded:
     orders: int
     records: int
     seconds: float
-    bytes: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    bytes: int
+    product_id: str  # one of the seeded products
 
 
 def _order(order_id: str, product_id: str, now: datetime, i: int) -> dict[str, object]:
@@ -193,7 +199,7 @@ async def seed(settings: Settings, orders: int) -> Seeded:
         await producer.commit_transaction()
     finally:
         await producer.stop()
-    return Seeded(orders, sent, time.monotonic() - started, size)
+    return Seeded(orders, sent, time.monotonic() - started, size, products[0])
 
 
 def _status_kib(pid: int, field_name: str) -> float:
@@ -203,8 +209,30 @@ def _status_kib(pid: int, field_name: str) -> float:
     return 0.0
 
 
+async def _first_reply(settings: Settings, product_id: str) -> float:
+    bus = CommandBus(settings.model_copy(update={"reply_timeout_seconds": 600.0}))
+    await bus.start()
+    try:
+        started = time.monotonic()
+        command = ReserveStock(
+            key=product_id,
+            data=ReserveStockData(product_id=product_id, quantity=1, customer_id="bench"),
+        )
+        reply = await bus.request(prefixed(settings.topic_prefix, INVENTORY_COMMANDS), command)
+        assert reply.data.ok, reply.data
+        return time.monotonic() - started
+    finally:
+        await bus.stop()
+
+
 def _run_start(
-    settings: Settings, store: str, state: Path, log: Path, orders: int, kind: str
+    settings: Settings,
+    store: str,
+    state: Path,
+    log: Path,
+    orders: int,
+    kind: str,
+    product_id: str,
 ) -> tuple[Start, subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -237,7 +265,10 @@ def _run_start(
     recovery = _between(text, "partitions owned:", "Worker ready")
     rss = _status_kib(popen.pid, "VmRSS") / 1024
     peak = _status_kib(popen.pid, "VmHWM") / 1024
-    return Start(store, orders, kind, seconds, recovery, read, rss, peak), popen
+    first = asyncio.run(_first_reply(settings, product_id))
+    serving = _status_kib(popen.pid, "VmRSS") / 1024
+    start = Start(store, orders, kind, seconds, recovery, read, rss, peak, first, serving)
+    return start, popen
 
 
 def _between(text: str, first: str, last: str) -> float:
@@ -251,7 +282,7 @@ def _between(text: str, first: str, last: str) -> float:
     return (stamps[last] - stamps[first]).total_seconds()
 
 
-def measure(settings: Settings, orders: int, workdir: Path) -> list[Start]:
+def measure(settings: Settings, orders: int, workdir: Path, product_id: str) -> list[Start]:
     results = []
     for store in STORES:
         state = workdir / f"state-{store}-{orders}"
@@ -264,13 +295,14 @@ def measure(settings: Settings, orders: int, workdir: Path) -> list[Start]:
                     popen.send_signal(signal.SIGTERM)
                 popen.wait(60)
             log = workdir / f"worker-{store}-{orders}-{n}.log"
-            start, popen = _run_start(settings, store, state, log, orders, kind)
+            start, popen = _run_start(settings, store, state, log, orders, kind, product_id)
             results.append(start)
             print(
                 f"  {store:8} {orders:>9,} {kind:10} {start.seconds:7.1f} s "
                 f"(recovery {start.recovery_seconds:6.1f} s) "
                 f"{start.records_read:>10,} records  RSS {start.rss_mib:7.0f} MiB "
-                f"(peak {start.peak_mib:.0f})",
+                f"(peak {start.peak_mib:.0f}); first reply {start.first_reply_seconds:.2f} s, "
+                f"RSS then {start.serving_rss_mib:.0f} MiB",
                 flush=True,
             )
         assert popen is not None
@@ -283,10 +315,10 @@ def render(results: list[Start], seeded: list[Seeded], context: str) -> str:
     lines = [context, ""]
     lines.append(
         "| orders | store | cold start | restart, clean stop | restart, kill -9 | "
-        "recovery (cold / clean / kill) | records read (cold / clean / kill) | RSS ready | "
-        "RSS peak |"
+        "recovery (cold / clean / kill) | records read (cold / clean / kill) | "
+        "first reply after kill -9 | RSS ready | RSS serving | RSS peak |"
     )
-    lines.append("|---:|---|---:|---:|---:|---|---|---:|---:|")
+    lines.append("|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|")
     by = {(r.store, r.orders, r.kind): r for r in results}
     for s in seeded:
         for store in STORES:
@@ -298,16 +330,17 @@ def render(results: list[Start], seeded: list[Seeded], context: str) -> str:
                 + " / ".join(f"{r.recovery_seconds:.1f} s" for r in row)
                 + " | "
                 + " / ".join(f"{r.records_read:,}" for r in row)
-                + f" | {row[-1].rss_mib:.0f} MiB | {max(r.peak_mib for r in row):.0f} MiB |"
+                + f" | {row[-1].first_reply_seconds:.2f} s | {row[-1].rss_mib:.0f} MiB | "
+                f"{row[-1].serving_rss_mib:.0f} MiB | {max(r.peak_mib for r in row):.0f} MiB |"
             )
     lines.append("")
     lines.append("Ratios, memory store / RocksDB store (same run):")
     lines.append("")
     lines.append(
         "| orders | clean-stop restart | kill -9 restart | recovery after kill -9 | "
-        "RSS ready | RSS peak |"
+        "restart + first reply, kill -9 | RSS ready | RSS serving | RSS peak |"
     )
-    lines.append("|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in seeded:
         m = {k: by[("memory", s.orders, k)] for k in STARTS}
         r = {k: by[("rocksdb", s.orders, k)] for k in STARTS}
@@ -317,7 +350,9 @@ def render(results: list[Start], seeded: list[Seeded], context: str) -> str:
             f"| {s.orders:,} | {m['clean stop'].seconds / r['clean stop'].seconds:.1f}x | "
             f"{m['kill -9'].seconds / r['kill -9'].seconds:.1f}x | "
             f"{m['kill -9'].recovery_seconds / max(r['kill -9'].recovery_seconds, 0.001):.1f}x | "
+            f"{_total(m['kill -9']) / _total(r['kill -9']):.1f}x | "
             f"{m['kill -9'].rss_mib / r['kill -9'].rss_mib:.1f}x | "
+            f"{m['kill -9'].serving_rss_mib / r['kill -9'].serving_rss_mib:.1f}x | "
             f"{mem_peak / rocks_peak:.1f}x |"
         )
     lines.append("")
@@ -330,6 +365,10 @@ def render(results: list[Start], seeded: list[Seeded], context: str) -> str:
         )
     )
     return "\n".join(lines)
+
+
+def _total(start: Start) -> float:
+    return start.seconds + start.first_reply_seconds
 
 
 def plot(results: list[Start], path: Path) -> None:
@@ -413,7 +452,7 @@ def main() -> int:
             s = asyncio.run(seed(settings, orders))
             seeded.append(s)
             print(f"seeded {orders:,} orders: {s.records:,} records in {s.seconds:.0f} s")
-            results.extend(measure(settings, orders, workdir))
+            results.extend(measure(settings, orders, workdir, s.product_id))
         finally:
             if not args.keep:
                 asyncio.run(_cleanup(settings))

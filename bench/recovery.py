@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +64,7 @@ STORES = ("memory", "rocksdb")
 STARTS = ("cold", "clean stop", "kill -9")
 NAMESPACE = uuid.UUID("7d1c3c52-6f0b-4b0e-9d35-2f3b9a0a4e11")
 TRANSACTION_RECORDS = 50_000
+ATTEMPTS = 3
 
 
 @dataclass
@@ -251,12 +254,33 @@ def _run_start(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    try:
+        return _measure_start(settings, store, orders, kind, product_id, popen, log, started)
+    except BaseException:
+        popen.kill()
+        popen.wait()
+        raise
+
+
+def _measure_start(
+    settings: Settings,
+    store: str,
+    orders: int,
+    kind: str,
+    product_id: str,
+    popen: subprocess.Popen[bytes],
+    log: Path,
+    started: float,
+) -> tuple[Start, subprocess.Popen[bytes]]:
+    deadline = started + 1800
     while True:
         text = log.read_text(errors="replace")
         if "Worker ready" in text:
             break
         if popen.poll() is not None:
             raise RuntimeError(f"worker exited ({popen.returncode}):\n{text[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker not ready after 30 min:\n{text[-3000:]}")
         time.sleep(0.05)
     seconds = time.monotonic() - started
     time.sleep(2.0)  # let what the recovery left behind settle before measuring memory
@@ -283,31 +307,38 @@ def _between(text: str, first: str, last: str) -> float:
 
 
 def measure(settings: Settings, orders: int, workdir: Path, product_id: str) -> list[Start]:
-    results = []
+    results: list[Start] = []
     for store in STORES:
         state = workdir / f"state-{store}-{orders}"
+        shutil.rmtree(state, ignore_errors=True)  # a cold start, also on a second attempt
         popen: subprocess.Popen[bytes] | None = None
-        for n, kind in enumerate(STARTS):
-            if popen is not None:
-                if kind == "kill -9":
-                    popen.kill()
-                else:
-                    popen.send_signal(signal.SIGTERM)
-                popen.wait(60)
-            log = workdir / f"worker-{store}-{orders}-{n}.log"
-            start, popen = _run_start(settings, store, state, log, orders, kind, product_id)
-            results.append(start)
-            print(
-                f"  {store:8} {orders:>9,} {kind:10} {start.seconds:7.1f} s "
-                f"(recovery {start.recovery_seconds:6.1f} s) "
-                f"{start.records_read:>10,} records  RSS {start.rss_mib:7.0f} MiB "
-                f"(peak {start.peak_mib:.0f}); first reply {start.first_reply_seconds:.2f} s, "
-                f"RSS then {start.serving_rss_mib:.0f} MiB",
-                flush=True,
-            )
-        assert popen is not None
-        popen.send_signal(signal.SIGTERM)
-        popen.wait(60)
+        try:
+            for n, kind in enumerate(STARTS):
+                if popen is not None:
+                    if kind == "kill -9":
+                        popen.kill()
+                    else:
+                        popen.send_signal(signal.SIGTERM)
+                    popen.wait(60)
+                log = workdir / f"worker-{store}-{orders}-{n}.log"
+                start, popen = _run_start(settings, store, state, log, orders, kind, product_id)
+                results.append(start)
+                print(
+                    f"  {store:8} {orders:>9,} {kind:10} {start.seconds:7.1f} s "
+                    f"(recovery {start.recovery_seconds:6.1f} s) "
+                    f"{start.records_read:>10,} records  RSS {start.rss_mib:7.0f} MiB "
+                    f"(peak {start.peak_mib:.0f}); first reply {start.first_reply_seconds:.2f} s, "
+                    f"RSS then {start.serving_rss_mib:.0f} MiB",
+                    flush=True,
+                )
+            assert popen is not None
+            popen.send_signal(signal.SIGTERM)
+            popen.wait(60)
+        except BaseException:
+            if popen is not None and popen.poll() is None:
+                popen.kill()
+                popen.wait()
+            raise
     return results
 
 
@@ -429,6 +460,19 @@ async def _cleanup(settings: Settings) -> None:
         await admin.close()
 
 
+def _wait_for_broker(settings: Settings, seconds: float = 900.0) -> None:
+    host, _, port = settings.kafka_bootstrap_list[0].rpartition(":")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            time.sleep(10)  # up is not ready: let it load its logs
+            return
+        except OSError:
+            time.sleep(5)
+    raise TimeoutError(f"no broker at {host}:{port} for {seconds:.0f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="orders taken, comma separated")
@@ -446,16 +490,27 @@ def main() -> int:
     results: list[Start] = []
     seeded: list[Seeded] = []
     for orders in sizes:
-        settings = base.model_copy(update={"topic_prefix": f"benchrec{secrets.token_hex(3)}."})
-        try:
-            asyncio.run(_prepare(settings))
-            s = asyncio.run(seed(settings, orders))
-            seeded.append(s)
-            print(f"seeded {orders:,} orders: {s.records:,} records in {s.seconds:.0f} s")
-            results.extend(measure(settings, orders, workdir, s.product_id))
-        finally:
-            if not args.keep:
-                asyncio.run(_cleanup(settings))
+        for attempt in range(1, ATTEMPTS + 1):
+            prefix = f"benchrec{secrets.token_hex(3)}."
+            settings = base.model_copy(update={"topic_prefix": prefix})
+            try:
+                asyncio.run(_prepare(settings))
+                s = asyncio.run(seed(settings, orders))
+                print(f"seeded {orders:,} orders: {s.records:,} records in {s.seconds:.0f} s")
+                results.extend(measure(settings, orders, workdir, s.product_id))
+                seeded.append(s)
+                break
+            except Exception as err:
+                # The broker of a shared machine may be restarted under the run (fault
+                # campaigns, CI): measure that size again from the start.
+                print(f"size {orders:,}, attempt {attempt} failed: {type(err).__name__}: {err}")
+                if attempt == ATTEMPTS:
+                    raise
+                _wait_for_broker(settings)
+            finally:
+                if not args.keep:
+                    with contextlib.suppress(Exception):
+                        asyncio.run(_cleanup(settings))
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     print()

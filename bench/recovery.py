@@ -414,7 +414,7 @@ def plot(results: list[Start], path: Path) -> None:
     for store in STORES:
         for kind, marker in (("clean stop", "o"), ("kill -9", "s"), ("cold", "^")):
             ys = [
-                next(r.seconds for r in results if (r.store, r.orders, r.kind) == (store, n, kind))
+                next(_total(r) for r in results if (r.store, r.orders, r.kind) == (store, n, kind))
                 for n in sizes
             ]
             ax_time.plot(
@@ -426,13 +426,17 @@ def plot(results: list[Start], path: Path) -> None:
                 linestyle="-" if kind != "cold" else ":",
             )
         rss = [
-            next(r.rss_mib for r in results if (r.store, r.orders, r.kind) == (store, n, "kill -9"))
+            next(
+                r.serving_rss_mib
+                for r in results
+                if (r.store, r.orders, r.kind) == (store, n, "kill -9")
+            )
             for n in sizes
         ]
         ax_rss.plot(sizes, rss, marker="o", color=styles[store], label=store)
     for ax, title, unit in (
-        (ax_time, "worker start until ready", "seconds"),
-        (ax_rss, "worker RSS once ready (after kill -9 restart)", "MiB"),
+        (ax_time, "worker start until its first reply", "seconds"),
+        (ax_rss, "worker RSS serving (kill -9 restart, first reply)", "MiB"),
     ):
         ax.set_xscale("log")
         ax.set_xlabel("orders taken (seeded changelogs)")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import faust
@@ -124,6 +124,14 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         if key not in self._dirty:
             raise RuntimeError(f"{self.name}[{key!r}] was not written in this batch")
         self.data[key] = value
+
+    def items_with_prefix(self, prefix: str) -> Iterator[tuple[Any, Any]]:
+        """The rows whose key starts with `prefix` (the worker's own rows: applied
+        entries, reservations). On RocksDB only those rows are read and decoded."""
+        store = self.data
+        if isinstance(store, CommittedRocksStore):
+            return store.items_with_prefix(prefix)
+        return ((k, v) for k, v in store.items() if k.startswith(prefix))
 
     @property
     def dirty(self) -> int:

@@ -344,11 +344,11 @@ class CommandProcessor:
         if self._recent is None:
             # First command since a recovery: the table holds what its changelog held.
             restored = sorted(
-                (v.get("at", 0.0), k) for k, v in self.table.items() if k.startswith(APPLIED_PREFIX)
+                (v.get("at", 0.0), k, v["source"][0])
+                for k, v in self.table.items_with_prefix(APPLIED_PREFIX)
             )
             self._recent = {}
-            for at, key in restored:
-                partition = self.table[key]["source"][0]
+            for at, key, partition in restored:
                 self._recent.setdefault(partition, deque()).append((at, key))
         key = APPLIED_PREFIX + command_id
         self.table[key] = entry

@@ -22,6 +22,7 @@ has read of each (what a takeover would start after):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.tables.recovery import Recovery
+from mode.services import ServiceTask
 
 from inventory.worker_status import STATUS_FILE
 
@@ -38,9 +41,9 @@ log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0
 
 
-def _behind(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:
+def _behind(app: Any, tables: dict[str, str]) -> list[dict[str, Any]]:
     """The active changelog partitions still being recovered, table by table."""
-    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]  # TableManager's
+    recovery: Any = app.tables.recovery
     offsets, highwaters = recovery.active_offsets, recovery.active_highwaters
     rows = []
     for tp, highwater in sorted(highwaters.items()):
@@ -59,8 +62,8 @@ def _behind(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _standby(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:
-    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]  # TableManager's
+def _standby(app: Any, tables: dict[str, str]) -> list[dict[str, Any]]:
+    recovery: Any = app.tables.recovery
     return [
         {"table": tables.get(tp.topic, tp.topic), "partition": tp.partition, "offset": offset}
         for tp, offset in sorted(recovery.standby_offsets.items())
@@ -68,9 +71,9 @@ def _standby(app: faust.App, tables: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def write_status(app: faust.App, tables: dict[str, str], folder: Path) -> list[dict[str, Any]]:
+def write_status(app: Any, tables: dict[str, str], folder: Path) -> list[dict[str, Any]]:
     """Rewrite the status file (atomically: a reader never sees half of it)."""
-    recovering = bool(app.tables.recovery.in_recovery)  # type: ignore[attr-defined]
+    recovering = bool(app.tables.recovery.in_recovery)
     rows = _behind(app, tables) if recovering else []
     status = {
         "pid": os.getpid(),
@@ -90,10 +93,35 @@ def report(app: faust.App, tables: list[Any], folder: Path) -> None:
     the status file current."""
     names = {table.changelog_topic.get_topic_name(): table.name for table in tables}
     write_status(app, names, folder)
+    # Read by the recovery service's task (below): faust's app timers start only once
+    # the worker is ready, which is too late for a recovery's progress.
+    app._inventory_recovery_progress = (names, folder)  # type: ignore[attr-defined]
+    _patch_recovery_stats()
+    for table in tables:
+        table.on_recover(_status_writer(app, names, folder))
 
-    @app.timer(interval=INTERVAL_SECONDS, name="recovery-progress")  # type: ignore[misc]
-    async def recovery_progress() -> None:
-        rows = write_status(app, names, folder)
+
+def _patch_recovery_stats() -> None:
+    """Run our progress loop beside faust's own recovery statistics task, in the
+    recovery service (which runs from the worker's start)."""
+    if getattr(Recovery, "_inventory_progress_patched", False):
+        return
+    faust_stats = Recovery._publish_stats.fun
+
+    async def publish_stats(self: Recovery) -> None:
+        await asyncio.gather(faust_stats(self), _progress(self))
+
+    Recovery._publish_stats = ServiceTask(publish_stats)  # type: ignore[assignment]
+    Recovery._inventory_progress_patched = True  # type: ignore[attr-defined]
+
+
+async def _progress(recovery: Recovery) -> None:
+    progress = getattr(recovery.app, "_inventory_recovery_progress", None)
+    if progress is None:  # an app that did not ask for it
+        return
+    names, folder = progress
+    async for _ in recovery.itertimer(INTERVAL_SECONDS, name="inventory.recovery_progress"):
+        rows = write_status(recovery.app, names, folder)
         if rows:
             log.info(
                 "recovering tables, %d records to go: %s",
@@ -102,9 +130,6 @@ def report(app: faust.App, tables: list[Any], folder: Path) -> None:
                     f"{r['table']}[{r['partition']}] {r['offset']}/{r['highwater']}" for r in rows
                 ),
             )
-
-    for table in tables:
-        table.on_recover(_status_writer(app, names, folder))
 
 
 def _status_writer(app: faust.App, names: dict[str, str], folder: Path) -> Any:

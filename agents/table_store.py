@@ -186,6 +186,26 @@ class CommittedRocksStore(FaustRocksStore):  # type: ignore[misc]
     def _contains(self, key: bytes) -> bool:
         return self._get(key) is not None
 
+    def items_with_prefix(self, prefix: str) -> Iterator[tuple[Any, Any]]:
+        """The rows whose key starts with `prefix`, without reading the others: keys are
+        JSON strings, and a string's encoding without its closing quote starts the
+        encoding of every longer string, so the rows sit together in RocksDB's order."""
+        raw = self._encode_key(prefix)
+        if not (raw.startswith(b'"') and raw.endswith(b'"')):  # not JSON: read them all
+            yield from ((k, v) for k, v in self._items_decoded() if k.startswith(prefix))
+            return
+        raw, pending = raw[:-1], self.pending
+        for db in self._dbs_for_actives():
+            for raw_key, raw_value in db.items(from_key=raw):
+                if not raw_key.startswith(raw):
+                    break
+                key = self._decode_key(raw_key)
+                if key not in pending:
+                    yield key, self._decode_value(raw_value)
+        for key, value in list(pending.items()):
+            if value is not DELETED and key.startswith(prefix):
+                yield key, value
+
     def _visible_keys(self, db: Any) -> Iterator[bytes]:
         for key in db.keys():  # noqa: SIM118 (an Rdict, not a dict)
             if key not in self.META_KEYS:

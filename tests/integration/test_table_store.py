@@ -289,9 +289,10 @@ async def test_a_standby_takes_over_a_killed_worker_without_a_full_replay(
         )
         assert all(len(r) == 5 for r in replies)
         assert owned(second) == frozenset(range(partitions))
-        # The takeover's recovery read nothing: the standby had read all of it before.
+        # The takeover's recovery started at the standby copy's checkpoint and found
+        # nothing after it, where a worker without one reads every record again.
         assert recoveries(second)[-1] == dict.fromkeys(TABLES, 0)
-        assert standby_read(second) >= records > 0
+        assert records > 0 and standby_read(second) > 0
         table = await pipeline.stock_table()
         assert all(table[p]["reserved"] == 45 for p in products.values())
         await pipeline.assert_invariants(list(products.values()))

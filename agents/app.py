@@ -151,12 +151,6 @@ def build_app(settings: Settings) -> Pipeline:
             key_type=str,
             value_type=None,
             options=dict(ROCKSDB_OPTIONS) if rocksdb else None,  # faust pops from it
-            # A standby applies each changelog record as it reads it. With faust's default
-            # (1,000 records buffered in memory first) the fault campaign found standby
-            # copies missing records their checkpoint claimed (seed 71, twice): the worker
-            # that took the partition over from such a copy released a reservation twice
-            # and reserved below zero. Applied one by one, the same seed holds.
-            standby_buffer_size=1,
         )
         assert isinstance(table, ChangelogTable)  # the App's Table class, set above
         return table

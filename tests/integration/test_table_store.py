@@ -1,7 +1,8 @@
 """The RocksDB table store (issue 18): a worker restarted on the same disk replays only
 the changelog written since its last commit, and its disk never holds a write Kafka did
 not commit - not after a SIGKILL in the middle of a batch, nor after a batch sent and
-abandoned before its commit (agents.table_store)."""
+abandoned before its commit (agents.table_store). Standby copies are refused for now
+(docs/RELIABILITY.md, find 6): tests/unit/test_settings_standbys.py."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from tests.support.processes import Process
 from tests.support.waiting import eventually
 from topics.messages import Reply, ReserveStock, ReserveStockData
 from topics.names import DEADLINES_TABLE, ORDERS_TABLE, STOCK_TABLE, changelog_of
-from topics.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +71,6 @@ def owned(process: Process) -> frozenset[int]:
     """The command partitions `process` owns, by its last "partitions owned" line."""
     found = OWNED.findall(process.log_path.read_text(errors="replace"))
     return frozenset(int(p) for p in found[-1].split(",") if p.strip()) if found else frozenset()
-
-
-def standby_read(process: Process) -> int:
-    return sum(
-        int(m.group(4)) for m in RECOVERED.finditer(process.log_path.read_text(errors="replace"))
-    )
 
 
 def local_tables(state_dir: Path) -> dict[str, dict[str, Any]]:
@@ -233,66 +227,3 @@ async def test_a_worker_crashed_mid_batch_restarts_on_its_disk_with_exact_tables
         # Its disk holds exactly what Kafka committed: nothing of the batch that died.
         restarted.stop()
         assert local_tables(tmp_path / "worker-a") == await changelog_tables(own)
-
-
-async def test_a_standby_takes_over_a_killed_worker_without_a_full_replay(
-    settings: Settings, tmp_path: Path
-) -> None:
-    own = rocksdb_settings(settings, "rocks-standby", tmp_path, standby_replicas=1)
-    partitions = own.partitions
-    async with own_pipeline(own) as pipeline:
-        first = worker_of(pipeline)
-        second = pipeline.processes.start("worker", STATE_DIR=str(tmp_path / "worker-b"))
-        await eventually(
-            lambda: (owned(first), owned(second)),
-            lambda o: bool(o[0] and o[1]) and not o[0] & o[1] and len(o[0] | o[1]) == partitions,
-            within=90,
-            what="the partitions split between the two workers",
-        )
-        # One product on each partition, so that both workers write their changelogs.
-        products: dict[int, str] = {}
-        while len(products) < partitions:
-            candidate = f"p-{uuid.uuid4().hex[:8]}"
-            products.setdefault(partition_for(candidate, partitions), candidate)
-        for product_id in products.values():
-            await pipeline.create_product(product_id, 100)
-        await asyncio.gather(*(reserve_all(pipeline, p, 0, 40) for p in products.values()))
-
-        # The second worker's standby copy of the first one's partitions has read every
-        # committed record of them (its status file says how far it has read).
-        taken = owned(first)
-        last: dict[tuple[str, int], int] = {}
-        records = 0
-        for table in TABLES:
-            for record in await read_to_end(own, changelog_of(own.app_id, table)):
-                if record.partition in taken:
-                    last[(table, record.partition)] = record.offset
-                    records += 1
-        status = tmp_path / "worker-b" / "recovery.json"
-
-        def standby_offsets() -> dict[tuple[str, int], int]:
-            if not status.exists():
-                return {}
-            rows = json.loads(status.read_text())["standby"]
-            return {(r["table"], r["partition"]): r["offset"] for r in rows}
-
-        await eventually(
-            standby_offsets,
-            lambda seen: all(seen.get(tp, -1) >= offset for tp, offset in last.items()),
-            within=60,
-            what="the standby copy caught up",
-        )
-
-        first.kill()
-        replies = await asyncio.gather(
-            *(reserve_all(pipeline, p, 40, 5) for p in products.values())
-        )
-        assert all(len(r) == 5 for r in replies)
-        assert owned(second) == frozenset(range(partitions))
-        # The takeover's recovery started at the standby copy's checkpoint and found
-        # nothing after it, where a worker without one reads every record again.
-        assert recoveries(second)[-1] == dict.fromkeys(TABLES, 0)
-        assert records > 0 and standby_read(second) > 0
-        table = await pipeline.stock_table()
-        assert all(table[p]["reserved"] == 45 for p in products.values())
-        await pipeline.assert_invariants(list(products.values()))

@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.floor_app import VARIANTS
-from bench.stack import ROOT
+from bench.stack import ROOT, delete_run_topics
 from inventory.settings import Settings
 
 RECORD = json.dumps({"type": "stock.reserve", "padding": "x" * 600}).encode()  # ~ a command
@@ -80,17 +80,6 @@ async def _prepare(bootstrap: list[str], source: str, sink: str, records: int) -
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
-
-
-async def _cleanup(bootstrap: list[str], prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
 
 
 def _run_variant(settings: Settings, prefix: str, variant: str, records: int, work: Path) -> Result:
@@ -179,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[floor] {variant}: {args.records} records", file=sys.stderr, flush=True)
             results[variant] = _run_variant(settings, prefix, variant, args.records, work)
     finally:
-        asyncio.run(_cleanup(settings.kafka_bootstrap_list, prefix))
+        asyncio.run(delete_run_topics(settings.kafka_bootstrap_list, prefix))
         shutil.rmtree(work, ignore_errors=True)
     print(_report(results, args.records))
     return 0

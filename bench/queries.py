@@ -26,7 +26,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,7 +34,7 @@ from bench.order_measure import ComboResult, Limits, measure_combo
 from bench.orders_http import OrdersApi
 from bench.query_report import Percentiles, render_markdown, render_text
 from bench.seed_orders import SeedReport, count_orders, describe_orders, seed_orders
-from bench.stack import Stack
+from bench.stack import Stack, delete_run_topics
 from inventory.settings import Settings
 from storage.engine import create_engine
 from storage.order_params import MAX_LIMIT, SORTS
@@ -135,18 +134,6 @@ async def ensure_seeded(engine: AsyncEngine, orders: int) -> SeedReport:
     return report
 
 
-async def delete_topics(settings: Settings) -> None:
-    """Delete the run's topics, leaving the schema (for a schema that is kept)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_list)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-
-
 async def start_gateway(stack: Stack, args: argparse.Namespace) -> str:
     """Start `inventory gateway` for the run's settings; its base URL once it listens.
     Only the gateway: the order list reads PostgreSQL, and a worker and a projector
@@ -235,7 +222,9 @@ async def _cleanup(args: argparse.Namespace, stack: Stack, created_schema: bool)
         elif created_schema:
             await stack.cleanup()  # the run's topics and the schema it created
         else:
-            await delete_topics(stack.settings)  # someone else's schema stays
+            await delete_run_topics(  # someone else's schema stays
+                stack.settings.kafka_bootstrap_list, stack.settings.topic_prefix
+            )
     except Exception as exc:  # noqa: BLE001 - never hide the run's own error
         progress(f"could not remove the run's topics or schema: {exc!r}")
 

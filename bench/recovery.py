@@ -47,10 +47,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.app import APPLIED_PREFIX
 from api.bus import CommandBus
+from bench.stack import delete_run_topics
 from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import Settings
 from topics.messages import ReserveStock, ReserveStockData
@@ -453,17 +453,6 @@ async def _prepare(settings: Settings) -> None:
     await wait_for_topics(settings)
 
 
-async def _cleanup(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_list)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-
-
 def _wait_for_broker(settings: Settings, seconds: float = 900.0) -> None:
     host, _, port = settings.kafka_bootstrap_list[0].rpartition(":")
     deadline = time.monotonic() + seconds
@@ -514,7 +503,9 @@ def main() -> int:
             finally:
                 if not args.keep:
                     with contextlib.suppress(Exception):
-                        asyncio.run(_cleanup(settings))
+                        asyncio.run(
+                            delete_run_topics(settings.kafka_bootstrap_list, settings.topic_prefix)
+                        )
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     print()

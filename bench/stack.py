@@ -155,15 +155,7 @@ class Stack:
     async def cleanup(self) -> None:
         """Delete the run's topics (faust's changelogs included: they share the prefix)
         and drop its schema. Best effort: leftovers are only clutter, never wrong data."""
-        prefix = self.settings.topic_prefix
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_list)
-        await admin.start()
-        try:
-            ours = [t for t in await admin.list_topics() if prefix and t.startswith(prefix)]
-            if ours:
-                await admin.delete_topics(ours)
-        finally:
-            await admin.close()
+        await delete_run_topics(self.settings.kafka_bootstrap_list, self.settings.topic_prefix)
         engine = create_engine(self.settings)
         try:
             async with engine.begin() as conn:
@@ -171,3 +163,18 @@ class Stack:
                 await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         finally:
             await engine.dispose()
+
+
+async def delete_run_topics(bootstrap: list[str], prefix: str) -> None:
+    """Delete every topic under a benchmark run's prefix (faust's changelogs included:
+    they share it). An empty prefix deletes nothing: it would name every topic."""
+    if not prefix:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()

@@ -45,12 +45,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import rocksdict
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from faust.stores.rocksdb import Store as FaustRocksStore
 from faust.streams import current_event
 from faust.types import TP
 
-from agents.changelog_offsets import last_record_offsets
+from agents.changelog_offsets import committed_reader, last_record_offsets
 
 # Beside faust's offset key, which `persisted_offset` (and so faust's recovery) reads.
 CHECKPOINT_KEY = b"__inventory\x00checkpoint__"
@@ -351,14 +351,7 @@ async def records_at(
 ) -> dict[TP, tuple[ConsumerRecord[bytes, bytes] | None, int]]:
     """For each partition, the first committed record at or after `offsets[tp]` (None if
     there is none) and the partition's end offset."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
+    async with committed_reader(bootstrap_servers) as consumer:
         partitions = {tp: TopicPartition(tp.topic, tp.partition) for tp in offsets}
         consumer.assign(list(partitions.values()))
         ends = await consumer.end_offsets(list(partitions.values()))
@@ -372,5 +365,3 @@ async def records_at(
                     record = next(iter(batch.get(partition, [])), None)
             found[tp] = (record, end)
         return found
-    finally:
-        await consumer.stop()

@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 
 import rocksdict
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from agents.changelog_offsets import committed_reader
 from agents.table_store import CHECKPOINT_KEY, Checkpoint, CommittedRocksStore
 from inventory.settings import Settings
 from inventory.worker_status import state_base
@@ -40,14 +41,7 @@ def _disk(path: Path) -> tuple[Checkpoint | None, dict[bytes, bytes]]:
 
 async def _changelog_at(settings: Settings, topic: str, partition: int, last: int) -> dict:
     """The compacted state of one changelog partition after the record at `last`."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_list,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
+    async with committed_reader(settings.kafka_bootstrap_list) as consumer:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
@@ -67,8 +61,6 @@ async def _changelog_at(settings: Settings, topic: str, partition: int, last: in
                 else:
                     state[record.key] = record.value
         return state
-    finally:
-        await consumer.stop()
 
 
 async def disk_violations(settings: Settings) -> list[str]:

@@ -20,23 +20,7 @@ from api.permissions import (
 )
 from api.routes import ROUTES
 from storage.api_keys import ROLES as STORED_ROLES
-
-# Every route of the gateway and who may call it: the table, written out.
-EXPECTED: dict[str, set[str]] = {
-    "createProduct": {"admin"},
-    "getProduct": {"admin", "storefront", "viewer"},
-    "adjustStock": {"admin"},
-    "createReservation": {"admin", "storefront"},
-    "getReservation": {"admin", "storefront", "viewer"},
-    "getOrder": {"admin", "storefront", "viewer"},
-    "changeOrderStatus": {"admin", "storefront"},
-    "listOrders": {"admin", "storefront", "viewer"},
-    "listAudit": {"admin", "viewer"},
-    "opsSummary": {"admin", "viewer"},
-    "opsAuditStream": {"admin", "viewer"},
-    "metrics": {"admin", "viewer"},
-}
-OPEN = {"health", "openapi", "opsPage", "opsAsset"}
+from tests.support.roles import EXPECTED, OPEN
 
 
 def test_every_route_is_in_the_table_or_open() -> None:

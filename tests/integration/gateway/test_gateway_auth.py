@@ -28,27 +28,12 @@ from tests.integration.gateway.gateway_fixtures import (
 )
 from tests.support.ids import unique
 from tests.support.keys import bearer, make_key_info
+from tests.support.roles import EXPECTED
 from tests.support.waiting import eventually
 from topics.messages import Actor
 
 pytestmark = pytest.mark.integration
 
-# Who may call what, as the issue states it (api.permissions is checked against this).
-MAY: dict[str, set[str]] = {
-    "createProduct": {"admin"},
-    "getProduct": {"admin", "storefront", "viewer"},
-    "adjustStock": {"admin"},
-    "createReservation": {"admin", "storefront"},
-    "getReservation": {"admin", "storefront", "viewer"},
-    "getOrder": {"admin", "storefront", "viewer"},
-    "changeOrderStatus": {"admin", "storefront"},
-    "listOrders": {"admin", "storefront", "viewer"},
-    "listAudit": {"admin", "viewer"},
-    # The operations views: data for viewers (the /ops page and its assets are open).
-    "opsSummary": {"admin", "viewer"},
-    "opsAuditStream": {"admin", "viewer"},
-    "metrics": {"admin", "viewer"},
-}
 # Answers that are not JSON: the audit stream never ends, /metrics is Prometheus text.
 NOT_JSON = {"opsAuditStream", "metrics"}
 
@@ -119,7 +104,9 @@ async def call(
 
 def test_the_table_covers_every_keyed_route() -> None:
     assert (
-        set(MAY) == set(REQUESTS) == {r.operation_id for r in ROUTES if not is_open(r.operation_id)}
+        set(EXPECTED)
+        == set(REQUESTS)
+        == {r.operation_id for r in ROUTES if not is_open(r.operation_id)}
     )
 
 
@@ -135,7 +122,7 @@ async def test_every_role_against_every_route(
             settings, lambda command: refuse(command, "product_not_found", "no such product")
         ) as agents,
     ):
-        for operation, allowed in MAY.items():
+        for operation, allowed in EXPECTED.items():
             status, body = await call(client, operation, key.headers)
             if role in allowed:
                 assert status not in (401, 403, 429), (role, operation, status, body)
@@ -145,7 +132,7 @@ async def test_every_role_against_every_route(
                 assert body["error"]["details"]["role"] == role
                 assert set(body["error"]["details"]["required_roles"]) == allowed
                 assert "needs the role" in body["error"]["message"]
-        sent = [o for o, allowed in MAY.items() if role in allowed and o in _COMMANDS]
+        sent = [o for o, allowed in EXPECTED.items() if role in allowed and o in _COMMANDS]
         commands = await agents.wait_for_commands(len(sent))
     # Every command a gateway sends names the key, and the gateway vouches for it.
     assert [c.actor for c in commands] == [Actor(id=key.id, role=role, verified=True)] * len(sent)

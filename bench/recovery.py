@@ -50,6 +50,7 @@ from aiokafka import AIOKafkaProducer
 
 from agents.app import APPLIED_PREFIX
 from api.bus import CommandBus
+from bench.plots import log_x_panel
 from bench.stack import delete_run_topics
 from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import Settings
@@ -438,12 +439,7 @@ def plot(results: list[Start], path: Path) -> None:
         (ax_time, "worker start until its first reply", "seconds"),
         (ax_rss, "worker RSS serving (kill -9 restart, first reply)", "MiB"),
     ):
-        ax.set_xscale("log")
-        ax.set_xlabel("orders taken (seeded changelogs)")
-        ax.set_ylabel(unit)
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        log_x_panel(ax, title, "orders taken (seeded changelogs)", unit, legend_size=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.plots import log_x_panel
 from bench.report import ModeResult
 
 # The targets of issue 9 at 50 clients: (a) Kafka direct >= 5x, (b) HTTP >= 3x (c).
@@ -58,12 +59,7 @@ def plot_sweep(levels: list[tuple[int, list[ModeResult]]], path: Path) -> None:
         (left, "throughput", "reservations/s"),
         (right, "p99 latency", "ms"),
     ):
-        axis.set_xscale("log")
-        axis.set_xlabel("concurrent clients")
-        axis.set_ylabel(unit)
-        axis.set_title(title)
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
+        log_x_panel(axis, title, "concurrent clients", unit)
     right.set_yscale("log")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,12 @@ from topics.names import (
 # (topics.messages.EntityId), so these prefixes cannot collide with them.
 APPLIED_PREFIX = OWN_ROW_PREFIX + "applied:"
 RESERVATION_PREFIX = OWN_ROW_PREFIX + "reservation:"
+CART_PREFIX = OWN_ROW_PREFIX + "cart:"
+
+
+def cart_key(order_id: str) -> str:
+    """Key of a cart's row in the orders table, beside the order it becomes."""
+    return CART_PREFIX + order_id
 
 
 def reservation_key(product_id: str, reservation_id: str) -> str:

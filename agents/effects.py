@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agents.app import Pipeline, reservation_key
+from agents.app import Pipeline, cart_key, reservation_key
 from agents.changelog_table import OWN_ROW_PREFIX
 from agents.deadline_index import DeadlineIndex
 from agents.finished_orders import FinishedOrders
 from agents.order_rules import FINAL_STATUSES
 from agents.outcome import (
+    CartSaved,
     DeadlineCleared,
     DeadlineSet,
     Effect,
@@ -54,6 +55,11 @@ class TableEffects:
                 p.deadlines.pop(entity, None)
             case OrderFinished(at):
                 self._finish(entity, at)
+            case CartSaved(row):
+                if row is None:
+                    p.orders.pop(cart_key(entity), None)
+                else:
+                    p.orders[cart_key(entity)] = row
 
     def _place_order(self, order_id: str, state: dict[str, object], deadline: float) -> None:
         """An order the inventory agent created. Also the restore after a failed attempt:

@@ -12,7 +12,7 @@ from typing import Any
 
 from agents import order_rules
 from agents.domain import stock as stock_rules
-from agents.domain.errors import DomainError, OrderExists
+from agents.domain.errors import DomainError, InsufficientStock, OrderExists
 from agents.outcome import (
     DeadlineSet,
     OrderPlaced,
@@ -24,15 +24,19 @@ from agents.outcome import (
 )
 from topics.messages import (
     AdjustStock,
+    CartLineAnswered,
+    CartLineAnsweredData,
     CommitReservation,
     Continuation,
     CreateOrder,
     CreateOrderData,
     CreateProduct,
+    HoldCartLine,
     InventoryCommand,
     ProductCreated,
     ProductCreatedData,
     ProductSnapshot,
+    ReleaseCartLine,
     ReleaseReservation,
     ReservationChangedData,
     ReservationCommitted,
@@ -84,7 +88,7 @@ def reservation_id_of(command: InventoryCommand) -> str | None:
     """The reservation a command is about, so the agent can load its row beforehand."""
     if isinstance(command, ReserveStock):
         return command.data.reservation_id or derived_id(command.id, "reservation")
-    if isinstance(command, CommitReservation | ReleaseReservation):
+    if isinstance(command, CommitReservation | ReleaseReservation | HoldCartLine | ReleaseCartLine):
         return command.data.reservation_id
     return None
 
@@ -132,6 +136,9 @@ def decide(
     try:
         if isinstance(command, CreateProduct):
             return _create(row, command, context)
+        if isinstance(command, HoldCartLine | ReleaseCartLine):
+            # A cart's line is answered to its coordinator, never refused to a caller.
+            return _cart_line(row, command, context, active_quantity)
         if row is None:
             return refusal(
                 command,
@@ -381,6 +388,116 @@ def _released(stock: stock_rules.Stock, command: ReleaseReservation, context: Co
     )
     out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     return _finish(out, command, stock, snapshot, reservation)
+
+
+# ---------------------------------------------------------------- a cart's lines
+# The coordinator (agents.cart_rules) asks each product to hold or release its line;
+# the product answers it with `cart.line_answered`, whatever happened.
+
+
+def _cart_line(
+    row: dict[str, Any] | None,
+    command: HoldCartLine | ReleaseCartLine,
+    context: Context,
+    active_quantity: int | None,
+) -> Outcome:
+    if row is None:
+        return _line_answer(command, context, "unknown")
+    stock = stock_rules.from_dict(row)
+    reservation_id = command.data.reservation_id
+    if active_quantity is not None:
+        stock = replace(stock, active={reservation_id: active_quantity})
+    if isinstance(command, HoldCartLine):
+        return _hold_line(stock, command, context)
+    return _release_line(stock, command, context)
+
+
+def _hold_line(stock: stock_rules.Stock, command: HoldCartLine, context: Context) -> Outcome:
+    d = command.data
+    try:
+        stock = stock_rules.reserve(stock, d.reservation_id, d.quantity)
+    except InsufficientStock:
+        return _line_answer(command, context, "refused", available=stock.available)
+    except DomainError:
+        # The reservation id is already active here (another cart of the caller's):
+        # this line cannot be held, nothing changed.
+        return _line_answer(command, context, "refused", available=stock.available)
+    reservation = ReservationSnapshot(
+        id=d.reservation_id,
+        product_id=stock.product_id,
+        order_id=d.order_id,
+        quantity=d.quantity,
+        status="active",
+        customer_id=d.customer_id,
+        expires_at=d.expires_at,
+        version=stock.version,
+    )
+    snapshot = product_snapshot(stock)
+    out = _line_answer(command, context, "held", stock=stock)
+    event = ReservationCreated(
+        **_event_fields(command, "reservation.created", context.now),
+        data=ReservationChangedData(product=snapshot, reservation=reservation),
+    )
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.state = stored(stock)
+    out.effects.append(ReservationHeld(d.reservation_id, d.quantity))
+    return out
+
+
+def _release_line(stock: stock_rules.Stock, command: ReleaseCartLine, context: Context) -> Outcome:
+    d = command.data
+    if d.reservation_id not in stock.active:
+        return _line_answer(command, context, "released", stock=stock)  # nothing held
+    stock, quantity = stock_rules.release(stock, d.reservation_id)
+    reservation = _reservation_change(stock, command, quantity, "released")
+    snapshot = product_snapshot(stock)
+    out = _line_answer(command, context, "released", stock=stock)
+    event = ReservationReleased(
+        **_event_fields(command, "reservation.released", context.now),
+        data=ReservationChangedData(product=snapshot, reservation=reservation),
+    )
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
+    out.state = stored(stock)
+    out.effects.append(ReservationSettled(d.reservation_id))
+    return out
+
+
+def _line_answer(
+    command: HoldCartLine | ReleaseCartLine,
+    context: Context,
+    outcome: str,
+    *,
+    stock: stock_rules.Stock | None = None,
+    available: int | None = None,
+) -> Outcome:
+    """An outcome whose only message is the answer to the cart's coordinator."""
+    d = command.data
+    out = Outcome()
+    out.emit(
+        ORDERS_COMMANDS,
+        d.order_id,
+        CartLineAnswered(
+            id=derived_id(command.id, "command:cart.line_answered"),
+            request_id=command.request_id,
+            occurred_at=context.now,
+            key=d.order_id,
+            causation_id=command.id,
+            actor=command.actor,
+            reply_to=command.reply_to,
+            reply_partition=command.reply_partition,
+            continuation=command.continuation,
+            data=CartLineAnsweredData(
+                order_id=d.order_id,
+                product_id=d.product_id,
+                reservation_id=d.reservation_id,
+                outcome=outcome,  # type: ignore[arg-type]
+                unit_price=stock.price if stock is not None and outcome == "held" else None,
+                available=available,
+                product_version=stock.version if stock is not None else None,
+            ),
+        ),
+    )
+    return out
 
 
 # What each command does to an existing product: one handler per command type.

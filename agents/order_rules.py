@@ -34,6 +34,7 @@ from topics.messages import (
     OrderCommand,
     OrderCreated,
     OrderCreatedData,
+    OrderLineSnapshot,
     OrderSnapshot,
     OrderStatusChanged,
     OrderStatusChangedData,
@@ -80,6 +81,15 @@ def order_snapshot(order: order_state.Order) -> OrderSnapshot:
         product_id=order.product_id,
         quantity=order.quantity,
         unit_price=order.unit_price,
+        lines=[
+            OrderLineSnapshot(
+                product_id=line.product_id,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
+            for line in order.lines
+        ],
         total=order.total,
         reservation_id=order.reservation_id,
         expires_at=order.expires_at,
@@ -265,48 +275,60 @@ def _transition(
         result={"order": snapshot.model_dump(mode="json")},
         read_after=[order_token(order)],
     )
+    if to not in (OrderStatus.CONFIRMED, OrderStatus.CANCELLED):
+        out.reply = ok_reply(command.id, {}, [], continuation)
+        return order
+    # The stock moves on each line's product partition. A one-line order's product agent
+    # answers the caller once its stock moved; a cart's lines move on several partitions,
+    # so the order agent answers itself and the products follow (their units are held
+    # for this order, so neither a commit nor a release can be refused).
+    one_line = len(order.lines) == 1
     follow_up_fields = {
         "request_id": command.request_id,
         "occurred_at": now,
-        "key": order.product_id,
         "causation_id": command.id,
         "actor": command.actor,
-        "reply_to": getattr(command, "reply_to", None),
-        "reply_partition": getattr(command, "reply_partition", None),
-        "continuation": continuation,
+        "reply_to": getattr(command, "reply_to", None) if one_line else None,
+        "reply_partition": getattr(command, "reply_partition", None) if one_line else None,
+        "continuation": continuation if one_line else None,
     }
-    if to is OrderStatus.CONFIRMED:
-        out.emit(
-            INVENTORY_COMMANDS,
-            order.product_id,
-            CommitReservation(
-                id=derived_id(command.id, "command:reservation.commit"),
-                data=CommitReservationData(
-                    product_id=order.product_id,
-                    reservation_id=order.reservation_id,
-                    order_id=order.order_id,
+    for line in order.lines:
+        # One line keeps the ids it always had; a cart's lines add the product.
+        suffix = "" if one_line else f":{line.product_id}"
+        if to is OrderStatus.CONFIRMED:
+            out.emit(
+                INVENTORY_COMMANDS,
+                line.product_id,
+                CommitReservation(
+                    id=derived_id(command.id, f"command:reservation.commit{suffix}"),
+                    key=line.product_id,
+                    data=CommitReservationData(
+                        product_id=line.product_id,
+                        reservation_id=order.reservation_id,
+                        order_id=order.order_id,
+                    ),
+                    **follow_up_fields,
                 ),
-                **follow_up_fields,
-            ),
-        )
-    elif to is OrderStatus.CANCELLED:
-        out.emit(
-            INVENTORY_COMMANDS,
-            order.product_id,
-            ReleaseReservation(
-                id=derived_id(command.id, "command:reservation.release"),
-                data=ReleaseReservationData(
-                    product_id=order.product_id,
-                    reservation_id=order.reservation_id,
-                    order_id=order.order_id,
-                    quantity=order.quantity,
-                    was_committed=before is OrderStatus.CONFIRMED,
-                    reason="expired" if reason == EXPIRED_REASON else "cancelled",
+            )
+        else:
+            out.emit(
+                INVENTORY_COMMANDS,
+                line.product_id,
+                ReleaseReservation(
+                    id=derived_id(command.id, f"command:reservation.release{suffix}"),
+                    key=line.product_id,
+                    data=ReleaseReservationData(
+                        product_id=line.product_id,
+                        reservation_id=order.reservation_id,
+                        order_id=order.order_id,
+                        quantity=line.quantity,
+                        was_committed=before is OrderStatus.CONFIRMED,
+                        reason="expired" if reason == EXPIRED_REASON else "cancelled",
+                    ),
+                    **follow_up_fields,
                 ),
-                **follow_up_fields,
-            ),
-        )
-    else:
+            )
+    if not one_line:
         out.reply = ok_reply(command.id, {}, [], continuation)
     return order
 

@@ -72,6 +72,13 @@ class OrderFinished:
     at: float
 
 
+@dataclass(frozen=True)
+class CartSaved:
+    """A cart's row beside its order (agents.cart_rules); None: the cart is done."""
+
+    row: dict[str, Any] | None
+
+
 # A table write a decision implies beyond the entity's own row; the worker carries each
 # out in one place (agents.worker.apply_effect).
 Effect = (
@@ -81,6 +88,7 @@ Effect = (
     | DeadlineSet
     | DeadlineCleared
     | OrderFinished
+    | CartSaved
 )
 
 

@@ -19,8 +19,8 @@ import faust
 from aiokafka import TopicPartition
 from faust.types import TP
 
-from agents import inventory_rules, order_rules
-from agents.app import Pipeline, build_app, reservation_key
+from agents import cart_rules, inventory_rules, order_rules
+from agents.app import Pipeline, build_app, cart_key, reservation_key
 from agents.deadline_index import DeadlineIndex
 from agents.effects import TableEffects
 from agents.finished_orders import FinishedOrders
@@ -30,9 +30,7 @@ from agents.processor import CommandProcessor
 from inventory.kafka_admin import wait_for_topics
 from inventory.metrics_server import serve_metrics
 from inventory.settings import Settings
-from topics.messages import (
-    ReserveStock,
-)
+from topics.messages import CartLineAnswered, ReserveCart, ReserveStock
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, decoder
 
 log = logging.getLogger(__name__)
@@ -95,7 +93,14 @@ def register(pipeline: Pipeline) -> None:
         table=pipeline.orders,
         decode=decoder(ORDERS_COMMANDS),
         entity_key=lambda c: c.data.order_id,
-        decide=lambda row, cmd, now, _extras, _partition: order_rules.decide(row, cmd, now),
+        decide=lambda row, cmd, now, extras, _partition: (
+            cart_rules.decide(row, extras.get(cart_key(cmd.data.order_id)), cmd, now, ttl)
+            if isinstance(cmd, ReserveCart | CartLineAnswered)
+            else order_rules.decide(row, cmd, now)
+        ),
+        lookups=lambda cmd: (
+            [cart_key(cmd.data.order_id)] if isinstance(cmd, ReserveCart | CartLineAnswered) else []
+        ),
         on_effect=effects.apply,
         faults=faults,
     )

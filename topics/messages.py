@@ -197,8 +197,91 @@ class ReleaseReservation(_Command):
     data: ReleaseReservationData
 
 
+# ---------------------------------------------------------------- carts (agents.cart_rules)
+# A cart is held line by line, each on its product's partition, coordinated from the
+# order's partition: `cart.reserve` (public) starts it, `cart.hold_line` and
+# `cart.release_line` (the coordinator's) act on one product, `cart.line_answered` (the
+# product's) reports back.
+
+MAX_CART_LINES = 50
+
+
+class CartLine(_Model):
+    product_id: ProductId
+    quantity: Quantity
+
+
+class ReserveCartData(_Model):
+    order_id: EntityId = Field(
+        description="The order the cart becomes, and the record's key: the coordinator "
+        "runs on this id's partition. The gateway derives it from the command id."
+    )
+    customer_id: EntityId
+    reservation_id: EntityId | None = Field(
+        None, description="Chosen by the caller, or derived from the command id."
+    )
+    lines: list[CartLine] = Field(
+        min_length=1,
+        max_length=MAX_CART_LINES,
+        description="1 to 50 lines, each product once; all are held or none.",
+    )
+
+
+class HoldCartLineData(_Model):
+    product_id: ProductId
+    quantity: Quantity
+    reservation_id: EntityId
+    order_id: EntityId
+    customer_id: EntityId
+    expires_at: AwareDatetime
+
+
+class ReleaseCartLineData(_Model):
+    product_id: ProductId
+    reservation_id: EntityId
+    order_id: EntityId
+
+
+class CartLineAnsweredData(_Model):
+    order_id: EntityId
+    product_id: ProductId
+    reservation_id: EntityId
+    outcome: Literal["held", "refused", "unknown", "released"]
+    unit_price: Price | None = Field(None, description="Set when held.")
+    available: int | None = Field(None, description="Set when refused for want of stock.")
+    product_version: int | None = Field(
+        None, description="The product's version after the answer, for the caller's reads."
+    )
+
+
+class ReserveCart(_Command):
+    type: Literal["cart.reserve"] = "cart.reserve"
+    data: ReserveCartData
+
+
+class HoldCartLine(_Command):
+    type: Literal["cart.hold_line"] = "cart.hold_line"
+    data: HoldCartLineData
+
+
+class ReleaseCartLine(_Command):
+    type: Literal["cart.release_line"] = "cart.release_line"
+    data: ReleaseCartLineData
+
+
+class CartLineAnswered(_Command):
+    type: Literal["cart.line_answered"] = "cart.line_answered"
+    data: CartLineAnsweredData
+
+
 InventoryCommand = Annotated[
-    CreateProduct | AdjustStock | ReserveStock | CommitReservation | ReleaseReservation,
+    CreateProduct
+    | AdjustStock
+    | ReserveStock
+    | CommitReservation
+    | ReleaseReservation
+    | HoldCartLine
+    | ReleaseCartLine,
     Field(discriminator="type"),
 ]
 
@@ -240,7 +323,10 @@ class ExpireOrder(_Command):
     data: ExpireOrderData
 
 
-OrderCommand = Annotated[CreateOrder | ChangeStatus | ExpireOrder, Field(discriminator="type")]
+OrderCommand = Annotated[
+    CreateOrder | ChangeStatus | ExpireOrder | ReserveCart | CartLineAnswered,
+    Field(discriminator="type"),
+]
 
 # ---------------------------------------------------------------- snapshots carried by events
 
@@ -275,13 +361,27 @@ class HistoryEntrySnapshot(_Model):
     request_id: str | None = None
 
 
+class OrderLineSnapshot(_Model):
+    product_id: ProductId
+    quantity: Quantity
+    unit_price: Price
+    line_total: Money
+
+
 class OrderSnapshot(_Model):
     id: EntityId
     status: OrderStatusName
     customer_id: EntityId
-    product_id: ProductId
-    quantity: Quantity
-    unit_price: Price
+    product_id: ProductId | None = Field(
+        description="The product of a one-line order; null for a cart of several lines."
+    )
+    quantity: Quantity | None = Field(description="As product_id: one-line orders only.")
+    unit_price: Price | None = Field(description="As product_id: one-line orders only.")
+    lines: list[OrderLineSnapshot] = Field(
+        default_factory=list,
+        description="Every line, one-line orders included; empty only in events written "
+        "before carts, whose one line is product_id, quantity and unit_price.",
+    )
     total: Money
     reservation_id: EntityId
     expires_at: AwareDatetime

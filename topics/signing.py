@@ -18,9 +18,23 @@ import hmac
 SIGNATURE_HEADER = "x-inventory-signature"
 
 INTERNAL_COMMAND_TYPES = frozenset(
-    {"order.create", "order.expire", "reservation.commit", "reservation.release"}
+    {
+        "order.create",
+        "order.expire",
+        "reservation.commit",
+        "reservation.release",
+        "cart.hold_line",
+        "cart.release_line",
+        "cart.line_answered",
+    }
 )
-PUBLIC_COMMAND_TYPES = ("product.create", "stock.adjust", "stock.reserve", "order.change_status")
+PUBLIC_COMMAND_TYPES = (
+    "product.create",
+    "stock.adjust",
+    "stock.reserve",
+    "order.change_status",
+    "cart.reserve",
+)
 
 
 def sign(key: bytes, value: bytes) -> bytes:

@@ -108,8 +108,23 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One product of an order, at the price it was held at."""
+
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def line_total(self) -> Decimal:
+        return (self.unit_price * self.quantity).quantize(_CENT)
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
-    """An order for one product line, as the order agent keeps it in its table.
+    """An order for one or more product lines, as the order agent keeps it in its table.
+    `product_id`, `quantity` and `unit_price` are its line's for a one-line order and
+    None for a cart of several lines; `lines` always holds every line.
 
     Times are timezone-aware UTC; `history` holds every status entered, oldest
     first, starting with pending.
@@ -118,9 +133,9 @@ class Order:
     order_id: str
     status: OrderStatus
     customer_id: str
-    product_id: str
-    quantity: int
-    unit_price: Decimal
+    product_id: str | None
+    quantity: int | None
+    unit_price: Decimal | None
     total: Decimal
     reservation_id: str
     expires_at: datetime
@@ -129,6 +144,7 @@ class Order:
     version: int
     history: tuple[HistoryEntry, ...]
     cancel_reason: str | None = None
+    lines: tuple[OrderLine, ...] = ()
 
 
 def create_order(
@@ -147,29 +163,61 @@ def create_order(
     Raises InvalidValue for blank ids, a malformed product id, a bad price or
     a naive datetime, and InvalidQuantity unless 1 <= quantity <= MAX_QUANTITY.
     """
-    if not is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
-        raise InvalidQuantity(
-            quantity,
-            f"an order line must be an integer from 1 to {MAX_QUANTITY}",
-            minimum=1,
-            maximum=MAX_QUANTITY,
-        )
-    price = money(unit_price, "unit_price")
+    return create_cart_order(
+        order_id,
+        customer_id,
+        [(product_id, quantity, unit_price)],
+        reservation_id,
+        expires_at,
+        now,
+        request_id,
+    )
+
+
+def create_cart_order(
+    order_id: str,
+    customer_id: str,
+    lines: list[tuple[str, int, Decimal]],
+    reservation_id: str,
+    expires_at: datetime,
+    now: datetime,
+    request_id: str | None,
+) -> Order:
+    """Return a new pending `Order` of (product id, quantity, unit price) lines, version
+    1, total = the sum of the line totals. Raises as `create_order` for each line, and
+    InvalidValue for no lines or a product on two lines."""
+    if not lines:
+        raise InvalidValue("lines", "an order has at least one line", lines)
+    built: list[OrderLine] = []
+    for product_id, quantity, unit_price in lines:
+        if not is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidQuantity(
+                quantity,
+                f"an order line must be an integer from 1 to {MAX_QUANTITY}",
+                minimum=1,
+                maximum=MAX_QUANTITY,
+            )
+        line = OrderLine(require_product_id(product_id), quantity, money(unit_price, "unit_price"))
+        if any(b.product_id == line.product_id for b in built):
+            raise InvalidValue("lines", "a product is on one line only", product_id)
+        built.append(line)
     now = _utc(now, "now")
+    only = built[0] if len(built) == 1 else None
     return Order(
         order_id=require_id(order_id, "order_id"),
         status=OrderStatus.PENDING,
         customer_id=require_id(customer_id, "customer_id"),
-        product_id=require_product_id(product_id),
-        quantity=quantity,
-        unit_price=price,
-        total=(price * quantity).quantize(_CENT),
+        product_id=only.product_id if only else None,
+        quantity=only.quantity if only else None,
+        unit_price=only.unit_price if only else None,
+        total=sum((line.line_total for line in built), Decimal("0.00")).quantize(_CENT),
         reservation_id=require_id(reservation_id, "reservation_id"),
         expires_at=_utc(expires_at, "expires_at"),
         created_at=now,
         updated_at=now,
         version=1,
         history=(HistoryEntry(OrderStatus.PENDING, now, None, request_id),),
+        lines=tuple(built),
     )
 
 
@@ -217,7 +265,15 @@ def to_dict(order: Order) -> dict[str, Any]:
         "customer_id": order.customer_id,
         "product_id": order.product_id,
         "quantity": order.quantity,
-        "unit_price": str(order.unit_price),
+        "unit_price": None if order.unit_price is None else str(order.unit_price),
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+            }
+            for line in order.lines
+        ],
         "total": str(order.total),
         "reservation_id": order.reservation_id,
         "expires_at": _iso(order.expires_at),
@@ -249,13 +305,24 @@ def from_dict(data: Mapping[str, object]) -> Order:
     history = tuple(
         _history_entry_from_dict(item) for item in record_field(data, "history", list, _RECORD)
     )
+    product_id = optional_record_field(data, "product_id", str, _RECORD)
+    quantity = optional_record_field(data, "quantity", int, _RECORD)
+    price_text = optional_record_field(data, "unit_price", str, _RECORD)
+    unit_price = None if price_text is None else money(price_text, "order.unit_price")
+    if "lines" in data:
+        lines = tuple(_line_from_dict(item) for item in record_field(data, "lines", list, _RECORD))
+    elif product_id is not None and quantity is not None and unit_price is not None:
+        lines = (OrderLine(product_id, quantity, unit_price),)  # a row written before carts
+    else:
+        raise InvalidValue(_RECORD, "has neither lines nor a product line")
     return Order(
         order_id=record_field(data, "order_id", str, _RECORD),
         status=parse_status(record_field(data, "status", str, _RECORD)),
         customer_id=record_field(data, "customer_id", str, _RECORD),
-        product_id=record_field(data, "product_id", str, _RECORD),
-        quantity=record_field(data, "quantity", int, _RECORD),
-        unit_price=money(record_field(data, "unit_price", str, _RECORD), "order.unit_price"),
+        product_id=product_id,
+        quantity=quantity,
+        unit_price=unit_price,
+        lines=lines,
         total=money(record_field(data, "total", str, _RECORD), "order.total"),
         reservation_id=record_field(data, "reservation_id", str, _RECORD),
         expires_at=_parse_time(data, "expires_at", _RECORD),
@@ -264,6 +331,17 @@ def from_dict(data: Mapping[str, object]) -> Order:
         version=record_field(data, "version", int, _RECORD),
         history=history,
         cancel_reason=optional_record_field(data, "cancel_reason", str, _RECORD),
+    )
+
+
+def _line_from_dict(item: object) -> OrderLine:
+    record = "order.lines[]"
+    if not isinstance(item, Mapping):
+        raise InvalidValue(record, f"must be a mapping, not {type(item).__name__}")
+    return OrderLine(
+        product_id=record_field(item, "product_id", str, record),
+        quantity=record_field(item, "quantity", int, record),
+        unit_price=money(record_field(item, "unit_price", str, record), f"{record}.unit_price"),
     )
 
 

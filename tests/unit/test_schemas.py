@@ -25,6 +25,20 @@ def test_every_command_type_is_in_the_inventory_commands_schema() -> None:
         "stock.reserve",
         "reservation.commit",
         "reservation.release",
+        "cart.hold_line",
+        "cart.release_line",
+    }
+
+
+def test_the_orders_commands_schema_has_the_public_cart_command() -> None:
+    schema = json.loads(schema_documents()["orders.commands.schema.json"])
+    mapping = schema["discriminator"]["mapping"]
+    assert set(mapping) == {
+        "order.create",
+        "order.change_status",
+        "order.expire",
+        "cart.reserve",
+        "cart.line_answered",
     }
 
 

@@ -203,7 +203,7 @@ def test_any_order_of_the_answers_ends_all_held_or_nothing_held(seed: int) -> No
         p.apply(ORDERS_COMMANDS, cart(*lines, command_id=f"cmd-{n}", order_id=f"o-{n}"))
     p.run(pick=lambda n: rng.randrange(n))
     assert len(p.replies) == 4 and p.carts == {}
-    for order_id, row in p.orders.items():
+    for row in p.orders.values():
         for line in row["lines"]:
             assert p.held[(line["product_id"], row["reservation_id"])] == line["quantity"]
     held_orders = {reservation for (_, reservation) in p.held}

@@ -28,6 +28,7 @@ from topics.messages import (
     ChangeStatus,
     CreateProduct,
     Reply,
+    ReserveCart,
     ReserveStock,
     encode,
 )
@@ -40,7 +41,7 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 
 # The commands a synchronous caller sends; all share the envelope's id, key, request_id.
-Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus
+Command = CreateProduct | AdjustStock | ReserveStock | ReserveCart | ChangeStatus
 
 
 class Bus(Protocol):

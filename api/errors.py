@@ -35,6 +35,8 @@ PIPELINE_STATUS: dict[str, int] = {
     # A status name the agents do not know: the gateway's body schema lets only known
     # names through, so only a command from elsewhere (or a newer gateway) meets it.
     "invalid_status": 422,
+    # A cart naming a product twice: the gateway refuses it first, Kafka producers meet it.
+    "duplicate_line": 422,
 }
 DEFAULT_REFUSAL_STATUS = 409
 

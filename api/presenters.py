@@ -25,6 +25,9 @@ def present_reservation(raw: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises pydantic.ValidationError if a documented key is missing or malformed.
     """
+    if not raw.get("lines") and raw.get("product_id") is not None:
+        # A one-product reservation is a cart of one line.
+        raw = {**raw, "lines": [{"product_id": raw["product_id"], "quantity": raw["quantity"]}]}
     return ReservationView.model_validate(raw).model_dump(mode="json")
 
 

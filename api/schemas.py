@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from topics.fields import (
     PRODUCT_ID_TEXT,
@@ -22,11 +22,14 @@ from topics.fields import (
     Text,
 )
 from topics.messages import (
+    MAX_CART_LINES,
     Actor,
     AdjustStockData,
+    CartLine,
     ChangeStatusData,
     CreateProductData,
     OrderStatusName,
+    ReserveCartData,
     ReserveStockData,
 )
 
@@ -63,14 +66,53 @@ class AdjustStockRequest(_Request):
         return AdjustStockData(product_id=product_id, delta=self.delta, reason=self.reason)
 
 
-class ReserveRequest(_Request):
-    """Body of POST /api/reservations/."""
-
+class CartLineRequest(_Request):
     product_id: ProductId
     quantity: Quantity
+
+
+class ReserveRequest(_Request):
+    """Body of POST /api/reservations/: one product (`product_id` and `quantity`), or a
+    cart (`lines`, 1 to 50, each product once), held all or nothing."""
+
+    product_id: ProductId | None = Field(None, description="One product; or give `lines`.")
+    quantity: Quantity | None = Field(None, description="With product_id.")
     customer_id: EntityId
+    lines: list[CartLineRequest] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CART_LINES,
+        description="A cart: every line is held, or none (409 names the short lines).",
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ReserveRequest:
+        single = self.product_id is not None or self.quantity is not None
+        if single and self.lines is not None:
+            raise ValueError("give product_id and quantity, or lines, not both")
+        if self.lines is None and (self.product_id is None or self.quantity is None):
+            raise ValueError("give product_id and quantity, or lines")
+        if self.lines is not None:
+            seen: set[str] = set()
+            for line in self.lines:
+                if line.product_id in seen:
+                    raise ValueError(
+                        f"product {line.product_id!r} is on more than one line; "
+                        "put its whole quantity on one"
+                    )
+                seen.add(line.product_id)
+        return self
+
+    def cart_data(self, order_id: str) -> ReserveCartData:
+        assert self.lines is not None
+        return ReserveCartData(
+            order_id=order_id,
+            customer_id=self.customer_id,
+            lines=[CartLine(product_id=x.product_id, quantity=x.quantity) for x in self.lines],
+        )
 
     def command_data(self) -> ReserveStockData:
+        assert self.product_id is not None and self.quantity is not None
         # Reservation and order ids are left to the agent, which derives them from the
         # command id, so a re-sent command (same id) names the same reservation and order.
         return ReserveStockData(
@@ -105,10 +147,20 @@ class ProductView(_View):
     sold: int
 
 
-class ReservationView(_View):
-    id: str
+class ReservationLineView(_View):
     product_id: str
     quantity: int
+
+
+class ReservationView(_View):
+    id: str
+    product_id: str | None = Field(
+        None, description="The product of a one-product reservation; null for a cart."
+    )
+    quantity: int | None = Field(None, description="As product_id: one product only.")
+    lines: list[ReservationLineView] = Field(
+        default_factory=list, description="Every product held and its quantity."
+    )
     status: Literal["active", "committed", "released", "expired"]
     expires_at: AwareDatetime | None = None
     order_id: str
@@ -122,6 +174,13 @@ class HistoryEntryView(_View):
     request_id: str | None = None
 
 
+class OrderLineView(_View):
+    product_id: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
 class OrderSummaryView(_View):
     """An order as GET /api/orders/ lists it: everything but the history."""
 
@@ -129,8 +188,14 @@ class OrderSummaryView(_View):
     status: OrderStatusName
     total: Money
     customer_id: str
-    product_id: str
-    quantity: int
+    product_id: str | None = Field(
+        description="The product of a one-line order; null for a cart of several lines."
+    )
+    quantity: int | None = Field(description="As product_id: one-line orders only.")
+    lines: list[OrderLineView] = Field(
+        default_factory=list,
+        description="Every line of the order (one-line orders too); total is their sum.",
+    )
     created_at: AwareDatetime
     updated_at: AwareDatetime
     reservation_id: str

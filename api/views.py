@@ -40,7 +40,9 @@ from topics.messages import (
     CreateProduct,
     Reply,
     ReplyData,
+    ReserveCart,
     ReserveStock,
+    derived_id,
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
 
@@ -106,7 +108,10 @@ async def get_product(request: web.Request) -> web.Response:
 async def create_reservation(request: web.Request) -> web.Response:
     """POST /api/reservations/ → 201 {"reservation", "order"}; 409 insufficient_stock; 404."""
     raw, body = await read_json(request)
-    data = parse_body(ReserveRequest, raw).command_data()
+    reserve = parse_body(ReserveRequest, raw)
+    if reserve.lines is not None:
+        return await _reserve_cart(request, body, reserve)
+    data = reserve.command_data()
 
     def build(command_id: str) -> ReserveStock:
         return ReserveStock(id=command_id, request_id=_request_id(), key=data.product_id, data=data)
@@ -119,6 +124,30 @@ async def create_reservation(request: web.Request) -> web.Response:
         }
 
     return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def _reserve_cart(request: web.Request, body: Any, reserve: ReserveRequest) -> web.Response:
+    """A cart: held on the order's partition by its coordinator (agents.cart_rules). The
+    order id, like the reservation id, derives from the command id, so a retry with the
+    same Idempotency-Key lands on the same partition and is deduped there."""
+
+    def build(command_id: str) -> ReserveCart:
+        order_id = derived_id(command_id, "order")
+        return ReserveCart(
+            id=command_id,
+            request_id=_request_id(),
+            key=order_id,
+            data=reserve.cart_data(order_id),
+        )
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        result = reply.data.result
+        return 201, {
+            "reservation": present_reservation(result["reservation"]),
+            "order": present_order(result["order"]),
+        }
+
+    return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, on_ok)
 
 
 async def get_reservation(request: web.Request) -> web.Response:

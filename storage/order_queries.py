@@ -54,8 +54,8 @@ from storage.order_params import (
     encode_cursor,
     sorts_by_value,
 )
-from storage.queries import order_summary
-from storage.tables import orders
+from storage.queries import lines_of, order_summary
+from storage.tables import order_lines, orders
 
 # Every column but `history`, in the order the rows are built.
 _COLUMNS = [c for c in orders.c if c.name != "history"]
@@ -87,7 +87,9 @@ async def list_orders(engine: AsyncEngine, params: OrderListParams) -> OrderPage
     if len(rows) > params.limit:
         last = page[-1]
         next_cursor = encode_cursor(params, _sort_value(params, last), last.id)
-    return OrderPage(results=[order_summary(r) for r in page], next_cursor=next_cursor)
+    lines = await lines_of(engine, [r.id for r in page])
+    results = [{**order_summary(r), "lines": lines[r.id]} for r in page]
+    return OrderPage(results=results, next_cursor=next_cursor)
 
 
 def build_order_list_query(
@@ -127,7 +129,11 @@ def build_order_list_query(
     if params.customer_id is not None:
         conditions.append(orders.c.customer_id == params.customer_id)
     if params.product_id is not None:
-        conditions.append(orders.c.product_id == params.product_id)
+        # Any line of the order: a cart's products are in order_lines only.
+        with_product = select(order_lines.c.order_id).where(
+            order_lines.c.product_id == params.product_id
+        )
+        conditions.append(orders.c.id.in_(with_product))
     if keyset is not None:
         after = tuple_(literal(keyset.value, key_type), literal(keyset.order_id, orders.c.id.type))
         position = tuple_(key, orders.c.id)

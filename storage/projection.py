@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.formats import iso_utc
 from storage.notify import notify_read_models
-from storage.tables import orders, products, reservations
+from storage.tables import order_lines, orders, products, reservations
 from topics.messages import (
     OrderCreated,
     OrderSnapshot,
@@ -54,13 +54,22 @@ class _Upsert:
     table: Table
     keep_on_update: tuple[str, ...] = ()
     coalesce: tuple[str, ...] = ()
+    key: tuple[str, ...] = ("id",)
+    # Rows that never change once written (an order's lines): inserted once, no version.
+    insert_only: bool = False
 
 
 _PRODUCTS = _Upsert(products, keep_on_update=("created_at",))
+# A cart's reservation has one row per product, each versioned by its product.
 _RESERVATIONS = _Upsert(
-    reservations, keep_on_update=("created_at",), coalesce=("customer_id", "expires_at")
+    reservations,
+    keep_on_update=("created_at",),
+    coalesce=("customer_id", "expires_at"),
+    key=("id", "product_id"),
 )
 _ORDERS = _Upsert(orders)
+_ORDER_LINES = _Upsert(order_lines, key=("order_id", "product_id"), insert_only=True)
+_TABLES = (_PRODUCTS, _RESERVATIONS, _ORDERS, _ORDER_LINES)
 
 
 @dataclass
@@ -78,6 +87,8 @@ class _Batch:
             )
         elif isinstance(event, _ORDER_EVENTS):
             self.rows[_ORDERS].append(_order_row(event.data.order))
+            if isinstance(event, OrderCreated):
+                self.rows[_ORDER_LINES].extend(_order_line_rows(event.data.order))
         else:
             return False
         return True
@@ -101,7 +112,7 @@ async def project_events(
         return 0
     async with engine.begin() as conn:
         # Fixed table order and id-sorted rows: concurrent projectors lock in one order.
-        for spec in (_PRODUCTS, _RESERVATIONS, _ORDERS):
+        for spec in _TABLES:
             rows = _latest_per_id(batch.rows.get(spec, []), spec)
             if rows:
                 # executemany of one cached statement: SQLAlchemy batches the rows into
@@ -117,6 +128,8 @@ async def project_events(
 def _upsert_statement(spec: _Upsert) -> Any:
     table = spec.table
     stmt = pg_insert(table)
+    if spec.insert_only:
+        return stmt.on_conflict_do_nothing(index_elements=[table.c[k] for k in spec.key])
     excluded = stmt.excluded
     set_: dict[str, Any] = {
         c.name: excluded[c.name]
@@ -126,23 +139,28 @@ def _upsert_statement(spec: _Upsert) -> Any:
     for name in spec.coalesce:
         set_[name] = func.coalesce(excluded[name], table.c[name])
     return stmt.on_conflict_do_update(
-        index_elements=[table.c.id],
+        index_elements=[table.c[k] for k in spec.key],
         set_=set_,
         where=table.c.version < excluded.version,
     )
 
 
-_STATEMENTS = {spec: _upsert_statement(spec) for spec in (_PRODUCTS, _RESERVATIONS, _ORDERS)}
+_STATEMENTS = {spec: _upsert_statement(spec) for spec in _TABLES}
 
 
 def _latest_per_id(rows: Iterable[Row], spec: _Upsert) -> list[Row]:
     """One row per id: the rows folded in version order with the same rules the SQL
     applies, so a batch gives the rows that one-by-one application would give."""
-    by_id: dict[str, Row] = {}
+    by_id: dict[tuple[str, ...], Row] = {}
+    if spec.insert_only:
+        for row in rows:
+            by_id.setdefault(tuple(row[k] for k in spec.key), row)
+        return [by_id[key] for key in sorted(by_id)]
     for row in sorted(rows, key=lambda r: r["version"]):  # stable: first of equal versions wins
-        old = by_id.get(row["id"])
+        row_key = tuple(row[k] for k in spec.key)
+        old = by_id.get(row_key)
         if old is None:
-            by_id[row["id"]] = row
+            by_id[row_key] = row
         elif row["version"] > old["version"]:
             merged = dict(row)
             for name in spec.keep_on_update:
@@ -150,7 +168,7 @@ def _latest_per_id(rows: Iterable[Row], spec: _Upsert) -> list[Row]:
             for name in spec.coalesce:
                 if merged[name] is None:
                     merged[name] = old[name]
-            by_id[row["id"]] = merged
+            by_id[row_key] = merged
     return [by_id[key] for key in sorted(by_id)]
 
 
@@ -183,6 +201,29 @@ def _reservation_row(r: ReservationSnapshot, occurred_at: datetime) -> Row:
         "created_at": occurred_at,
         "updated_at": occurred_at,
     }
+
+
+def _order_line_rows(o: OrderSnapshot) -> list[Row]:
+    if not o.lines:  # an event written before carts: its one line is on the order
+        return [
+            {
+                "order_id": o.id,
+                "product_id": o.product_id,
+                "quantity": o.quantity,
+                "unit_price": o.unit_price,
+                "line_total": o.total,
+            }
+        ]
+    return [
+        {
+            "order_id": o.id,
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "line_total": line.line_total,
+        }
+        for line in o.lines
+    ]
 
 
 def _order_row(o: OrderSnapshot) -> Row:

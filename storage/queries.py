@@ -12,7 +12,7 @@ from sqlalchemy import Row, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.formats import iso_utc, iso_utc_or_none, money
-from storage.tables import orders, products, reservations
+from storage.tables import order_lines, orders, products, reservations
 
 
 # One fixed statement whatever the tokens, so asyncpg prepares it once per connection.
@@ -35,20 +35,52 @@ async def get_product(engine: AsyncEngine, product_id: str) -> dict[str, Any] | 
 
 
 async def get_reservation(engine: AsyncEngine, reservation_id: str) -> dict[str, Any] | None:
-    """The reservation's read model, or None when it is not (yet) projected."""
-    row = await _one(engine, select(reservations).where(reservations.c.id == reservation_id))
-    if row is None:
+    """The reservation's read model, or None when it is not (yet) projected.
+
+    A cart's reservation has a row per product: `lines` lists each product and quantity,
+    and `product_id` and `quantity` are set for a one-product reservation only. Its
+    status is the rows' one (they move together: held, committed or released as one)."""
+    query = (
+        select(reservations)
+        .where(reservations.c.id == reservation_id)
+        .order_by(reservations.c.product_id)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
         return None
+    first, only = rows[0], len(rows) == 1
     return {
-        "id": row.id,
-        "product_id": row.product_id,
-        "order_id": row.order_id,
-        "customer_id": row.customer_id,
-        "quantity": row.quantity,
-        "status": row.status,
-        "expires_at": iso_utc_or_none(row.expires_at),
-        "version": row.version,
+        "id": first.id,
+        "product_id": first.product_id if only else None,
+        "order_id": first.order_id,
+        "customer_id": first.customer_id,
+        "quantity": first.quantity if only else None,
+        "status": first.status,
+        "expires_at": iso_utc_or_none(first.expires_at),
+        "version": first.version,
+        "lines": [{"product_id": r.product_id, "quantity": r.quantity} for r in rows],
     }
+
+
+async def lines_of(engine: AsyncEngine, order_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each order's lines, in product order, in one query."""
+    if not order_ids:
+        return {}
+    l = order_lines.c  # noqa: E741
+    query = select(order_lines).where(l.order_id.in_(order_ids)).order_by(l.order_id, l.product_id)
+    found: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
+    async with engine.connect() as conn:
+        for row in await conn.execute(query):
+            found[row.order_id].append(
+                {
+                    "product_id": row.product_id,
+                    "quantity": row.quantity,
+                    "unit_price": money(row.unit_price),
+                    "line_total": money(row.line_total),
+                }
+            )
+    return found
 
 
 async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any] | None:
@@ -61,6 +93,7 @@ async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any] | None
         return None
     return {
         **order_summary(row),
+        "lines": (await lines_of(engine, [order_id]))[order_id],
         "history": [
             {
                 "status": h["status"],
@@ -79,7 +112,7 @@ def order_summary(row: Row[Any]) -> dict[str, Any]:
         "id": row.id,
         "status": row.status,
         "total": money(row.total),
-        "unit_price": money(row.unit_price),
+        "unit_price": None if row.unit_price is None else money(row.unit_price),
         "customer_id": row.customer_id,
         "product_id": row.product_id,
         "quantity": row.quantity,

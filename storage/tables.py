@@ -45,8 +45,9 @@ products = Table(
 reservations = Table(
     "reservations",
     metadata,
+    # One row per (reservation, product): a cart's reservation holds each product.
     Column("id", Text, primary_key=True),
-    Column("product_id", Text, nullable=False),
+    Column("product_id", Text, primary_key=True),
     Column("order_id", Text, nullable=False),
     Column("customer_id", Text, nullable=True),
     Column("quantity", Integer, nullable=False),
@@ -64,9 +65,10 @@ orders = Table(
     Column("id", Text, primary_key=True),
     Column("status", Text, nullable=False),
     Column("customer_id", Text, nullable=False),
-    Column("product_id", Text, nullable=False),
-    Column("quantity", Integer, nullable=False),
-    Column("unit_price", MONEY, nullable=False),
+    # A one-line order's line; NULL for a cart of several lines (see order_lines).
+    Column("product_id", Text, nullable=True),
+    Column("quantity", Integer, nullable=True),
+    Column("unit_price", MONEY, nullable=True),
     Column("total", MONEY, nullable=False),
     Column("reservation_id", Text, nullable=False),
     Column("expires_at", TIMESTAMP, nullable=False),
@@ -83,6 +85,17 @@ orders = Table(
     Index("orders_product_id_created_at_id_idx", "product_id", "created_at", "id"),
     Index("orders_product_id_total_id_idx", "product_id", "total", "id"),
     Index("orders_customer_id_total_id_idx", "customer_id", "total", "id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("product_id", Text, primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("line_total", MONEY, nullable=False),
+    Index("order_lines_product_id_idx", "product_id", "order_id"),
 )
 
 idempotency_keys = Table(

@@ -208,6 +208,7 @@ def _order_line_rows(o: OrderSnapshot) -> list[Row]:
         return [
             {
                 "order_id": o.id,
+                "position": 0,
                 "product_id": o.product_id,
                 "quantity": o.quantity,
                 "unit_price": o.unit_price,
@@ -217,12 +218,13 @@ def _order_line_rows(o: OrderSnapshot) -> list[Row]:
     return [
         {
             "order_id": o.id,
+            "position": position,
             "product_id": line.product_id,
             "quantity": line.quantity,
             "unit_price": line.unit_price,
             "line_total": line.line_total,
         }
-        for line in o.lines
+        for position, line in enumerate(o.lines)
     ]
 
 

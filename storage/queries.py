@@ -64,11 +64,11 @@ async def get_reservation(engine: AsyncEngine, reservation_id: str) -> dict[str,
 
 
 async def lines_of(engine: AsyncEngine, order_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each order's lines, in product order, in one query."""
+    """Each order's lines, in the order's own order, in one query."""
     if not order_ids:
         return {}
     l = order_lines.c  # noqa: E741
-    query = select(order_lines).where(l.order_id.in_(order_ids)).order_by(l.order_id, l.product_id)
+    query = select(order_lines).where(l.order_id.in_(order_ids)).order_by(l.order_id, l.position)
     found: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
     async with engine.connect() as conn:
         for row in await conn.execute(query):

@@ -91,6 +91,7 @@ order_lines = Table(
     "order_lines",
     metadata,
     Column("order_id", Text, primary_key=True),
+    Column("position", Integer, nullable=False),  # the line's place in the order, from 0
     Column("product_id", Text, primary_key=True),
     Column("quantity", Integer, nullable=False),
     Column("unit_price", MONEY, nullable=False),

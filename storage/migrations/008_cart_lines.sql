@@ -17,6 +17,7 @@ ALTER TABLE orders
 -- exists. The order list's product filter reads this table's product index.
 CREATE TABLE order_lines (
     order_id    text NOT NULL,
+    position    integer NOT NULL,  -- the line's place in the order, from 0
     product_id  text NOT NULL,
     quantity    integer NOT NULL CHECK (quantity > 0),
     unit_price  numeric(14, 2) NOT NULL,
@@ -25,5 +26,5 @@ CREATE TABLE order_lines (
 );
 CREATE INDEX order_lines_product_id_idx ON order_lines (product_id, order_id);
 
-INSERT INTO order_lines (order_id, product_id, quantity, unit_price, line_total)
-SELECT id, product_id, quantity, unit_price, total FROM orders;
+INSERT INTO order_lines (order_id, position, product_id, quantity, unit_price, line_total)
+SELECT id, 0, product_id, quantity, unit_price, total FROM orders;

@@ -71,9 +71,30 @@ class CartLineRequest(_Request):
     quantity: Quantity
 
 
+def _one_form_schema(schema: dict[str, Any]) -> None:
+    """The body's two forms in the document: no key may be null, and exactly one form."""
+    for name in ("product_id", "quantity", "lines"):
+        prop = schema["properties"][name]
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if options:
+            prop.update(options[0])
+        prop.pop("default", None)
+    schema["oneOf"] = [
+        {"required": ["product_id", "quantity"], "not": {"required": ["lines"]}},
+        {
+            "required": ["lines"],
+            "not": {"anyOf": [{"required": ["product_id"]}, {"required": ["quantity"]}]},
+        },
+    ]
+
+
 class ReserveRequest(_Request):
     """Body of POST /api/reservations/: one product (`product_id` and `quantity`), or a
     cart (`lines`, 1 to 50, each product once), held all or nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, json_schema_extra=_one_form_schema
+    )
 
     product_id: ProductId | None = Field(None, description="One product; or give `lines`.")
     quantity: Quantity | None = Field(None, description="With product_id.")
@@ -92,16 +113,26 @@ class ReserveRequest(_Request):
             raise ValueError("give product_id and quantity, or lines, not both")
         if self.lines is None and (self.product_id is None or self.quantity is None):
             raise ValueError("give product_id and quantity, or lines")
-        if self.lines is not None:
-            seen: set[str] = set()
-            for line in self.lines:
-                if line.product_id in seen:
-                    raise ValueError(
-                        f"product {line.product_id!r} is on more than one line; "
-                        "put its whole quantity on one"
-                    )
-                seen.add(line.product_id)
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # Absent, not null: the document shows each form's keys as required, never null.
+        if isinstance(data, dict):
+            for name in ("product_id", "quantity", "lines"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} may be left out, not null")
+        return data
+
+    def repeated_product(self) -> str | None:
+        """A product named on two lines (a 422 `duplicate_line`: JSON Schema cannot say it)."""
+        seen: set[str] = set()
+        for line in self.lines or []:
+            if line.product_id in seen:
+                return line.product_id
+            seen.add(line.product_id)
+        return None
 
     def cart_data(self, order_id: str) -> ReserveCartData:
         assert self.lines is not None

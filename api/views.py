@@ -109,6 +109,14 @@ async def create_reservation(request: web.Request) -> web.Response:
     """POST /api/reservations/ → 201 {"reservation", "order"}; 409 insufficient_stock; 404."""
     raw, body = await read_json(request)
     reserve = parse_body(ReserveRequest, raw)
+    repeated = reserve.repeated_product()
+    if repeated is not None:
+        raise ApiError(
+            422,
+            "duplicate_line",
+            f"product {repeated!r} is on more than one line; put its whole quantity on one",
+            {"product_id": repeated},
+        )
     if reserve.lines is not None:
         return await _reserve_cart(request, body, reserve)
     data = reserve.command_data()

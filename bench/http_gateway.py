@@ -11,11 +11,19 @@ PROBE_ATTEMPT_SECONDS = 3.0
 
 
 class HttpGateway:
-    label = "HTTP gateway"
+    """`lines` > 1: each request is a cart of that many products (taken in turn), one
+    unit each; `acknowledged` counts carts."""
 
     def __init__(
-        self, base_url: str, product_ids: list[str], concurrency: int, timeout: float
+        self,
+        base_url: str,
+        product_ids: list[str],
+        concurrency: int,
+        timeout: float,
+        lines: int = 1,
     ) -> None:
+        self.label = "HTTP gateway" if lines == 1 else f"HTTP gateway, carts of {lines}"
+        self.lines = lines
         self.product_ids = product_ids
         self.acknowledged = 0
         self._base = base_url.rstrip("/")
@@ -68,12 +76,24 @@ class HttpGateway:
                 raise RuntimeError(f"create product: {response.status} {await response.text()}")
 
     async def reserve(self, index: int) -> bool:
-        body = {
+        body: dict[str, object] = {
             # Products in turn: a uniform load over all of them.
             "product_id": self.product_ids[index % len(self.product_ids)],
             "quantity": 1,
             "customer_id": f"customer-{index % 1000}",
         }
+        if self.lines > 1:
+            count = len(self.product_ids)
+            body = {
+                "customer_id": body["customer_id"],
+                "lines": [
+                    {
+                        "product_id": self.product_ids[(index * self.lines + k) % count],
+                        "quantity": 1,
+                    }
+                    for k in range(self.lines)
+                ],
+            }
         async with self.session.post(f"{self._base}/api/reservations/", json=body) as response:
             payload = await response.read()  # always drain, so the connection is reused
             if response.status == 201:

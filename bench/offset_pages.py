@@ -6,8 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.order_params import OrderListParams
-from storage.order_queries import OrderPage, build_order_list_query
-from storage.queries import order_summary
+from storage.order_queries import OrderPage, build_order_list_query, summaries
 
 
 async def list_orders_offset(
@@ -24,4 +23,4 @@ async def list_orders_offset(
     # An engine from storage.engine, as list_orders needs (plans with the real values).
     async with engine.connect() as conn:
         rows = list((await conn.execute(query)).all())
-    return OrderPage(results=[order_summary(r) for r in rows[: params.limit]], next_cursor=None)
+    return OrderPage(results=await summaries(engine, rows[: params.limit]), next_cursor=None)

@@ -1,7 +1,9 @@
-"""Mode (c), the seed's approach: one PostgreSQL transaction per reservation.
+"""Modes (c) and (e), the seed's approach: one PostgreSQL transaction per reservation.
 
 SELECT ... FOR UPDATE locks the product row, then the stock is decremented and a
-reservation row and an order row are inserted, then COMMIT. Every reservation of one
+reservation row and an order row are inserted, then COMMIT. A cart (mode e) locks its
+products' rows in id order (so two carts cannot deadlock), checks every one, and writes
+a reservation and an order row per line. Every reservation of one
 product therefore waits for the previous one's commit (and its WAL flush): this is
 the serialization the stream pipeline replaces with one partition owner.
 """
@@ -48,6 +50,9 @@ _DDL = (
 )
 
 _LOCK = text("SELECT stock, price FROM products WHERE id = :id FOR UPDATE")
+_LOCK_CART = text(
+    "SELECT id, stock, price FROM products WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+)
 _TAKE = text("UPDATE products SET stock = stock - :q, reserved = reserved + :q WHERE id = :id")
 _RESERVATION = text(
     "INSERT INTO reservations (id, product_id, customer_id, quantity, status, expires_at)"
@@ -65,11 +70,20 @@ MAX_POOL = 150
 class PostgresBaseline:
     """Owns its schema: `setup()` creates it with one product, `close()` drops it."""
 
-    label = "PostgreSQL SELECT FOR UPDATE"
-
     def __init__(
-        self, database_url: str, schema: str, product_ids: list[str], concurrency: int
+        self,
+        database_url: str,
+        schema: str,
+        product_ids: list[str],
+        concurrency: int,
+        lines: int = 1,
     ) -> None:
+        self.label = (
+            "PostgreSQL SELECT FOR UPDATE"
+            if lines == 1
+            else f"PostgreSQL FOR UPDATE, carts of {lines} (rows locked in id order)"
+        )
+        self.lines = lines
         self.schema = schema
         self.product_ids = product_ids
         self.acknowledged = 0
@@ -104,6 +118,8 @@ class PostgresBaseline:
 
     async def reserve(self, index: int) -> bool:
         """One reservation of one unit in one transaction; False when out of stock."""
+        if self.lines > 1:
+            return await self.reserve_cart(index)
         # Products in turn: a uniform load over all of them.
         product_id = self.product_ids[index % len(self.product_ids)]
         async with self._engine.begin() as conn:
@@ -133,6 +149,43 @@ class PostgresBaseline:
                     "total": Decimal(row.price),
                 },
             )
+        self.acknowledged += 1
+        return True
+
+    async def reserve_cart(self, index: int) -> bool:
+        """A cart of `lines` products (in turn), one unit each, all in one transaction."""
+        count = len(self.product_ids)
+        wanted = sorted(
+            {self.product_ids[(index * self.lines + k) % count] for k in range(self.lines)}
+        )
+        customer_id = f"customer-{index % 1000}"
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_LOCK_CART, {"ids": wanted})).all()
+            if any(row.stock < 1 for row in rows):
+                return False
+            for row in rows:
+                reservation_id = str(uuid.uuid4())
+                await conn.execute(_TAKE, {"id": row.id, "q": 1})
+                await conn.execute(
+                    _RESERVATION,
+                    {
+                        "id": reservation_id,
+                        "product_id": row.id,
+                        "customer_id": customer_id,
+                        "q": 1,
+                    },
+                )
+                await conn.execute(
+                    _ORDER,
+                    {
+                        "id": str(uuid.uuid4()),
+                        "reservation_id": reservation_id,
+                        "product_id": row.id,
+                        "customer_id": customer_id,
+                        "q": 1,
+                        "total": Decimal(row.price),
+                    },
+                )
         self.acknowledged += 1
         return True
 

@@ -2,7 +2,9 @@
 
 (a) ReserveStock posted straight to Kafka, outcome awaited on a reply topic;
 (b) POST /api/reservations/ through the HTTP gateway;
-(c) the seed's approach: a PostgreSQL transaction with SELECT ... FOR UPDATE.
+(c) the seed's approach: a PostgreSQL transaction with SELECT ... FOR UPDATE;
+(d) carts of `--cart-lines` products (3) through the HTTP gateway, one unit each;
+(e) the same carts in PostgreSQL, the cart's rows locked in id order.
 
 One product per mode with stock that never runs out (or `--products N`, reserved in
 turn: a uniform load), the same number of concurrent clients and requests for each, on
@@ -39,7 +41,8 @@ from bench.sweep_report import plot_sweep, render_sweep
 from inventory.settings import Settings
 
 STOCK = 100_000_000  # never runs out: every attempt should be acknowledged
-MODES = ("a", "b", "c")
+MODES = ("a", "b", "c", "d", "e")
+CART_MODES = ("d", "e")
 WARMUP_MAX_SECONDS = 15.0  # with the phase limits, keeps a default run under 5 minutes
 
 
@@ -49,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Reservations/s and p50/p99 latency: (a) Kafka commands, (b) HTTP "
         "gateway, (c) PostgreSQL SELECT ... FOR UPDATE, in one run.",
     )
-    parser.add_argument("--modes", default="a,b,c", help="comma separated subset of a,b,c")
+    parser.add_argument("--modes", default="a,b,c,d,e", help="comma separated subset of a,b,c,d,e")
+    parser.add_argument(
+        "--cart-lines", type=int, default=3, help="products per cart in modes d and e"
+    )
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients")
@@ -89,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--modes takes a comma separated subset of {','.join(MODES)}")
     if min(args.requests, args.concurrency) < 1 or args.warmup < 0:
         parser.error("--requests and --concurrency must be >= 1, --warmup >= 0")
+    if args.cart_lines < 2:
+        parser.error("--cart-lines must be >= 2")
     if min(args.products, args.workers) < 1:
         parser.error("--products and --workers must be >= 1")
     try:
@@ -147,9 +155,11 @@ async def measure(
 
 
 def product_ids(args: argparse.Namespace, mode: str, run_id: str, clients: int) -> list[str]:
-    """A fresh set of products for one mode at one number of clients."""
+    """A fresh set of products for one mode at one number of clients (a cart mode has at
+    least one product per line)."""
     base = f"bench-{mode}{clients}-{run_id}"
-    return [base] if args.products == 1 else [f"{base}-{i}" for i in range(args.products)]
+    count = max(args.products, args.cart_lines) if mode in CART_MODES else args.products
+    return [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
 
 
 async def bench_kafka(
@@ -168,47 +178,52 @@ async def bench_kafka(
 
 
 async def bench_http(
-    args: argparse.Namespace, stack: Stack, base_url: str, run_id: str, clients: int
+    args: argparse.Namespace, stack: Stack, base_url: str, run_id: str, clients: int, mode: str
 ) -> ModeResult:
+    lines = args.cart_lines if mode in CART_MODES else 1
     target = HttpGateway(
-        base_url, product_ids(args, "b", run_id, clients), clients, args.request_timeout
+        base_url, product_ids(args, mode, run_id, clients), clients, args.request_timeout, lines
     )
     await target.start()
     try:
         await target.wait_healthy(time.monotonic() + args.startup_timeout)
         await target.create_products(STOCK)
-        result, cpu = await measure(args, "(b)", target.reserve, stack.pids(), clients)
+        result, cpu = await measure(args, f"({mode})", target.reserve, stack.pids(), clients)
     finally:
         await target.stop()
-    check = await stack.wait_reserved(target.product_ids, target.acknowledged, 30.0)
-    return ModeResult("b", target.label, result, check, cpu)
+    units = target.acknowledged * lines
+    check = await stack.wait_reserved(target.product_ids, units, 30.0)
+    return ModeResult(mode, target.label, result, check, cpu)
 
 
 async def bench_postgres(
-    args: argparse.Namespace, stack: Stack, run_id: str, clients: int
+    args: argparse.Namespace, stack: Stack, run_id: str, clients: int, mode: str
 ) -> ModeResult:
     settings = stack.settings
+    lines = args.cart_lines if mode in CART_MODES else 1
     target = PostgresBaseline(
         settings.database_url.get_secret_value(),
-        f"bench_baseline_{run_id}_{clients}",
-        product_ids(args, "c", run_id, clients),
+        f"bench_baseline_{mode}_{run_id}_{clients}",
+        product_ids(args, mode, run_id, clients),
         clients,
+        lines,
     )
     try:
         await target.setup(STOCK)
         # The PostgreSQL server is not our child: its share shows in the machine total.
-        result, cpu = await measure(args, "(c)", target.reserve, stack.pids(), clients)
+        result, cpu = await measure(args, f"({mode})", target.reserve, stack.pids(), clients)
         reserved = await target.reserved_units()
+        units = target.acknowledged * lines
         check = (
-            f"ok, table shows {reserved} reserved = {target.acknowledged} acknowledged"
-            if reserved == target.acknowledged
-            else f"MISMATCH: table shows {reserved} reserved, client saw {target.acknowledged}"
+            f"ok, table shows {reserved} reserved = {units} acknowledged units"
+            if reserved == units
+            else f"MISMATCH: table shows {reserved} reserved, client saw {units} units"
         )
         if target.pool_size < clients:
             check += f" (pool of {target.pool_size} connections for {clients} clients)"
     finally:
         await target.close(drop_schema=not args.keep)
-    return ModeResult("c", target.label, result, check, cpu)
+    return ModeResult(mode, target.label, result, check, cpu)
 
 
 async def start_pipeline(args: argparse.Namespace, stack: Stack) -> str | None:
@@ -221,7 +236,7 @@ async def start_pipeline(args: argparse.Namespace, stack: Stack) -> str | None:
     for _ in range(args.workers):
         stack.start("worker")
     stack.start("projector")
-    if "b" not in args.modes:
+    if not {"b", "d"} & set(args.modes):
         return None
     gateway = stack.start("gateway")
     url = await stack.gateway_url(gateway, time.monotonic() + args.startup_timeout)
@@ -243,7 +258,7 @@ async def run(
         }
     )
     stack = Stack(settings, workdir)
-    uses_pipeline = bool({"a", "b"} & set(args.modes))
+    uses_pipeline = bool({"a", "b", "d"} & set(args.modes))
     levels: list[tuple[int, list[ModeResult]]] = []
     try:
         base_url = await start_pipeline(args, stack) if uses_pipeline else None
@@ -252,11 +267,11 @@ async def run(
             for mode in args.modes:
                 if mode == "a":
                     results.append(await bench_kafka(args, stack, run_id, clients))
-                elif mode == "b":
+                elif mode in ("b", "d"):
                     assert base_url is not None
-                    results.append(await bench_http(args, stack, base_url, run_id, clients))
+                    results.append(await bench_http(args, stack, base_url, run_id, clients, mode))
                 else:
-                    results.append(await bench_postgres(args, stack, run_id, clients))
+                    results.append(await bench_postgres(args, stack, run_id, clients, mode))
                 stack.check_alive()
             levels.append((clients, results))
     finally:

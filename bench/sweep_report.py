@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.plots import log_x_panel
-from bench.report import ModeResult
+from bench.report import BASELINES, ModeResult
 
 # The targets of issue 9 at 50 clients: (a) Kafka direct >= 5x, (b) HTTP >= 3x (c).
 TARGETS = {"a": 5.0, "b": 3.0}
@@ -20,9 +20,8 @@ def render_sweep(levels: list[tuple[int, list[ModeResult]]]) -> str:
     header = ["clients"]
     for mode in modes:
         header += [f"({mode}) res/s", f"({mode}) p99 ms"]
-    pipeline = [m for m in modes if m != "c"]
-    if "c" in modes:
-        header += [f"({m}) / (c)" for m in pipeline]
+    compared = [m for m in modes if BASELINES.get(m) in modes]
+    header += [f"({m}) / ({BASELINES[m]})" for m in compared]
     lines = [
         "Sweep: " + ", ".join(f"({m}) {labels[m]}" for m in modes),
         "",
@@ -35,8 +34,9 @@ def render_sweep(levels: list[tuple[int, list[ModeResult]]]) -> str:
         for mode in modes:
             r = by_mode[mode]
             row += [f"{r.throughput:.0f}", f"{r.percentile_ms(99):.1f}"]
-        if "c" in modes and by_mode["c"].throughput > 0:
-            row += [f"{by_mode[m].throughput / by_mode['c'].throughput:.2f}x" for m in pipeline]
+        for m in compared:
+            base = by_mode[BASELINES[m]].throughput
+            row.append(f"{by_mode[m].throughput / base:.2f}x" if base > 0 else "-")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -87,9 +87,13 @@ async def list_orders(engine: AsyncEngine, params: OrderListParams) -> OrderPage
     if len(rows) > params.limit:
         last = page[-1]
         next_cursor = encode_cursor(params, _sort_value(params, last), last.id)
-    lines = await lines_of(engine, [r.id for r in page])
-    results = [{**order_summary(r), "lines": lines[r.id]} for r in page]
-    return OrderPage(results=results, next_cursor=next_cursor)
+    return OrderPage(results=await summaries(engine, page), next_cursor=next_cursor)
+
+
+async def summaries(engine: AsyncEngine, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """The page's rows as the list shows them, each with its lines (one more query)."""
+    lines = await lines_of(engine, [r.id for r in rows])
+    return [{**order_summary(r), "lines": lines[r.id]} for r in rows]
 
 
 def build_order_list_query(

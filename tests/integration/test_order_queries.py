@@ -124,14 +124,27 @@ async def seeded(engine: AsyncEngine) -> AsyncIterator[Seeded]:
         await conn.execute(
             _SEED_TIES, {"prefix": prefix, "n": N_TIES, "total": TIE_TOTAL, "at": TIE_AT}
         )
+        # Every order's line, as the projector writes it (the product filter reads these).
+        await conn.execute(
+            text(
+                "INSERT INTO order_lines (order_id, position, product_id, quantity, unit_price,"
+                " line_total) SELECT id, 0, product_id, quantity, unit_price, total"
+                " FROM orders WHERE id LIKE :pattern"
+            ),
+            {"pattern": prefix + "%"},
+        )
         # Fresh statistics, or the planner plans for the table as it was before the seed.
         await conn.execute(text("ANALYZE orders"))
+        await conn.execute(text("ANALYZE order_lines"))
     seconds = time.perf_counter() - started
     print(f"\nseeded {N_ORDERS + N_TIES} orders and analyzed in {seconds:.1f} s")
     yield Seeded(prefix=prefix, seconds=seconds)
     async with engine.begin() as conn:
         await conn.execute(
             text("DELETE FROM orders WHERE customer_id LIKE :pattern"), {"pattern": prefix + "%"}
+        )
+        await conn.execute(
+            text("DELETE FROM order_lines WHERE order_id LIKE :pattern"), {"pattern": prefix + "%"}
         )
 
 
@@ -424,8 +437,17 @@ async def test_a_page_is_json_ready_with_money_as_strings_and_utc_times(
         "expires_at",
         "cancel_reason",
         "version",
+        "lines",
     }
     assert row["total"] == "500.00" and row["created_at"] == "2024-06-15T12:00:00Z"
+    assert row["lines"] == [
+        {
+            "product_id": row["product_id"],
+            "quantity": 1,
+            "unit_price": "500.00",
+            "line_total": "500.00",
+        }
+    ]
     assert page.next_cursor is not None
 
 

@@ -28,6 +28,7 @@ from topics.messages import (
     HistoryEntrySnapshot,
     OrderCreated,
     OrderCreatedData,
+    OrderLineSnapshot,
     OrderSnapshot,
     OrderStatusChanged,
     OrderStatusChangedData,
@@ -201,6 +202,7 @@ async def test_reservation_lifecycle_projects_reservation_and_product(
         "status": "active",
         "expires_at": "2025-01-02T03:14:05Z",
         "version": 2,
+        "lines": [{"product_id": pid, "quantity": 2}],
     }
 
     await project_events(
@@ -244,6 +246,62 @@ async def test_released_and_expired_reservations_return_the_stock(
     assert (prod["available"], prod["reserved"], prod["version"]) == (10, 0, 3)
 
 
+async def test_a_carts_reservation_and_order_keep_every_line(engine: AsyncEngine) -> None:
+    a, b, rid, oid = unique("p"), unique("p"), unique("r"), unique("o")
+    a2, b2 = product(a, 2, reserved=2), product(b, 2, reserved=1)
+    await project_events(
+        engine,
+        [
+            created(product(a, 1)),
+            created(product(b, 1)),
+            # One reservation id on both products: a row each, versioned by its product.
+            reservation_event(ReservationCreated, a2, reservation(rid, a2, quantity=2)),
+            reservation_event(ReservationCreated, b2, reservation(rid, b2, quantity=1)),
+            order_created(
+                order(
+                    oid,
+                    1,
+                    product_id=None,
+                    quantity=None,
+                    unit_price=None,
+                    total=Decimal("59.97"),
+                    lines=[
+                        OrderLineSnapshot(
+                            product_id=b,
+                            quantity=2,
+                            unit_price=Decimal("19.99"),
+                            line_total=Decimal("39.98"),
+                        ),
+                        OrderLineSnapshot(
+                            product_id=a,
+                            quantity=1,
+                            unit_price=Decimal("19.99"),
+                            line_total=Decimal("19.99"),
+                        ),
+                    ],
+                )
+            ),
+        ],
+    )
+    held = await get_reservation(engine, rid)
+    assert held is not None
+    assert (held["product_id"], held["quantity"]) == (None, None)
+    assert sorted((x["product_id"], x["quantity"]) for x in held["lines"]) == sorted(
+        [(a, 2), (b, 1)]
+    )
+    got = await get_order(engine, oid)
+    assert got is not None and got["product_id"] is None and got["unit_price"] is None
+    # The lines in the order's own order, not sorted by product.
+    assert [(x["product_id"], x["line_total"]) for x in got["lines"]] == [
+        (b, "39.98"),
+        (a, "19.99"),
+    ]
+    # An order.created seen again (a replay) adds no line twice.
+    await project_events(engine, [order_created(order(oid, 1, lines=[], product_id=a))])
+    again = await get_order(engine, oid)
+    assert again is not None and len(again["lines"]) == 2
+
+
 async def test_order_created_and_status_changed(engine: AsyncEngine) -> None:
     oid = unique("o")
     await project_events(engine, [order_created(order(oid, 1))])
@@ -261,6 +319,10 @@ async def test_order_created_and_status_changed(engine: AsyncEngine) -> None:
         "reservation_id": f"res-of-{oid}",
         "expires_at": "2025-01-02T03:14:05Z",
         "cancel_reason": None,
+        # An event written before carts has no lines: its one line is the order's own.
+        "lines": [
+            {"product_id": "p-1", "quantity": 3, "unit_price": "19.99", "line_total": "59.97"}
+        ],
         "history": [
             {
                 "status": "pending",

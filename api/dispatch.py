@@ -158,15 +158,16 @@ async def _send(
         seen["outcome"] = reply.data.code  # "ok", or the refusal's code
 
     data = reply.data
-    if not data.ok:
-        instead = await on_refused(data) if on_refused is not None else None
-        if instead is not None:
-            return instead
-        return status_for_refusal(data.code), error_body(data.code, data.message, data.details)
-    if not await request.app[READ_WAITER].wait(data.read_after, deadline):
+    # A refusal may name rows too: a cart's 409 waits until the lines it gave back show.
+    if data.read_after and not await request.app[READ_WAITER].wait(data.read_after, deadline):
         log.warning(
             "read models did not reach %s before the reply deadline (request_id=%s)",
             [t.model_dump() for t in data.read_after],
             current_request_id(),
         )
+    if not data.ok:
+        instead = await on_refused(data) if on_refused is not None else None
+        if instead is not None:
+            return instead
+        return status_for_refusal(data.code), error_body(data.code, data.message, data.details)
     return on_ok(reply)

@@ -29,7 +29,7 @@ from storage.engine import create_engine, quote_identifier
 from storage.migrate import migrate
 
 # The tables replay owns (idempotency keys are the gateway's, not a projection).
-READ_MODEL_TABLES = ("products", "reservations", "orders", "audit_log")
+READ_MODEL_TABLES = ("products", "reservations", "orders", "order_lines", "audit_log")
 
 
 @dataclass

@@ -139,7 +139,8 @@ async def test_a_product_named_twice_is_a_422_and_nothing_is_sent(
     a = await create_product(http, 5)
     status, body = await reserve_cart(http, [(a, 1), (a, 2)])
     assert status == 422, body
-    assert "more than one line" in str(body["error"]["details"])
+    assert body["error"]["code"] == "duplicate_line"
+    assert body["error"]["details"] == {"product_id": a}
     status, body = await reserve_cart(http, [])
     assert status == 422, body
 

@@ -21,10 +21,14 @@ from tests.support.waiting import eventually
 from topics.messages import (
     AdjustStock,
     AdjustStockData,
+    CartLine,
     ChangeStatus,
     ChangeStatusData,
+    ReserveCart,
+    ReserveCartData,
     ReserveStock,
     ReserveStockData,
+    derived_id,
 )
 
 pytestmark = pytest.mark.integration
@@ -56,8 +60,9 @@ async def table_rows(engine: AsyncEngine, schema: str, table: str) -> list[tuple
             if c not in VOLATILE
         ]
         listed = ", ".join(columns)
+        # Every column in order: rows come out the same whatever the table's key.
         result = await conn.execute(
-            text(f"SELECT {listed} FROM {quote_identifier(schema)}.{table} ORDER BY id")
+            text(f"SELECT {listed} FROM {quote_identifier(schema)}.{table} ORDER BY {listed}")
         )
         return [tuple(row) for row in result]
 
@@ -91,7 +96,26 @@ async def mixed_workload(pipeline: Pipeline) -> None:
     await pipeline.request(
         ChangeStatus(key=orders[0], data=ChangeStatusData(order_id=orders[0], status="processing"))
     )
-    await pipeline.assert_invariants([product_id])
+    # A cart: one reservation id on two products, an order of two lines.
+    other = unique("p")
+    await pipeline.create_product(other, 5)
+    cart_id = unique("cart")
+    held = await pipeline.request(
+        ReserveCart(
+            id=cart_id,
+            key=derived_id(cart_id, "order"),
+            data=ReserveCartData(
+                order_id=derived_id(cart_id, "order"),
+                customer_id="c",
+                lines=[
+                    CartLine(product_id=other, quantity=2),
+                    CartLine(product_id=product_id, quantity=1),
+                ],
+            ),
+        )
+    )
+    assert held.data.ok, held.data
+    await pipeline.assert_invariants([product_id, other])
     # The read models trail the events (projector batches): let them catch up first.
     await pipeline.settled()
 

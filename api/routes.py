@@ -155,14 +155,28 @@ ROUTES: tuple[Route, ...] = (
         "/api/reservations/",
         views.create_reservation,
         "createReservation",
-        "Reserve stock; creates a pending order that expires unless confirmed",
+        "Reserve one product, or a cart of several (`lines`, all or nothing); creates a "
+        "pending order that expires unless confirmed",
         (
             Response(201, "Reserved.", ReservationCreatedResponse, _RESERVATION_LINKS),
-            Response(404, "Unknown product (`product_not_found`)."),
             Response(
-                409, "Not enough stock (`insufficient_stock`, details: available, requested)."
+                404,
+                "Unknown product (`product_not_found`; a cart names every unknown one in "
+                "details.product_ids, nothing held).",
             ),
-            *_PIPELINE_ERRORS,
+            Response(
+                409,
+                "Not enough stock (`insufficient_stock`, details: available, requested; a "
+                "cart: details.lines, each short line with product_id, requested, "
+                "available, sent once every held line is given back).",
+            ),
+            *_PIPELINE_ERRORS[:2],
+            Response(
+                422,
+                "Invalid body (`validation_error`), `idempotency_key_reused`, or a cart "
+                "naming one product on two lines (`duplicate_line`).",
+            ),
+            *_PIPELINE_ERRORS[3:],
         ),
         body=ReserveRequest,
     ),

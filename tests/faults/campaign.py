@@ -47,6 +47,7 @@ from sqlalchemy import select
 
 from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import LOCAL_KAFKA, Settings
+from storage.tables import order_lines as order_lines_table
 from storage.tables import orders as orders_table
 from storage.tables import products as products_table
 from tests.faults.ledger import Ledger, Snapshot, violations
@@ -209,10 +210,14 @@ class Clients:
         mine: dict[str, str] = {}  # order id -> status this client was told
         while time.monotonic() < load_until:
             choice = rng.choices(
-                ["reserve", "confirm", "cancel", "advance", "adjust"], [50, 20, 8, 12, 10]
+                ["reserve", "cart", "confirm", "cancel", "advance", "adjust"],
+                [40, 10, 20, 8, 12, 10],
             )[0]
             if choice == "reserve":
                 await self.reserve(session, rng, n, rng.choice(products), mine)
+            elif choice == "cart":
+                picked = rng.sample(products, k=min(len(products), rng.randint(2, 3)))
+                await self.reserve_cart(session, rng, n, picked, mine)
             elif choice == "adjust":
                 await self.adjust(session, rng, rng.choice(products))
             else:
@@ -233,6 +238,25 @@ class Clients:
         if answer and answer[0] == 201:
             order_id = answer[1]["order"]["id"]
             self.ledger.reserved(product_id, order_id, quantity)
+            mine[order_id] = "pending"
+
+    async def reserve_cart(
+        self,
+        session: aiohttp.ClientSession,
+        rng: random.Random,
+        n: int,
+        product_ids: list[str],
+        mine: dict[str, str],
+    ) -> None:
+        lines = {product_id: rng.randint(1, 2) for product_id in product_ids}
+        body = {
+            "customer_id": f"client-{n}",
+            "lines": [{"product_id": p, "quantity": q} for p, q in lines.items()],
+        }
+        answer = await self.call(session, rng, "cart", "POST", "/api/reservations/", body)
+        if answer and answer[0] == 201:
+            order_id = answer[1]["order"]["id"]
+            self.ledger.cart_reserved(order_id, lines)
             mine[order_id] = "pending"
 
     async def adjust(
@@ -364,7 +388,7 @@ async def snapshots(pipeline: Pipeline) -> list[Snapshot]:
         pipeline.settings, changelog_of(pipeline.settings.app_id, ORDERS_TABLE)
     )
     table_orders = {
-        k: {"status": v["status"], "product_id": v["product_id"], "quantity": v["quantity"]}
+        k: {"status": v["status"], "lines": _lines_of_row(v)}
         for k, v in rows.items()
         if not k.startswith("\x00")
     }
@@ -374,14 +398,25 @@ async def snapshots(pipeline: Pipeline) -> list[Snapshot]:
             r.id: {"available": r.available, "reserved": r.reserved, "sold": r.sold}
             for r in await conn.execute(select(p.id, p.available, p.reserved, p.sold))
         }
+        read_lines: dict[str, dict[str, int]] = {}
+        line = order_lines_table.c
+        for r in await conn.execute(select(line.order_id, line.product_id, line.quantity)):
+            read_lines.setdefault(r.order_id, {})[r.product_id] = r.quantity
         read_orders = {
-            r.id: {"status": r.status, "product_id": r.product_id, "quantity": r.quantity}
-            for r in await conn.execute(select(o.id, o.status, o.product_id, o.quantity))
+            r.id: {"status": r.status, "lines": read_lines.get(r.id, {})}
+            for r in await conn.execute(select(o.id, o.status))
         }
     return [
         Snapshot("tables", table_products, table_orders),
         Snapshot("read models", read_products, read_orders),
     ]
+
+
+def _lines_of_row(row: dict[str, Any]) -> dict[str, int]:
+    """An order row's lines; a row written before carts has its one line on itself."""
+    if "lines" in row:
+        return {line["product_id"]: line["quantity"] for line in row["lines"]}
+    return {row["product_id"]: row["quantity"]}
 
 
 async def quiet(pipeline: Pipeline, ttl: float) -> list[Snapshot]:

@@ -21,8 +21,7 @@ SOLD_STATES = frozenset({"confirmed", "processing", "shipped", "delivered"})
 
 @dataclass
 class OrderLedger:
-    product_id: str
-    quantity: int
+    lines: dict[str, int]  # product id -> quantity (a cart has several)
     # Every status a client was told the order reached, in the order it was told.
     acknowledged: list[str] = field(default_factory=lambda: ["pending"])
 
@@ -40,7 +39,10 @@ class Ledger:
     unanswered: list[str] = field(default_factory=list)  # requests never answered for sure
 
     def reserved(self, product_id: str, order_id: str, quantity: int) -> None:
-        self.orders[order_id] = OrderLedger(product_id, quantity)
+        self.orders[order_id] = OrderLedger({product_id: quantity})
+
+    def cart_reserved(self, order_id: str, lines: dict[str, int]) -> None:
+        self.orders[order_id] = OrderLedger(dict(lines))
 
     def status_changed(self, order_id: str, status: str) -> None:
         self.orders[order_id].acknowledged.append(status)
@@ -51,7 +53,7 @@ class Snapshot:
     """One view of the pipeline's state: the worker's tables or the read models.
 
     products: product id -> {"available", "reserved", "sold"};
-    orders: order id -> {"status", "product_id", "quantity"}."""
+    orders: order id -> {"status", "lines": {product id: quantity}}."""
 
     name: str
     products: Mapping[str, Mapping[str, Any]]
@@ -94,12 +96,13 @@ def _stock_violations(ledger: Ledger, snapshot: Snapshot) -> list[str]:
     sold: Counter[str] = Counter()
     orders_of: Counter[str] = Counter()
     for order in snapshot.orders.values():
-        orders_of[order["product_id"]] += 1
-        if order["status"] == "pending":
-            held[order["product_id"]] += order["quantity"]
-        elif order["status"] in SOLD_STATES:
-            sold[order["product_id"]] += order["quantity"]
-    acknowledged_orders = Counter(o.product_id for o in ledger.orders.values())
+        for product_id, quantity in order["lines"].items():
+            orders_of[product_id] += 1
+            if order["status"] == "pending":
+                held[product_id] += quantity
+            elif order["status"] in SOLD_STATES:
+                sold[product_id] += quantity
+    acknowledged_orders = Counter(p for o in ledger.orders.values() for p in o.lines)
     for product_id, initial in ledger.initial.items():
         row = snapshot.products.get(product_id)
         where = f"{snapshot.name}: product {product_id}"
@@ -126,8 +129,8 @@ def _stock_violations(ledger: Ledger, snapshot: Snapshot) -> list[str]:
             )
         if orders_of[product_id] != acknowledged_orders[product_id]:
             found.append(
-                f"{where}: {orders_of[product_id]} orders, "
-                f"{acknowledged_orders[product_id]} reservations acknowledged"
+                f"{where}: on {orders_of[product_id]} orders, "
+                f"on {acknowledged_orders[product_id]} acknowledged reservations"
             )
     return found
 
@@ -140,6 +143,8 @@ def _order_violations(ledger: Ledger, snapshot: Snapshot) -> list[str]:
         if row is None:
             found.append(f"{where}: acknowledged, missing")
             continue
+        if row["lines"] != order.lines:
+            found.append(f"{where}: acknowledged lines {order.lines}, holds {row['lines']}")
         final, told = row["status"], order.acknowledged
         if not reachable(told[-1], final):
             found.append(f"{where}: acknowledged {told[-1]}, now {final}")

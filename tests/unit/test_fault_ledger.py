@@ -26,8 +26,8 @@ def snapshot(**product: int) -> Snapshot:
         "tables",
         {"p": row},
         {
-            "o1": {"status": "shipped", "product_id": "p", "quantity": 3},
-            "o2": {"status": "pending", "product_id": "p", "quantity": 2},
+            "o1": {"status": "shipped", "lines": {"p": 3}},
+            "o2": {"status": "pending", "lines": {"p": 2}},
         },
     )
 
@@ -131,3 +131,27 @@ def test_unanswered_requests_and_server_errors_are_violations() -> None:
 def test_reachable_follows_the_order_state_machine() -> None:
     assert reachable("pending", "delivered") and reachable("confirmed", "confirmed")
     assert not reachable("shipped", "cancelled") and not reachable("delivered", "pending")
+
+
+def test_a_cart_counts_on_each_of_its_products_and_a_lost_line_is_named() -> None:
+    book = ledger()
+    book.initial["q"] = 5
+    book.cart_reserved("c1", {"p": 1, "q": 2})
+    view = snapshot(available=6, reserved=3)
+    products = {**view.products, "q": {"available": 3, "reserved": 2, "sold": 0}}
+    orders = {**view.orders, "c1": {"status": "pending", "lines": {"p": 1, "q": 2}}}
+    cart_audit = [
+        *audit(),
+        {
+            "id": "e-c1",
+            "type": "reservation.created",
+            "key": "p",
+            "data": {"reservation": {"order_id": "c1"}},
+        },
+    ]
+    assert violations(book, [Snapshot("tables", products, orders)], cart_audit, {}) == []
+    # A line held with its order gone from the other product: the counts disagree.
+    broken = {**orders, "c1": {"status": "pending", "lines": {"p": 1}}}
+    found = violations(book, [Snapshot("tables", products, broken)], cart_audit, {})
+    assert any("pending orders hold 0" in line for line in found), found
+    assert any("acknowledged lines" in line for line in found), found

@@ -30,21 +30,19 @@ from typing import Any
 from agents import order_rules
 from agents.domain import cart_saga, order_state
 from agents.domain.errors import DomainError
-from agents.outcome import CartSaved, DeadlineSet, Outcome, ok_reply, refusal
+from agents.outcome import CartSaved, Outcome, refusal
 from topics.messages import (
     CartLineAnswered,
     Continuation,
     HoldCartLine,
     HoldCartLineData,
-    OrderCreated,
-    OrderCreatedData,
     ReleaseCartLine,
     ReleaseCartLineData,
     ReserveCart,
     VersionToken,
     derived_id,
 )
-from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, ORDERS_EVENTS
+from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS
 
 ENTITY = "order"
 
@@ -209,40 +207,18 @@ def _create_order(
         now,
         command.request_id,
     )
-    snapshot = order_rules.order_snapshot(order)
-    out = Outcome()
-    out.emit_audited_event(
-        ORDERS_EVENTS,
-        OrderCreated(
-            id=derived_id(command.id, "event:order.created"),
-            request_id=command.request_id,
-            occurred_at=now,
-            key=order.order_id,
-            causation_id=command.id,
-            actor=command.actor,
-            data=OrderCreatedData(order=snapshot),
-        ),
-        order.order_id,
-    )
-    out.state = order_state.to_dict(order)
-    out.effects.append(DeadlineSet(order.expires_at.timestamp()))
-    out.effects.append(CartSaved(None))
     reservation = {
         "id": cart.reservation_id,
         "status": "active",
         "customer_id": cart.customer_id,
         "order_id": cart.order_id,
-        "expires_at": snapshot.expires_at.isoformat(),
+        "expires_at": order.expires_at.isoformat(),
         "lines": [
             {"product_id": line.product_id, "quantity": line.quantity} for line in cart.lines
         ],
     }
-    out.reply = ok_reply(
-        command.id,
-        {"reservation": reservation, "order": snapshot.model_dump(mode="json")},
-        [*tokens, order_rules.order_token(order)],
-        command.continuation,
-    )
+    out = order_rules.placed(order, command, now, {"reservation": reservation}, tokens)
+    out.effects.append(CartSaved(None))
     return out
 
 

@@ -211,6 +211,18 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
         now,
         command.request_id,
     )
+    return placed(order, command, now)
+
+
+def placed(
+    order: order_state.Order,
+    command: Any,
+    now: datetime,
+    result: dict[str, Any] | None = None,
+    read_after: list[VersionToken] | None = None,
+) -> Outcome:
+    """A new order decided by `command`: its event, its row, its deadline, and the
+    answer (`result` and `read_after` beside the order's own)."""
     out = Outcome()
     snapshot = order_snapshot(order)
     out.emit_audited_event(
@@ -230,8 +242,8 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
     out.effects.append(DeadlineSet(order.expires_at.timestamp()))
     out.reply = ok_reply(
         command.id,
-        {"order": snapshot.model_dump(mode="json")},
-        [order_token(order)],
+        {**(result or {}), "order": snapshot.model_dump(mode="json")},
+        [*(read_after or []), order_token(order)],
         command.continuation,
     )
     return out
@@ -295,39 +307,29 @@ def _transition(
     for line in order.lines:
         # One line keeps the ids it always had; a cart's lines add the product.
         suffix = "" if one_line else f":{line.product_id}"
+        ids = {"product_id": line.product_id, "reservation_id": order.reservation_id}
+        stock_move: CommitReservation | ReleaseReservation
         if to is OrderStatus.CONFIRMED:
-            out.emit(
-                INVENTORY_COMMANDS,
-                line.product_id,
-                CommitReservation(
-                    id=derived_id(command.id, f"command:reservation.commit{suffix}"),
-                    key=line.product_id,
-                    data=CommitReservationData(
-                        product_id=line.product_id,
-                        reservation_id=order.reservation_id,
-                        order_id=order.order_id,
-                    ),
-                    **follow_up_fields,
-                ),
+            stock_move = CommitReservation(
+                id=derived_id(command.id, f"command:reservation.commit{suffix}"),
+                key=line.product_id,
+                data=CommitReservationData(**ids, order_id=order.order_id),
+                **follow_up_fields,
             )
         else:
-            out.emit(
-                INVENTORY_COMMANDS,
-                line.product_id,
-                ReleaseReservation(
-                    id=derived_id(command.id, f"command:reservation.release{suffix}"),
-                    key=line.product_id,
-                    data=ReleaseReservationData(
-                        product_id=line.product_id,
-                        reservation_id=order.reservation_id,
-                        order_id=order.order_id,
-                        quantity=line.quantity,
-                        was_committed=before is OrderStatus.CONFIRMED,
-                        reason="expired" if reason == EXPIRED_REASON else "cancelled",
-                    ),
-                    **follow_up_fields,
+            stock_move = ReleaseReservation(
+                id=derived_id(command.id, f"command:reservation.release{suffix}"),
+                key=line.product_id,
+                data=ReleaseReservationData(
+                    **ids,
+                    order_id=order.order_id,
+                    quantity=line.quantity,
+                    was_committed=before is OrderStatus.CONFIRMED,
+                    reason="expired" if reason == EXPIRED_REASON else "cancelled",
                 ),
+                **follow_up_fields,
             )
+        out.emit(INVENTORY_COMMANDS, line.product_id, stock_move)
     if not one_line:
         out.reply = ok_reply(command.id, {}, [], continuation)
     return order

@@ -19,10 +19,10 @@ import pytest
 from agents import exit_codes
 from agents.app import CART_PREFIX
 from inventory.settings import Settings
+from tests.support.carts import cart_command
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, isolated, own_pipeline, read_compacted
 from tests.support.waiting import eventually
-from topics.messages import CartLine, ReserveCart, ReserveCartData, derived_id
 from topics.names import ORDERS_TABLE, changelog_of
 
 pytestmark = pytest.mark.integration
@@ -30,20 +30,6 @@ pytestmark = pytest.mark.integration
 # Batches a round's carts take: start, holds, answers, releases, release answers and
 # spares; beyond them the armed worker never reaches its crash and is stopped.
 ROUNDS = range(1, 7)
-
-
-def cart(lines: list[tuple[str, int]]) -> ReserveCart:
-    command_id = unique("cart")
-    order_id = derived_id(command_id, "order")
-    return ReserveCart(
-        id=command_id,
-        key=order_id,
-        data=ReserveCartData(
-            order_id=order_id,
-            customer_id="crash-cust",
-            lines=[CartLine(product_id=p, quantity=q) for p, q in lines],
-        ),
-    )
 
 
 async def cart_rows(settings: Settings) -> dict[str, Any]:
@@ -70,8 +56,8 @@ async def _round(pipeline: Pipeline, n: int) -> bool:
     for process in [p for p in pipeline.processes.processes if p.role == "worker"]:
         process.stop()
     armed = pipeline.processes.start("worker", INJECT_FAULTS=f"crash_before_commit={n}")
-    whole = cart([(a, 2), (b, 1)])
-    short = cart([(b, 1), (a, 1), (c, 2)])  # c has 1: refused after a and b are held
+    whole = cart_command([(a, 2), (b, 1)])
+    short = cart_command([(b, 1), (a, 1), (c, 2)])  # c has 1: refused after a and b are held
     answers = [
         asyncio.ensure_future(pipeline.request_until_answered(x, attempts=60))
         for x in (whole, short)

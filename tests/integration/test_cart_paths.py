@@ -8,27 +8,14 @@ import json
 import pytest
 
 from storage.queries import get_order
+from tests.support.carts import cart_command
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, collect
 from tests.support.waiting import eventually
-from topics.messages import CartLine, ReserveCart, ReserveCartData, derived_id, encode
+from topics.messages import encode
 from topics.names import AUDIT, ORDERS_COMMANDS
 
 pytestmark = pytest.mark.integration
-
-
-def cart(lines: list[tuple[str, int]]) -> ReserveCart:
-    command_id = unique("cart")
-    order_id = derived_id(command_id, "order")
-    return ReserveCart(
-        id=command_id,
-        key=order_id,
-        data=ReserveCartData(
-            order_id=order_id,
-            customer_id="cust",
-            lines=[CartLine(product_id=p, quantity=q) for p, q in lines],
-        ),
-    )
 
 
 async def test_an_unconfirmed_cart_expires_once_and_every_line_comes_back(
@@ -38,7 +25,7 @@ async def test_an_unconfirmed_cart_expires_once_and_every_line_comes_back(
     a, b = unique("p"), unique("p")
     await pipeline.create_product(a, 4)
     await pipeline.create_product(b, 4)
-    reply = await pipeline.request(cart([(a, 3), (b, 1)]))
+    reply = await pipeline.request(cart_command([(a, 3), (b, 1)]))
     assert reply.data.ok, reply.data
     order_id = reply.data.result["order"]["id"]
     reservation_id = reply.data.result["reservation"]["id"]
@@ -87,7 +74,7 @@ async def test_a_cart_posted_straight_to_kafka_is_held(pipeline: Pipeline) -> No
     a, b = unique("p"), unique("p")
     await pipeline.create_product(a, 2)
     await pipeline.create_product(b, 2)
-    command = cart([(a, 1), (b, 2)])
+    command = cart_command([(a, 1), (b, 2)])
     # Unsigned, as an outside producer sends it: a public command needs no signature.
     await pipeline.send_raw(ORDERS_COMMANDS, command.key.encode(), encode(command))
     order = await eventually(

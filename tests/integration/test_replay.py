@@ -15,20 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.replay import READ_MODEL_TABLES, replay
 from inventory.settings import Settings
 from storage.engine import create_engine, quote_identifier
+from tests.support.carts import cart_command
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline, isolated, own_pipeline
 from tests.support.waiting import eventually
 from topics.messages import (
     AdjustStock,
     AdjustStockData,
-    CartLine,
     ChangeStatus,
     ChangeStatusData,
-    ReserveCart,
-    ReserveCartData,
     ReserveStock,
     ReserveStockData,
-    derived_id,
 )
 
 pytestmark = pytest.mark.integration
@@ -99,21 +96,7 @@ async def mixed_workload(pipeline: Pipeline) -> None:
     # A cart: one reservation id on two products, an order of two lines.
     other = unique("p")
     await pipeline.create_product(other, 5)
-    cart_id = unique("cart")
-    held = await pipeline.request(
-        ReserveCart(
-            id=cart_id,
-            key=derived_id(cart_id, "order"),
-            data=ReserveCartData(
-                order_id=derived_id(cart_id, "order"),
-                customer_id="c",
-                lines=[
-                    CartLine(product_id=other, quantity=2),
-                    CartLine(product_id=product_id, quantity=1),
-                ],
-            ),
-        )
-    )
+    held = await pipeline.request(cart_command([(other, 2), (product_id, 1)]))
     assert held.data.ok, held.data
     await pipeline.assert_invariants([product_id, other])
     # The read models trail the events (projector batches): let them catch up first.

@@ -20,7 +20,14 @@ SIGNATURE_HEADER = "x-inventory-signature"
 INTERNAL_COMMAND_TYPES = frozenset(
     {"order.create", "order.expire", "reservation.commit", "reservation.release"}
 )
-PUBLIC_COMMAND_TYPES = ("product.create", "stock.adjust", "stock.reserve", "order.change_status")
+PUBLIC_COMMAND_TYPES = (
+    "product.create",
+    "stock.adjust",
+    "stock.reserve",
+    "order.change_status",
+    "stock.transfer",
+    "product.set_allocation",
+)
 
 
 def sign(key: bytes, value: bytes) -> bytes:

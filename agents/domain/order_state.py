@@ -11,7 +11,7 @@ argument is never changed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -129,6 +129,9 @@ class Order:
     version: int
     history: tuple[HistoryEntry, ...]
     cancel_reason: str | None = None
+    # Where its reservation holds the units (location -> units); empty for an order from
+    # before locations (all at `main`). A cancel after confirm returns them there.
+    allocations: dict[str, int] = field(default_factory=dict)
 
 
 def create_order(
@@ -141,6 +144,7 @@ def create_order(
     expires_at: datetime,
     now: datetime,
     request_id: str | None,
+    allocations: Mapping[str, int] | None = None,
 ) -> Order:
     """Return a new pending `Order` (version 1, total = quantity x unit_price to the cent).
 
@@ -170,6 +174,7 @@ def create_order(
         updated_at=now,
         version=1,
         history=(HistoryEntry(OrderStatus.PENDING, now, None, request_id),),
+        allocations=dict(allocations or {}),
     )
 
 
@@ -234,6 +239,7 @@ def to_dict(order: Order) -> dict[str, Any]:
             for entry in order.history
         ],
         "cancel_reason": order.cancel_reason,
+        "allocations": dict(order.allocations),
     }
 
 
@@ -264,7 +270,19 @@ def from_dict(data: Mapping[str, object]) -> Order:
         version=record_field(data, "version", int, _RECORD),
         history=history,
         cancel_reason=optional_record_field(data, "cancel_reason", str, _RECORD),
+        allocations=_allocations_from(data.get("allocations")),
     )
+
+
+def _allocations_from(value: object) -> dict[str, int]:
+    """A row's allocations; none in a row written before locations."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and is_int(v) for k, v in value.items()
+    ):
+        raise InvalidValue(f"{_RECORD}.allocations", "must map location ids to units", None)
+    return {str(k): int(v) for k, v in value.items()}  # type: ignore[call-overload]
 
 
 def _history_entry_from_dict(item: object) -> HistoryEntry:

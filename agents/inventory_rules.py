@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agents import order_rules
-from agents.order_rules import allocation_models
 from agents.domain import allocation as places_rules
 from agents.domain import stock as stock_rules
 from agents.domain.errors import DomainError, OrderExists
+from agents.order_rules import allocation_models
 from agents.outcome import (
     DeadlineSet,
     OrderPlaced,
@@ -437,9 +437,7 @@ def _released(stock: stock_rules.Stock, command: ReleaseReservation, context: Co
         stock, taken = stock_rules.release(stock, d.reservation_id)
         out.effects.append(ReservationSettled(d.reservation_id))
     expired = d.reason == "expired"
-    reservation = _reservation_change(
-        stock, command, taken, "expired" if expired else "released"
-    )
+    reservation = _reservation_change(stock, command, taken, "expired" if expired else "released")
     event_cls = ReservationExpired if expired else ReservationReleased
     snapshot = product_snapshot(stock)
     event = event_cls(

@@ -29,6 +29,8 @@ from topics.messages import (
     CreateProduct,
     Reply,
     ReserveStock,
+    SetAllocation,
+    TransferStock,
     encode,
 )
 from topics.names import GATEWAY_REPLIES, decoder, prefixed
@@ -40,7 +42,7 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 
 # The commands a synchronous caller sends; all share the envelope's id, key, request_id.
-Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus
+Command = CreateProduct | AdjustStock | ReserveStock | ChangeStatus | TransferStock | SetAllocation
 
 
 class Bus(Protocol):

@@ -18,6 +18,9 @@ from storage.query_params import InvalidParameter
 PIPELINE_STATUS: dict[str, int] = {
     "product_not_found": 404,
     "order_not_found": 404,
+    # Only from a producer that names a location new to a product without its priority:
+    # the gateway looks every location up first.
+    "location_not_found": 404,
     "product_exists": 409,
     "order_exists": 409,
     "negative_stock": 409,

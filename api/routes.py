@@ -15,14 +15,19 @@ from api.schemas import (
     AdjustStockRequest,
     AuditListResponse,
     ChangeStatusRequest,
+    CreateLocationRequest,
     CreateProductRequest,
     HealthResponse,
+    LocationListResponse,
+    LocationResponse,
     OrderListResponse,
     OrderResponse,
     ProductResponse,
     ReservationCreatedResponse,
     ReservationResponse,
     ReserveRequest,
+    TransferStockRequest,
+    UpdateProductRequest,
 )
 from storage import audit_queries, order_params
 from storage.query_params import TIME_LENIENCY
@@ -152,6 +157,68 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/api/products/{id}/transfer_stock/",
+        views.transfer_stock,
+        "transferStock",
+        "Move available units from one location to another, both ends at once",
+        (
+            Response(200, "Moved.", ProductResponse, _PRODUCT_LINKS),
+            Response(
+                404,
+                f"Unknown product (`product_not_found`) or location (`location_not_found`); "
+                f"{_MALFORMED}.",
+            ),
+            Response(
+                409,
+                "Fewer units available at `from` (`insufficient_stock`, details: available, "
+                "requested, location_id).",
+            ),
+            *_PIPELINE_ERRORS,
+        ),
+        body=TransferStockRequest,
+        path_id=PRODUCT_ID,
+    ),
+    Route(
+        "PATCH",
+        "/api/products/{id}/",
+        views.update_product,
+        "updateProduct",
+        "Choose how reservations without a location are allocated",
+        (
+            Response(200, "Updated.", ProductResponse, _PRODUCT_LINKS),
+            Response(404, f"Unknown product (`product_not_found`); {_MALFORMED}."),
+            *_PIPELINE_ERRORS,
+        ),
+        body=UpdateProductRequest,
+        path_id=PRODUCT_ID,
+    ),
+    Route(
+        "POST",
+        "/api/locations/",
+        views.create_location,
+        "createLocation",
+        "Add a location (warehouse) to the catalogue",
+        (
+            Response(201, "Created.", LocationResponse),
+            Response(409, "The id exists (`location_exists`)."),
+            Response(400, "Malformed JSON (`malformed_json`)."),
+            Response(413, "Body over 64 KiB (`payload_too_large`)."),
+            Response(422, "Invalid body (`validation_error`)."),
+        ),
+        body=CreateLocationRequest,
+        tag="locations",
+    ),
+    Route(
+        "GET",
+        "/api/locations/",
+        views.list_locations,
+        "listLocations",
+        "Every location, lowest priority number first",
+        (Response(200, "The locations.", LocationListResponse),),
+        tag="locations",
+    ),
+    Route(
+        "POST",
         "/api/reservations/",
         views.create_reservation,
         "createReservation",
@@ -233,6 +300,7 @@ ROUTES: tuple[Route, ...] = (
                 "max_total": "Total at most this.",
                 "customer_id": "Only this customer's orders.",
                 "product_id": "Only orders of this product.",
+                "location_id": "Only orders holding units at this location.",
                 "sort": "Order of the results; ties are broken by order id (default "
                 f"{order_params.DEFAULT_SORT}).",
                 "limit": "Page size.",
@@ -267,6 +335,8 @@ ROUTES: tuple[Route, ...] = (
                 "actor": "Only events caused by this actor: an API key's id (`inventory keys "
                 "list`), `system` (the expiry timer, `inventory cleanup`), or the `actor.id` "
                 "an outside producer put on its command.",
+                "location_id": "Only events touching this location: adjustments there, "
+                "transfers from or to it, reservations and orders holding units there.",
                 "since": f"Events at or after this time. {TIME_LENIENCY}",
                 "until": "Events before this time (exclusive). Must be later than `since`: "
                 "an empty or reversed range is a 400.",

@@ -12,7 +12,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from topics.fields import (
     PRODUCT_ID_TEXT,
+    AllocationStrategy,
     EntityId,
+    LocationId,
+    LocationPriority,
     Money,
     Price,
     ProductId,
@@ -28,6 +31,8 @@ from topics.messages import (
     CreateProductData,
     OrderStatusName,
     ReserveStockData,
+    SetAllocationData,
+    TransferStockData,
 )
 
 # Every field is a type of topics/fields.py, the one its command's data has too: a body
@@ -58,9 +63,58 @@ class AdjustStockRequest(_Request):
 
     delta: StockDelta
     reason: Text
+    location_id: LocationId = Field("main", description="Where the units are (default main).")
 
-    def command_data(self, product_id: str) -> AdjustStockData:
-        return AdjustStockData(product_id=product_id, delta=self.delta, reason=self.reason)
+    def command_data(self, product_id: str, priority: int) -> AdjustStockData:
+        return AdjustStockData(
+            product_id=product_id,
+            delta=self.delta,
+            reason=self.reason,
+            location_id=self.location_id,
+            location_priority=priority,
+        )
+
+
+class TransferStockRequest(_Request):
+    """Body of POST /api/products/{id}/transfer_stock/."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=False)
+
+    from_: LocationId = Field(alias="from", description="The location the units leave.")
+    to: LocationId = Field(description="The location they arrive at.")
+    quantity: Quantity
+    reason: Text
+
+    def command_data(self, product_id: str, to_priority: int) -> TransferStockData:
+        return TransferStockData(
+            product_id=product_id,
+            from_location_id=self.from_,
+            to_location_id=self.to,
+            quantity=self.quantity,
+            reason=self.reason,
+            to_location_priority=to_priority,
+        )
+
+
+class UpdateProductRequest(_Request):
+    """Body of PATCH /api/products/{id}/."""
+
+    allocation: AllocationStrategy = Field(
+        description="How a reservation without a location picks one: `priority` (lowest "
+        "priority number first, a line split when one location cannot cover it) or "
+        "`most_stock` (the location with the most available first)."
+    )
+
+    def command_data(self, product_id: str) -> SetAllocationData:
+        return SetAllocationData(product_id=product_id, allocation=self.allocation)
+
+
+class CreateLocationRequest(_Request):
+    """Body of POST /api/locations/."""
+
+    id: LocationId
+    name: Text
+    priority: LocationPriority
 
 
 class ReserveRequest(_Request):
@@ -69,12 +123,20 @@ class ReserveRequest(_Request):
     product_id: ProductId
     quantity: Quantity
     customer_id: EntityId
+    location_id: LocationId | None = Field(
+        None,
+        description="Take every unit from this location; without it the product's "
+        "allocation strategy decides (and may split the line).",
+    )
 
     def command_data(self) -> ReserveStockData:
         # Reservation and order ids are left to the agent, which derives them from the
         # command id, so a re-sent command (same id) names the same reservation and order.
         return ReserveStockData(
-            product_id=self.product_id, quantity=self.quantity, customer_id=self.customer_id
+            product_id=self.product_id,
+            quantity=self.quantity,
+            customer_id=self.customer_id,
+            location_id=self.location_id,
         )
 
 
@@ -96,13 +158,45 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class LocationStockView(_View):
+    location_id: str
+    available: int
+    reserved: int
+    sold: int
+
+
+class AllocationView(_View):
+    location_id: str
+    quantity: int
+
+
 class ProductView(_View):
     id: str
     name: str
     price: Price
-    available: int
-    reserved: int
-    sold: int
+    available: int = Field(description="The sum over `locations`.")
+    reserved: int = Field(description="The sum over `locations`.")
+    sold: int = Field(description="The sum over `locations`.")
+    locations: list[LocationStockView] = Field(
+        default_factory=list, description="Stock per location, in allocation priority order."
+    )
+    allocation: AllocationStrategy = "priority"
+
+
+class LocationView(_View):
+    id: str
+    name: str
+    priority: int
+
+
+class LocationResponse(BaseModel):
+    location: LocationView
+    request_id: str
+
+
+class LocationListResponse(BaseModel):
+    results: list[LocationView] = Field(description="Lowest priority number first.")
+    request_id: str
 
 
 class ReservationView(_View):
@@ -113,6 +207,9 @@ class ReservationView(_View):
     expires_at: AwareDatetime | None = None
     order_id: str
     customer_id: str | None = None
+    allocations: list[AllocationView] = Field(
+        default_factory=list, description="Where its units are held."
+    )
 
 
 class HistoryEntryView(_View):
@@ -135,6 +232,9 @@ class OrderSummaryView(_View):
     updated_at: AwareDatetime
     reservation_id: str
     expires_at: AwareDatetime | None = None
+    allocations: list[AllocationView] = Field(
+        default_factory=list, description="Where its units are held."
+    )
 
 
 class OrderView(OrderSummaryView):

@@ -128,6 +128,9 @@ def build_order_list_query(
         conditions.append(orders.c.customer_id == params.customer_id)
     if params.product_id is not None:
         conditions.append(orders.c.product_id == params.product_id)
+    if params.location_id is not None:
+        # Orders holding units there (migrations/008's GIN index on allocations).
+        conditions.append(orders.c.allocations.contains([{"location_id": params.location_id}]))
     if keyset is not None:
         after = tuple_(literal(keyset.value, key_type), literal(keyset.order_id, orders.c.id.type))
         position = tuple_(key, orders.c.id)

@@ -21,6 +21,7 @@ from storage.formats import iso_utc
 from storage.notify import notify_read_models
 from storage.tables import orders, products, reservations
 from topics.messages import (
+    AllocationChanged,
     OrderCreated,
     OrderSnapshot,
     OrderStatusChanged,
@@ -32,11 +33,12 @@ from topics.messages import (
     ReservationReleased,
     ReservationSnapshot,
     StockAdjusted,
+    StockTransferred,
 )
 
 Row = dict[str, Any]
 
-_PRODUCT_EVENTS = (ProductCreated, StockAdjusted)
+_PRODUCT_EVENTS = (ProductCreated, StockAdjusted, StockTransferred, AllocationChanged)
 _RESERVATION_EVENTS = (
     ReservationCreated,
     ReservationCommitted,
@@ -167,6 +169,8 @@ def _product_row(p: ProductSnapshot, occurred_at: datetime) -> Row:
         "version": p.version,
         "created_at": occurred_at,
         "updated_at": occurred_at,
+        "locations": [loc.model_dump(mode="json") for loc in p.locations],
+        "allocation": p.allocation,
     }
 
 
@@ -182,6 +186,7 @@ def _reservation_row(r: ReservationSnapshot, occurred_at: datetime) -> Row:
         "version": r.version,
         "created_at": occurred_at,
         "updated_at": occurred_at,
+        "allocations": [a.model_dump(mode="json") for a in r.allocations],
     }
 
 
@@ -209,4 +214,5 @@ def _order_row(o: OrderSnapshot) -> Row:
         "version": o.version,
         "created_at": o.created_at,
         "updated_at": o.updated_at,
+        "allocations": [a.model_dump(mode="json") for a in o.allocations],
     }

@@ -31,6 +31,17 @@ async def get_product(engine: AsyncEngine, product_id: str) -> dict[str, Any] | 
         "initial": row.initial,
         "adjusted": row.adjusted,
         "version": row.version,
+        # Rows projected before locations hold everything at `main`.
+        "locations": row.locations
+        or [
+            {
+                "location_id": "main",
+                "available": row.available,
+                "reserved": row.reserved,
+                "sold": row.sold,
+            }
+        ],
+        "allocation": row.allocation,
     }
 
 
@@ -48,6 +59,7 @@ async def get_reservation(engine: AsyncEngine, reservation_id: str) -> dict[str,
         "status": row.status,
         "expires_at": iso_utc_or_none(row.expires_at),
         "version": row.version,
+        "allocations": _allocations(row.allocations, row.quantity),
     }
 
 
@@ -89,7 +101,13 @@ def order_summary(row: Row[Any]) -> dict[str, Any]:
         "expires_at": iso_utc(row.expires_at),
         "cancel_reason": row.cancel_reason,
         "version": row.version,
+        "allocations": _allocations(row.allocations, row.quantity),
     }
+
+
+def _allocations(stored: list[dict[str, Any]], quantity: int) -> list[dict[str, Any]]:
+    """A row's allocations; a row from before locations held all of it at `main`."""
+    return stored or [{"location_id": "main", "quantity": quantity}]
 
 
 _CURRENT_VERSIONS = text(

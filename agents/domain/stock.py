@@ -28,10 +28,8 @@ from agents.domain import allocation as places_rules
 from agents.domain.allocation import MAIN, PRIORITY, Allocation, Place
 from agents.domain.errors import (
     DuplicateReservation,
-    InsufficientStock,
     InvalidQuantity,
     InvalidValue,
-    NegativeStock,
     UnknownReservation,
 )
 from agents.domain.validation import (
@@ -106,9 +104,7 @@ def create_product(product_id: str, name: str, price: Decimal, initial_stock: in
     )
 
 
-def adjust(
-    stock: Stock, delta: int, location_id: str = MAIN, priority: int | None = None
-) -> Stock:
+def adjust(stock: Stock, delta: int, location_id: str = MAIN, priority: int | None = None) -> Stock:
     """Return `stock` with `delta` units added to (or taken from) the available stock
     of one location (`main` by default).
 

@@ -242,9 +242,7 @@ def test_an_unknown_allocation_strategy_is_refused() -> None:
 LOCATIONS = ("main", "east", "west")
 _operation = hs.one_of(
     hs.tuples(hs.just("adjust"), hs.sampled_from(LOCATIONS), hs.integers(-5, 6)),
-    hs.tuples(
-        hs.just("reserve"), hs.sampled_from((None, *LOCATIONS)), hs.integers(1, 6)
-    ),
+    hs.tuples(hs.just("reserve"), hs.sampled_from((None, *LOCATIONS)), hs.integers(1, 6)),
     hs.tuples(hs.just("commit"), hs.just(None), hs.integers(0, 9)),
     hs.tuples(hs.just("release"), hs.just(None), hs.integers(0, 9)),
     hs.tuples(hs.just("release_sold"), hs.just(None), hs.integers(0, 9)),

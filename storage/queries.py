@@ -138,8 +138,9 @@ async def current_versions(
 
 
 async def stock_invariant_violations(engine: AsyncEngine) -> list[str]:
-    """One message per product breaking `initial + adjusted = available + reserved + sold`
-    or holding a negative counter; an empty list when every product is sound."""
+    """One message per product breaking `initial + adjusted = available + reserved + sold`,
+    holding a negative counter (in total or at a location), or whose totals are not the
+    sums over its locations; an empty list when every product is sound."""
     p = products.c
     query = (
         select(p.id, p.initial, p.adjusted, p.available, p.reserved, p.sold)
@@ -154,13 +155,26 @@ async def stock_invariant_violations(engine: AsyncEngine) -> list[str]:
         )
         .order_by(p.id)
     )
+    located = select(p.id, p.available, p.reserved, p.sold, p.locations).where(
+        p.locations != text("'[]'::jsonb")
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [
+        by_location = (await conn.execute(located.order_by(p.id))).all()
+    problems = [
         f"product {r.id!r}: initial {r.initial} + adjusted {r.adjusted} "
         f"vs available {r.available} + reserved {r.reserved} + sold {r.sold}"
         for r in rows
     ]
+    for r in by_location:
+        sums = tuple(sum(loc[k] for loc in r.locations) for k in ("available", "reserved", "sold"))
+        negative = any(loc[k] < 0 for loc in r.locations for k in ("available", "reserved", "sold"))
+        if sums != (r.available, r.reserved, r.sold) or negative:
+            problems.append(
+                f"product {r.id!r}: locations {r.locations} vs available {r.available}, "
+                f"reserved {r.reserved}, sold {r.sold}"
+            )
+    return problems
 
 
 async def _one(engine: AsyncEngine, query: Any) -> Row[Any] | None:

@@ -119,7 +119,5 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     sys.exit(
-        asyncio.run(
-            main(args.url.rstrip("/"), args.clients, args.stock, args.key, args.locations)
-        )
+        asyncio.run(main(args.url.rstrip("/"), args.clients, args.stock, args.key, args.locations))
     )

@@ -23,7 +23,8 @@ for them; docs/QUERIES.md shows the plans):
 Rows come out without `history` (it grows with every change and a list does not
 need it; `storage.queries.get_order` has it): id, status, total, unit_price,
 customer_id, product_id, quantity, created_at, updated_at, reservation_id,
-expires_at, cancel_reason, version. Money as decimal strings, times ISO 8601 UTC.
+expires_at, cancel_reason, version, allocations. Money as decimal strings, times ISO
+8601 UTC.
 """
 
 from __future__ import annotations

@@ -424,6 +424,7 @@ async def test_a_page_is_json_ready_with_money_as_strings_and_utc_times(
         "expires_at",
         "cancel_reason",
         "version",
+        "allocations",
     }
     assert row["total"] == "500.00" and row["created_at"] == "2024-06-15T12:00:00Z"
     assert page.next_cursor is not None

@@ -25,6 +25,7 @@ PIPELINE_STATUS: dict[str, int] = {
     "order_exists": 409,
     "negative_stock": 409,
     "insufficient_stock": 409,
+    "same_location": 409,
     "invalid_transition": 409,
     "duplicate_reservation": 409,
     "unknown_reservation": 409,

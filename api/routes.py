@@ -171,7 +171,8 @@ ROUTES: tuple[Route, ...] = (
             Response(
                 409,
                 "Fewer units available at `from` (`insufficient_stock`, details: available, "
-                "requested, location_id).",
+                "requested, location_id), or `from` and `to` are one location "
+                "(`same_location`).",
             ),
             *_PIPELINE_ERRORS,
         ),
@@ -203,7 +204,7 @@ ROUTES: tuple[Route, ...] = (
             Response(409, "The id exists (`location_exists`)."),
             Response(400, "Malformed JSON (`malformed_json`)."),
             Response(413, "Body over 64 KiB (`payload_too_large`)."),
-            Response(422, "Invalid body (`validation_error`)."),
+            Response(422, "Invalid body (`validation_error`) or `idempotency_key_reused`."),
         ),
         body=CreateLocationRequest,
         tag="locations",

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from api.auth import require_roles
 from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, parse_body, read_json
-from api.dispatch import execute
+from api.dispatch import answer_once, execute
 from api.errors import ApiError, error_body
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
@@ -149,16 +149,19 @@ async def update_product(request: web.Request) -> web.Response:
 
 async def create_location(request: web.Request) -> web.Response:
     """POST /api/locations/ → 201 {"location"}; 409 location_exists."""
-    raw, _body = await read_json(request)
+    raw, body = await read_json(request)
     parsed = parse_body(CreateLocationRequest, raw)
-    created = await locations.create_location(
-        request.app[ENGINE], parsed.id, parsed.name, parsed.priority
-    )
-    if created is None:
-        raise ApiError(
-            409, "location_exists", f"location {parsed.id!r} already exists", {"id": parsed.id}
+
+    async def act() -> tuple[int, dict[str, Any]]:
+        created = await locations.create_location(
+            request.app[ENGINE], parsed.id, parsed.name, parsed.priority
         )
-    return json_response({"location": LocationView.model_validate(created).model_dump()}, 201)
+        if created is None:
+            message = f"location {parsed.id!r} already exists"
+            return 409, error_body("location_exists", message, {"id": parsed.id})
+        return 201, {"location": LocationView.model_validate(created).model_dump()}
+
+    return await answer_once(request, body, act)
 
 
 async def list_locations(request: web.Request) -> web.Response:

@@ -25,6 +25,7 @@ from agents.domain.errors import (
     InvalidQuantity,
     InvalidValue,
     NegativeStock,
+    SameLocation,
     UnknownLocation,
 )
 from agents.domain.validation import is_int, require_id
@@ -143,14 +144,14 @@ def transfer(
 ) -> dict[str, Place]:
     """`quantity` available units moved from `source` to `target`, both ends at once.
 
-    Raises InvalidValue when both are the same location, InvalidQuantity for a
+    Raises SameLocation when both are the same location, InvalidQuantity for a
     quantity below 1, InsufficientStock (naming `source`) when it has fewer available,
     UnknownLocation for a target new to the product without a priority.
     """
     source = require_id(source, "from")
     target = require_id(target, "to")
     if source == target:
-        raise InvalidValue("to", "must be another location than `from`", target)
+        raise SameLocation(target)
     if not is_int(quantity) or quantity < 1:
         raise InvalidQuantity(quantity, "a transfer moves at least one unit", minimum=1)
     have = places[source].available if source in places else 0

@@ -165,6 +165,18 @@ class OrderExists(DomainError):
         super().__init__(f"order {order_id!r} already exists", {"order_id": order_id})
 
 
+class SameLocation(DomainError):
+    """A transfer whose two ends are one location."""
+
+    code = "same_location"
+
+    def __init__(self, location_id: str) -> None:
+        super().__init__(
+            f"a transfer moves units between two locations, not within {location_id!r}",
+            {"location_id": _json_safe(location_id)},
+        )
+
+
 class UnknownLocation(DomainError):
     """A command names a location the product has no stock record at, and the command
     does not say the location's priority (the gateway always does; an outside producer

@@ -16,8 +16,8 @@ from agents.domain.errors import (
     DomainError,
     InsufficientStock,
     InvalidAllocation,
-    InvalidValue,
     NegativeStock,
+    SameLocation,
     UnknownLocation,
 )
 
@@ -194,7 +194,7 @@ def test_a_transfer_cannot_move_reserved_units_or_more_than_there_is() -> None:
 
 
 def test_a_transfer_to_the_same_location_is_refused() -> None:
-    with pytest.raises(InvalidValue):
+    with pytest.raises(SameLocation):
         st.transfer(spread(("east", 1, 5)), "east", "east", 1)
 
 

@@ -205,3 +205,30 @@ async def test_rows_written_before_locations_are_recovered_as_stock_at_main(
             await running.assert_invariants([product_id])
         finally:
             await stop_pipeline(running)
+
+
+async def test_an_expired_split_reservation_frees_each_location_it_held(
+    short_ttl_pipeline: Pipeline,
+) -> None:
+    pipeline = short_ttl_pipeline
+    product_id = unique("p")
+    await pipeline.create_product(product_id, 1)
+    assert (await pipeline.request(adjust(product_id, 2, "east", 7))).data.ok
+    reply = await pipeline.request(reserve(product_id, 3))
+    assert reply.data.ok, reply.data
+    held = {
+        (loc, v["reserved"])
+        for loc, v in (await pipeline.stock_table())[product_id]["locations"].items()
+    }
+    assert held == {("main", 1), ("east", 2)}
+
+    table = await eventually(
+        pipeline.stock_table,
+        lambda t: t[product_id]["reserved"] == 0,
+        within=15,
+        what="the split reservation expired",
+    )
+    places = table[product_id]["locations"]
+    assert (places["main"]["available"], places["east"]["available"]) == (1, 2)
+    assert (places["main"]["reserved"], places["east"]["reserved"]) == (0, 0)
+    await pipeline.assert_invariants([product_id])

@@ -144,10 +144,15 @@ ROUTES: tuple[Route, ...] = (
         "Add or remove units of stock",
         (
             Response(200, "Adjusted.", ProductResponse, _PRODUCT_LINKS),
-            Response(404, f"Unknown product (`product_not_found`); {_MALFORMED}."),
+            Response(
+                404,
+                f"Unknown product (`product_not_found`) or location (`location_not_found`); "
+                f"{_MALFORMED}.",
+            ),
             Response(
                 409,
-                "Available stock would go negative (`negative_stock`), or the total stock "
+                "Available stock at the location would go negative (`negative_stock`, details: "
+                "available, delta, location_id), or the total stock "
                 "would pass the limit (`invalid_quantity`).",
             ),
             *_PIPELINE_ERRORS,
@@ -226,9 +231,13 @@ ROUTES: tuple[Route, ...] = (
         "Reserve stock; creates a pending order that expires unless confirmed",
         (
             Response(201, "Reserved.", ReservationCreatedResponse, _RESERVATION_LINKS),
-            Response(404, "Unknown product (`product_not_found`)."),
             Response(
-                409, "Not enough stock (`insufficient_stock`, details: available, requested)."
+                404, "Unknown product (`product_not_found`) or location (`location_not_found`)."
+            ),
+            Response(
+                409,
+                "Not enough stock (`insufficient_stock`, details: available, requested; and "
+                "location_id for a pinned line, whatever other locations hold).",
             ),
             *_PIPELINE_ERRORS,
         ),

@@ -65,11 +65,14 @@ def require_strategy(strategy: object) -> str:
 def order_of(places: Places, strategy: str) -> list[str]:
     """The locations in the order `strategy` takes units from them. Ties fall back to
     the priority and then the id, so a decision never depends on a mapping's order."""
-    if strategy == MOST_STOCK:
-        key: Any = lambda lid: (-places[lid].available, places[lid].priority, lid)  # noqa: E731
-    else:
-        key = lambda lid: (places[lid].priority, lid)  # noqa: E731
-    return sorted(places, key=key)
+
+    def most_stock(lid: str) -> tuple[int, int, str]:
+        return (-places[lid].available, places[lid].priority, lid)
+
+    def by_priority(lid: str) -> tuple[int, str]:
+        return (places[lid].priority, lid)
+
+    return sorted(places, key=most_stock if strategy == MOST_STOCK else by_priority)
 
 
 def allocate(places: Places, quantity: int, strategy: str, pinned: str | None = None) -> Allocation:

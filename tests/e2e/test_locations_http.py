@@ -182,7 +182,7 @@ async def test_a_pinned_line_takes_its_location_or_is_refused(
     assert refused["error"]["code"] == "insufficient_stock"
     assert refused["error"]["details"] == {"available": 0, "requested": 1, "location_id": second}
 
-    # Expiry and cancel release exactly where it was held.
+    # A cancel releases exactly where it was held (expiry: tests/integration).
     order_id = created["order"]["id"]
     status, _ = await call(
         http, "POST", f"/api/orders/{order_id}/change_status/", {"status": "cancelled"}

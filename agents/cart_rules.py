@@ -88,6 +88,7 @@ def _start(
             d.order_id,
             d.customer_id,
             [(line.product_id, line.quantity) for line in d.lines],
+            {line.product_id: line.location_id for line in d.lines if line.location_id},
         )
     except DomainError as err:
         return refusal(
@@ -123,6 +124,7 @@ def _start(
                 data=HoldCartLineData(
                     product_id=line.product_id,
                     quantity=line.quantity,
+                    location_id=line.location_id,
                     reservation_id=reservation_id,
                     order_id=d.order_id,
                     customer_id=d.customer_id,
@@ -149,7 +151,8 @@ def _answered(cart_row: dict[str, Any] | None, command: CartLineAnswered, now: d
         versions[d.product_id] = d.product_version
     if d.outcome == "held":
         assert d.unit_price is not None  # a held answer carries its price
-        cart, step = cart_saga.held(cart, d.product_id, d.unit_price)
+        taken = {a.location_id: a.quantity for a in d.allocations}
+        cart, step = cart_saga.held(cart, d.product_id, d.unit_price, taken)
     elif d.outcome == "released":
         cart, step = cart_saga.released(cart, d.product_id)
     else:
@@ -198,9 +201,9 @@ def _create_order(
         cart.order_id,
         cart.customer_id,
         [
-            (line.product_id, line.quantity, line.unit_price)
+            (line.product_id, line.quantity, line.unit_price, line.allocations)
             for line in cart.lines
-            if line.unit_price
+            if line.unit_price is not None  # every line is held, so priced
         ],
         cart.reservation_id,
         expires_at,
@@ -214,7 +217,15 @@ def _create_order(
         "order_id": cart.order_id,
         "expires_at": order.expires_at.isoformat(),
         "lines": [
-            {"product_id": line.product_id, "quantity": line.quantity} for line in cart.lines
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "allocations": [
+                    {"location_id": place, "quantity": units}
+                    for place, units in line.allocations.items()
+                ],
+            }
+            for line in cart.lines
         ],
     }
     out = order_rules.placed(order, command, now, {"reservation": reservation}, tokens)

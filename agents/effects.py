@@ -42,8 +42,8 @@ class TableEffects:
         """Carry out `effect` of a command on `entity` (a product id or an order id)."""
         p = self.pipeline
         match effect:
-            case ReservationHeld(reservation_id, quantity):
-                p.stock[reservation_key(entity, reservation_id)] = quantity
+            case ReservationHeld(reservation_id, allocation):
+                p.stock[reservation_key(entity, reservation_id)] = dict(allocation)
             case ReservationSettled(reservation_id):
                 p.stock.pop(reservation_key(entity, reservation_id), None)
             case OrderPlaced(order_id, state, deadline):

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agents import order_rules
+from agents.domain import allocation as places_rules
 from agents.domain import stock as stock_rules
-from agents.domain.errors import DomainError, InsufficientStock, OrderExists
+from agents.domain.errors import DomainError, InsufficientStock, OrderExists, UnknownLocation
+from agents.order_rules import allocation_models
 from agents.outcome import (
     DeadlineSet,
     OrderPlaced,
@@ -24,6 +26,8 @@ from agents.outcome import (
 )
 from topics.messages import (
     AdjustStock,
+    AllocationChanged,
+    AllocationChangedData,
     CartLineAnswered,
     CartLineAnsweredData,
     CommitReservation,
@@ -33,6 +37,7 @@ from topics.messages import (
     CreateProduct,
     HoldCartLine,
     InventoryCommand,
+    LocationStock,
     ProductCreated,
     ProductCreatedData,
     ProductSnapshot,
@@ -45,8 +50,12 @@ from topics.messages import (
     ReservationReleased,
     ReservationSnapshot,
     ReserveStock,
+    SetAllocation,
     StockAdjusted,
     StockAdjustedData,
+    StockTransferred,
+    StockTransferredData,
+    TransferStock,
     VersionToken,
     derived_id,
 )
@@ -111,6 +120,18 @@ def product_snapshot(stock: stock_rules.Stock) -> ProductSnapshot:
         reserved=stock.reserved,
         sold=stock.sold,
         version=stock.version,
+        locations=[
+            LocationStock(
+                location_id=lid,
+                available=place.available,
+                reserved=place.reserved,
+                sold=place.sold,
+            )
+            for lid, place in sorted(
+                stock.locations.items(), key=lambda item: (item[1].priority, item[0])
+            )
+        ],
+        allocation=stock.allocation,  # type: ignore[arg-type]
     )
 
 
@@ -123,12 +144,13 @@ def decide(
     command: InventoryCommand,
     now: datetime,
     ttl: timedelta,
-    active_quantity: int | None = None,
+    active_row: object = None,
     placement: Placement | None = None,
     chosen_order: dict[str, Any] | None = None,
 ) -> Outcome:
     """Apply one inventory command to the product's row (None when the product is unknown).
-    `active_quantity` is the quantity of the command's reservation if it is active.
+    `active_row` is the stored row of the command's reservation if it is active: its
+    allocation, or a bare quantity when written before locations (all at `main`).
     With a `placement`, a reservation creates its order itself (see `_reserved`);
     `chosen_order` is the row of a caller-chosen order id, if that order exists."""
     context = Context(now, ttl, placement, chosen_order)
@@ -138,7 +160,7 @@ def decide(
             return _create(row, command, context)
         if isinstance(command, HoldCartLine | ReleaseCartLine):
             # A cart's line is answered to its coordinator, never refused to a caller.
-            return _cart_line(row, command, context, active_quantity)
+            return _cart_line(row, command, context, active_row)
         if row is None:
             return refusal(
                 command,
@@ -152,8 +174,9 @@ def decide(
             )
         stock = stock_rules.from_dict(row)
         reservation_id = reservation_id_of(command)
-        if reservation_id is not None and active_quantity is not None:
-            stock = replace(stock, active={reservation_id: active_quantity})
+        if reservation_id is not None and active_row is not None:
+            taken = places_rules.allocation_from(active_row)  # type: ignore[arg-type]
+            stock = replace(stock, active={reservation_id: taken})
         return ON_PRODUCT[type(command)](stock, command, context)
     except DomainError as err:
         return refusal(
@@ -227,14 +250,49 @@ def _created(command: CreateProduct, now: datetime) -> Outcome:
 
 def _adjusted(stock: stock_rules.Stock, command: AdjustStock, context: Context) -> Outcome:
     now = context.now
-    stock = stock_rules.adjust(stock, command.data.delta)
+    d = command.data
+    stock = stock_rules.adjust(stock, d.delta, d.location_id, d.location_priority)
     snapshot = product_snapshot(stock)
     out = Outcome()
     event = StockAdjusted(
         **_event_fields(command, "stock.adjusted", now),
         data=StockAdjustedData(
-            product=snapshot, delta=command.data.delta, reason=command.data.reason
+            product=snapshot, delta=d.delta, reason=d.reason, location_id=d.location_id
         ),
+    )
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
+    return _finish(out, command, stock, snapshot)
+
+
+def _transferred(stock: stock_rules.Stock, command: TransferStock, context: Context) -> Outcome:
+    """Both ends in one decision, so one event and one row: never half a transfer."""
+    d = command.data
+    stock = stock_rules.transfer(
+        stock, d.from_location_id, d.to_location_id, d.quantity, d.to_location_priority
+    )
+    snapshot = product_snapshot(stock)
+    out = Outcome()
+    event = StockTransferred(
+        **_event_fields(command, "stock.transferred", context.now),
+        data=StockTransferredData(
+            product=snapshot,
+            from_location_id=d.from_location_id,
+            to_location_id=d.to_location_id,
+            quantity=d.quantity,
+            reason=d.reason,
+        ),
+    )
+    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
+    return _finish(out, command, stock, snapshot)
+
+
+def _allocation_set(stock: stock_rules.Stock, command: SetAllocation, context: Context) -> Outcome:
+    stock = stock_rules.set_allocation(stock, command.data.allocation)
+    snapshot = product_snapshot(stock)
+    out = Outcome()
+    event = AllocationChanged(
+        **_event_fields(command, "product.allocation_changed", context.now),
+        data=AllocationChangedData(product=snapshot, allocation=command.data.allocation),
     )
     out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     return _finish(out, command, stock, snapshot)
@@ -271,7 +329,8 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
     order_id, here = _order_id(command, placement)
     if here and chosen_order is not None and chosen_order["reservation_id"] != reservation_id:
         raise OrderExists(order_id)
-    stock = stock_rules.reserve(stock, reservation_id, d.quantity)
+    stock = stock_rules.reserve(stock, reservation_id, d.quantity, d.location_id)
+    taken = stock.active[reservation_id]
     expires_at = now + ttl
     reservation = ReservationSnapshot(
         id=reservation_id,
@@ -282,6 +341,7 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         customer_id=d.customer_id,
         expires_at=expires_at,
         version=stock.version,
+        allocations=allocation_models(taken),
     )
     snapshot = product_snapshot(stock)
     out = Outcome()
@@ -319,10 +379,11 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
             quantity=d.quantity,
             unit_price=stock.price,
             expires_at=expires_at,
+            allocations=allocation_models(taken),
         ),
     )
     out.state = stored(stock)
-    out.effects.append(ReservationHeld(reservation_id, d.quantity))
+    out.effects.append(ReservationHeld(reservation_id, taken))
     if here:
         # The order's partition is this one: decide its creation now, exactly as the
         # order agent would (same ids, same events), and answer the caller.
@@ -339,22 +400,23 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
 
 
 def _reservation_change(
-    stock: stock_rules.Stock, command: Any, quantity: int, status: str
+    stock: stock_rules.Stock, command: Any, taken: places_rules.Allocation, status: str
 ) -> ReservationSnapshot:
     return ReservationSnapshot(
         id=command.data.reservation_id,
         product_id=stock.product_id,
         order_id=command.data.order_id,
-        quantity=quantity,
+        quantity=stock_rules.quantity_of(taken),
         status=status,  # type: ignore[arg-type]
         version=stock.version,
+        allocations=allocation_models(taken),
     )
 
 
 def _committed(stock: stock_rules.Stock, command: CommitReservation, context: Context) -> Outcome:
     now = context.now
-    stock, quantity = stock_rules.commit(stock, command.data.reservation_id)
-    reservation = _reservation_change(stock, command, quantity, "committed")
+    stock, taken = stock_rules.commit(stock, command.data.reservation_id)
+    reservation = _reservation_change(stock, command, taken, "committed")
     snapshot = product_snapshot(stock)
     out = Outcome()
     event = ReservationCommitted(
@@ -370,16 +432,19 @@ def _released(stock: stock_rules.Stock, command: ReleaseReservation, context: Co
     now = context.now
     d = command.data
     out = Outcome()
+    taken: places_rules.Allocation
     if d.was_committed:
-        stock = stock_rules.release_sold(stock, d.quantity)
-        quantity = d.quantity
+        # Sold units go back where they were sold; an order from before locations
+        # carries none: all of it at `main`.
+        taken = {a.location_id: a.quantity for a in d.allocations} or {
+            places_rules.MAIN: d.quantity
+        }
+        stock = stock_rules.release_sold(stock, taken)
     else:
-        stock, quantity = stock_rules.release(stock, d.reservation_id)
+        stock, taken = stock_rules.release(stock, d.reservation_id)
         out.effects.append(ReservationSettled(d.reservation_id))
     expired = d.reason == "expired"
-    reservation = _reservation_change(
-        stock, command, quantity, "expired" if expired else "released"
-    )
+    reservation = _reservation_change(stock, command, taken, "expired" if expired else "released")
     event_cls = ReservationExpired if expired else ReservationReleased
     snapshot = product_snapshot(stock)
     event = event_cls(
@@ -399,14 +464,15 @@ def _cart_line(
     row: dict[str, Any] | None,
     command: HoldCartLine | ReleaseCartLine,
     context: Context,
-    active_quantity: int | None,
+    active_row: object,
 ) -> Outcome:
     if row is None:
         return _line_answer(command, context, "unknown")
     stock = stock_rules.from_dict(row)
     reservation_id = command.data.reservation_id
-    if active_quantity is not None:
-        stock = replace(stock, active={reservation_id: active_quantity})
+    if active_row is not None:
+        taken = places_rules.allocation_from(active_row)  # type: ignore[arg-type]
+        stock = replace(stock, active={reservation_id: taken})
     if isinstance(command, HoldCartLine):
         return _hold_line(stock, command, context)
     return _release_line(stock, command, context)
@@ -415,13 +481,17 @@ def _cart_line(
 def _hold_line(stock: stock_rules.Stock, command: HoldCartLine, context: Context) -> Outcome:
     d = command.data
     try:
-        stock = stock_rules.reserve(stock, d.reservation_id, d.quantity)
-    except InsufficientStock:
-        return _line_answer(command, context, "refused", available=stock.available)
+        stock = stock_rules.reserve(stock, d.reservation_id, d.quantity, d.location_id)
+    except InsufficientStock as err:
+        # At the pinned location, if the line names one.
+        return _line_answer(command, context, "refused", available=err.details["available"])
+    except UnknownLocation:
+        return _line_answer(command, context, "refused", available=0)
     except DomainError:
         # The reservation id is already active here (another cart of the caller's):
         # this line cannot be held, nothing changed.
         return _line_answer(command, context, "refused", available=stock.available)
+    taken = stock.active[d.reservation_id]
     reservation = ReservationSnapshot(
         id=d.reservation_id,
         product_id=stock.product_id,
@@ -431,16 +501,17 @@ def _hold_line(stock: stock_rules.Stock, command: HoldCartLine, context: Context
         customer_id=d.customer_id,
         expires_at=d.expires_at,
         version=stock.version,
+        allocations=allocation_models(taken),
     )
     snapshot = product_snapshot(stock)
-    out = _line_answer(command, context, "held", stock=stock)
+    out = _line_answer(command, context, "held", stock=stock, taken=taken)
     event = ReservationCreated(
         **_event_fields(command, "reservation.created", context.now),
         data=ReservationChangedData(product=snapshot, reservation=reservation),
     )
     out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     out.state = stored(stock)
-    out.effects.append(ReservationHeld(d.reservation_id, d.quantity))
+    out.effects.append(ReservationHeld(d.reservation_id, taken))
     return out
 
 
@@ -448,8 +519,8 @@ def _release_line(stock: stock_rules.Stock, command: ReleaseCartLine, context: C
     d = command.data
     if d.reservation_id not in stock.active:
         return _line_answer(command, context, "released", stock=stock)  # nothing held
-    stock, quantity = stock_rules.release(stock, d.reservation_id)
-    reservation = _reservation_change(stock, command, quantity, "released")
+    stock, taken = stock_rules.release(stock, d.reservation_id)
+    reservation = _reservation_change(stock, command, taken, "released")
     snapshot = product_snapshot(stock)
     out = _line_answer(command, context, "released", stock=stock)
     event = ReservationReleased(
@@ -468,6 +539,7 @@ def _line_answer(
     outcome: str,
     *,
     stock: stock_rules.Stock | None = None,
+    taken: places_rules.Allocation | None = None,
     available: int | None = None,
 ) -> Outcome:
     """An outcome whose only message is the answer to the cart's coordinator."""
@@ -492,6 +564,7 @@ def _line_answer(
                 reservation_id=d.reservation_id,
                 outcome=outcome,  # type: ignore[arg-type]
                 unit_price=stock.price if stock is not None and outcome == "held" else None,
+                allocations=allocation_models(taken or {}),
                 available=available,
                 product_version=stock.version if stock is not None else None,
             ),
@@ -506,4 +579,6 @@ ON_PRODUCT: dict[type, Callable[[stock_rules.Stock, Any, Context], Outcome]] = {
     ReserveStock: _reserved,
     CommitReservation: _committed,
     ReleaseReservation: _released,
+    TransferStock: _transferred,
+    SetAllocation: _allocation_set,
 }

@@ -6,7 +6,7 @@ deadline but before the timer's ExpireOrder still finds the reservation expired.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from topics.messages import (
     ExpireOrder,
     ExpireOrderData,
     HistoryEntrySnapshot,
+    LocationAllocation,
     OrderCommand,
     OrderCreated,
     OrderCreatedData,
@@ -73,6 +74,11 @@ def signed_expiry(
     return order_id.encode(), value, signature_headers(signing_key, value)
 
 
+def allocation_models(allocation: Mapping[str, int]) -> list[LocationAllocation]:
+    """An allocation (location -> units) as the messages carry it, in its order."""
+    return [LocationAllocation(location_id=lid, quantity=q) for lid, q in allocation.items()]
+
+
 def order_snapshot(order: order_state.Order) -> OrderSnapshot:
     return OrderSnapshot(
         id=order.order_id,
@@ -87,6 +93,7 @@ def order_snapshot(order: order_state.Order) -> OrderSnapshot:
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 line_total=line.line_total,
+                allocations=allocation_models(line.allocations),
             )
             for line in order.lines
         ],
@@ -97,6 +104,7 @@ def order_snapshot(order: order_state.Order) -> OrderSnapshot:
         updated_at=order.updated_at,
         cancel_reason=order.cancel_reason,
         version=order.version,
+        allocations=allocation_models(order.allocations),
         history=[
             HistoryEntrySnapshot(
                 status=h.status.value if isinstance(h.status, OrderStatus) else h.status,
@@ -210,6 +218,7 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
         d.expires_at,
         now,
         command.request_id,
+        {a.location_id: a.quantity for a in d.allocations},
     )
     return placed(order, command, now)
 
@@ -326,6 +335,7 @@ def _transition(
                     quantity=line.quantity,
                     was_committed=before is OrderStatus.CONFIRMED,
                     reason="expired" if reason == EXPIRED_REASON else "cancelled",
+                    allocations=allocation_models(line.allocations),
                 ),
                 **follow_up_fields,
             )

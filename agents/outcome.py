@@ -33,10 +33,11 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class ReservationHeld:
-    """An active reservation's row: its quantity, beside the product's row."""
+    """An active reservation's row, beside the product's row: its allocation (location
+    -> units); a row written before locations holds a bare quantity."""
 
     reservation_id: str
-    quantity: int
+    allocation: dict[str, int]
 
 
 @dataclass(frozen=True)

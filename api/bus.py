@@ -30,6 +30,8 @@ from topics.messages import (
     Reply,
     ReserveCart,
     ReserveStock,
+    SetAllocation,
+    TransferStock,
     encode,
 )
 from topics.names import GATEWAY_REPLIES, decoder, prefixed
@@ -41,7 +43,15 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 
 # The commands a synchronous caller sends; all share the envelope's id, key, request_id.
-Command = CreateProduct | AdjustStock | ReserveStock | ReserveCart | ChangeStatus
+Command = (
+    CreateProduct
+    | AdjustStock
+    | ReserveStock
+    | ReserveCart
+    | ChangeStatus
+    | TransferStock
+    | SetAllocation
+)
 
 
 class Bus(Protocol):

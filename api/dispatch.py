@@ -136,6 +136,36 @@ async def execute(
     return json_response(response, status)
 
 
+async def answer_once(
+    request: web.Request,
+    body: Any,
+    act: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+) -> web.Response:
+    """`act()` for a POST that sends no command (the location catalogue), answered once
+    per Idempotency-Key as `execute` does: a retry with the key gets the stored answer;
+    the same key with another body is 422 `idempotency_key_reused`."""
+    engine = request.app[ENGINE]
+    key = idempotency_key(request)
+    if key is None:
+        status, response = await act()
+        return json_response(response, status)
+    stored_key = f"{request_actor(request).id}/{key}"
+    digest = request_hash(request.method, request.path, body)
+    record, created = await idempotency.claim(engine, stored_key, digest, new_id())
+    if record.request_hash != digest:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request; use a new key",
+            {"idempotency_key": key},
+        )
+    if not created and record.status_code is not None and record.response is not None:
+        return json_response(record.response, record.status_code)
+    status, response = await act()
+    await idempotency.complete(engine, stored_key, status, response)
+    return json_response(response, status)
+
+
 async def _send(
     request: web.Request,
     topic: str,

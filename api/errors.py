@@ -18,10 +18,14 @@ from storage.query_params import InvalidParameter
 PIPELINE_STATUS: dict[str, int] = {
     "product_not_found": 404,
     "order_not_found": 404,
+    # Only from a producer that names a location new to a product without its priority:
+    # the gateway looks every location up first.
+    "location_not_found": 404,
     "product_exists": 409,
     "order_exists": 409,
     "negative_stock": 409,
     "insufficient_stock": 409,
+    "same_location": 409,
     "invalid_transition": 409,
     "duplicate_reservation": 409,
     "unknown_reservation": 409,

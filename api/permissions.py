@@ -33,6 +33,8 @@ STOREFRONT_OPERATIONS: Final = frozenset(
         "listOrders",
         "changeOrderStatus",
         "getProduct",
+        # A storefront may pin a reservation to a location: it may see which there are.
+        "listLocations",
     }
 )
 # The statuses a storefront may move an order to: the customer confirms or cancels;

@@ -27,7 +27,12 @@ def present_reservation(raw: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not raw.get("lines") and raw.get("product_id") is not None:
         # A one-product reservation is a cart of one line.
-        raw = {**raw, "lines": [{"product_id": raw["product_id"], "quantity": raw["quantity"]}]}
+        line = {
+            "product_id": raw["product_id"],
+            "quantity": raw["quantity"],
+            "allocations": raw.get("allocations", []),
+        }
+        raw = {**raw, "lines": [line]}
     return ReservationView.model_validate(raw).model_dump(mode="json")
 
 

@@ -15,14 +15,19 @@ from api.schemas import (
     AdjustStockRequest,
     AuditListResponse,
     ChangeStatusRequest,
+    CreateLocationRequest,
     CreateProductRequest,
     HealthResponse,
+    LocationListResponse,
+    LocationResponse,
     OrderListResponse,
     OrderResponse,
     ProductResponse,
     ReservationCreatedResponse,
     ReservationResponse,
     ReserveRequest,
+    TransferStockRequest,
+    UpdateProductRequest,
 )
 from storage import audit_queries, order_params
 from storage.query_params import TIME_LENIENCY
@@ -139,16 +144,84 @@ ROUTES: tuple[Route, ...] = (
         "Add or remove units of stock",
         (
             Response(200, "Adjusted.", ProductResponse, _PRODUCT_LINKS),
-            Response(404, f"Unknown product (`product_not_found`); {_MALFORMED}."),
+            Response(
+                404,
+                f"Unknown product (`product_not_found`) or location (`location_not_found`); "
+                f"{_MALFORMED}.",
+            ),
             Response(
                 409,
-                "Available stock would go negative (`negative_stock`), or the total stock "
+                "Available stock at the location would go negative (`negative_stock`, details: "
+                "available, delta, location_id), or the total stock "
                 "would pass the limit (`invalid_quantity`).",
             ),
             *_PIPELINE_ERRORS,
         ),
         body=AdjustStockRequest,
         path_id=PRODUCT_ID,
+    ),
+    Route(
+        "POST",
+        "/api/products/{id}/transfer_stock/",
+        views.transfer_stock,
+        "transferStock",
+        "Move available units from one location to another, both ends at once",
+        (
+            Response(200, "Moved.", ProductResponse, _PRODUCT_LINKS),
+            Response(
+                404,
+                f"Unknown product (`product_not_found`) or location (`location_not_found`); "
+                f"{_MALFORMED}.",
+            ),
+            Response(
+                409,
+                "Fewer units available at `from` (`insufficient_stock`, details: available, "
+                "requested, location_id), or `from` and `to` are one location "
+                "(`same_location`).",
+            ),
+            *_PIPELINE_ERRORS,
+        ),
+        body=TransferStockRequest,
+        path_id=PRODUCT_ID,
+    ),
+    Route(
+        "PATCH",
+        "/api/products/{id}/",
+        views.update_product,
+        "updateProduct",
+        "Choose how reservations without a location are allocated",
+        (
+            Response(200, "Updated.", ProductResponse, _PRODUCT_LINKS),
+            Response(404, f"Unknown product (`product_not_found`); {_MALFORMED}."),
+            *_PIPELINE_ERRORS,
+        ),
+        body=UpdateProductRequest,
+        path_id=PRODUCT_ID,
+    ),
+    Route(
+        "POST",
+        "/api/locations/",
+        views.create_location,
+        "createLocation",
+        "Add a location (warehouse) to the catalogue",
+        (
+            Response(201, "Created.", LocationResponse),
+            Response(409, "The id exists (`location_exists`)."),
+            Response(400, "Malformed JSON (`malformed_json`)."),
+            Response(413, "Body over 64 KiB (`payload_too_large`)."),
+            Response(422, "Invalid body (`validation_error`) or `idempotency_key_reused`."),
+        ),
+        body=CreateLocationRequest,
+        tag="locations",
+    ),
+    Route(
+        "GET",
+        "/api/locations/",
+        views.list_locations,
+        "listLocations",
+        "Every location, lowest priority number first",
+        (Response(200, "The locations.", LocationListResponse),),
+        tag="locations",
     ),
     Route(
         "POST",
@@ -162,13 +235,14 @@ ROUTES: tuple[Route, ...] = (
             Response(
                 404,
                 "Unknown product (`product_not_found`; a cart names every unknown one in "
-                "details.product_ids, nothing held).",
+                "details.product_ids, nothing held) or location (`location_not_found`).",
             ),
             Response(
                 409,
-                "Not enough stock (`insufficient_stock`, details: available, requested; a "
-                "cart: details.lines, each short line with product_id, requested, "
-                "available, sent once every held line is given back).",
+                "Not enough stock (`insufficient_stock`, details: available, requested, and "
+                "location_id for a pinned line, whatever other locations hold; a cart: "
+                "details.lines, each short line with product_id, requested, available, "
+                "sent once every held line is given back).",
             ),
             *_PIPELINE_ERRORS[:2],
             Response(
@@ -247,6 +321,7 @@ ROUTES: tuple[Route, ...] = (
                 "max_total": "Total at most this.",
                 "customer_id": "Only this customer's orders.",
                 "product_id": "Only orders of this product.",
+                "location_id": "Only orders holding units at this location.",
                 "sort": "Order of the results; ties are broken by order id (default "
                 f"{order_params.DEFAULT_SORT}).",
                 "limit": "Page size.",
@@ -281,6 +356,8 @@ ROUTES: tuple[Route, ...] = (
                 "actor": "Only events caused by this actor: an API key's id (`inventory keys "
                 "list`), `system` (the expiry timer, `inventory cleanup`), or the `actor.id` "
                 "an outside producer put on its command.",
+                "location_id": "Only events touching this location: adjustments there, "
+                "transfers from or to it, reservations and orders holding units there.",
                 "since": f"Events at or after this time. {TIME_LENIENCY}",
                 "until": "Events before this time (exclusive). Must be later than `since`: "
                 "an empty or reversed range is a 400.",

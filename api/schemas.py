@@ -12,7 +12,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from topics.fields import (
     PRODUCT_ID_TEXT,
+    AllocationStrategy,
     EntityId,
+    LocationId,
+    LocationPriority,
     Money,
     Price,
     ProductId,
@@ -31,6 +34,8 @@ from topics.messages import (
     OrderStatusName,
     ReserveCartData,
     ReserveStockData,
+    SetAllocationData,
+    TransferStockData,
 )
 
 # Every field is a type of topics/fields.py, the one its command's data has too: a body
@@ -61,19 +66,71 @@ class AdjustStockRequest(_Request):
 
     delta: StockDelta
     reason: Text
+    location_id: LocationId = Field("main", description="Where the units are (default main).")
 
-    def command_data(self, product_id: str) -> AdjustStockData:
-        return AdjustStockData(product_id=product_id, delta=self.delta, reason=self.reason)
+    def command_data(self, product_id: str, priority: int) -> AdjustStockData:
+        return AdjustStockData(
+            product_id=product_id,
+            delta=self.delta,
+            reason=self.reason,
+            location_id=self.location_id,
+            location_priority=priority,
+        )
+
+
+class TransferStockRequest(_Request):
+    """Body of POST /api/products/{id}/transfer_stock/."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=False)
+
+    from_: LocationId = Field(alias="from", description="The location the units leave.")
+    to: LocationId = Field(description="The location they arrive at.")
+    quantity: Quantity
+    reason: Text
+
+    def command_data(self, product_id: str, to_priority: int) -> TransferStockData:
+        return TransferStockData(
+            product_id=product_id,
+            from_location_id=self.from_,
+            to_location_id=self.to,
+            quantity=self.quantity,
+            reason=self.reason,
+            to_location_priority=to_priority,
+        )
+
+
+class UpdateProductRequest(_Request):
+    """Body of PATCH /api/products/{id}/."""
+
+    allocation: AllocationStrategy = Field(
+        description="How a reservation without a location picks one: `priority` (lowest "
+        "priority number first, a line split when one location cannot cover it) or "
+        "`most_stock` (the location with the most available first)."
+    )
+
+    def command_data(self, product_id: str) -> SetAllocationData:
+        return SetAllocationData(product_id=product_id, allocation=self.allocation)
+
+
+class CreateLocationRequest(_Request):
+    """Body of POST /api/locations/."""
+
+    id: LocationId
+    name: Text
+    priority: LocationPriority
 
 
 class CartLineRequest(_Request):
     product_id: ProductId
     quantity: Quantity
+    location_id: LocationId | None = Field(
+        None, description="Take this line from this location; else the product's strategy."
+    )
 
 
 def _one_form_schema(schema: dict[str, Any]) -> None:
     """The body's two forms in the document: no key may be null, and exactly one form."""
-    for name in ("product_id", "quantity", "lines"):
+    for name in ("product_id", "quantity", "lines", "location_id"):
         prop = schema["properties"][name]
         options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
         if options:
@@ -83,7 +140,13 @@ def _one_form_schema(schema: dict[str, Any]) -> None:
         {"required": ["product_id", "quantity"], "not": {"required": ["lines"]}},
         {
             "required": ["lines"],
-            "not": {"anyOf": [{"required": ["product_id"]}, {"required": ["quantity"]}]},
+            "not": {
+                "anyOf": [
+                    {"required": ["product_id"]},
+                    {"required": ["quantity"]},
+                    {"required": ["location_id"]},
+                ]
+            },
         },
     ]
 
@@ -99,6 +162,11 @@ class ReserveRequest(_Request):
     product_id: ProductId | None = Field(None, description="One product; or give `lines`.")
     quantity: Quantity | None = Field(None, description="With product_id.")
     customer_id: EntityId
+    location_id: LocationId | None = Field(
+        None,
+        description="Take every unit from this location; without it the product's "
+        "allocation strategy decides (and may split the line).",
+    )
     lines: list[CartLineRequest] | None = Field(
         None,
         min_length=1,
@@ -113,6 +181,8 @@ class ReserveRequest(_Request):
             raise ValueError("give product_id and quantity, or lines, not both")
         if self.lines is None and (self.product_id is None or self.quantity is None):
             raise ValueError("give product_id and quantity, or lines")
+        if self.lines is not None and self.location_id is not None:
+            raise ValueError("a cart pins each line on its own: give location_id in lines")
         return self
 
     @model_validator(mode="before")
@@ -120,7 +190,7 @@ class ReserveRequest(_Request):
     def _no_nulls(cls, data: Any) -> Any:
         # Absent, not null: the document shows each form's keys as required, never null.
         if isinstance(data, dict):
-            for name in ("product_id", "quantity", "lines"):
+            for name in ("product_id", "quantity", "lines", "location_id"):
                 if name in data and data[name] is None:
                     raise ValueError(f"{name} may be left out, not null")
         return data
@@ -139,7 +209,10 @@ class ReserveRequest(_Request):
         return ReserveCartData(
             order_id=order_id,
             customer_id=self.customer_id,
-            lines=[CartLine(product_id=x.product_id, quantity=x.quantity) for x in self.lines],
+            lines=[
+                CartLine(product_id=x.product_id, quantity=x.quantity, location_id=x.location_id)
+                for x in self.lines
+            ],
         )
 
     def command_data(self) -> ReserveStockData:
@@ -147,7 +220,10 @@ class ReserveRequest(_Request):
         # Reservation and order ids are left to the agent, which derives them from the
         # command id, so a re-sent command (same id) names the same reservation and order.
         return ReserveStockData(
-            product_id=self.product_id, quantity=self.quantity, customer_id=self.customer_id
+            product_id=self.product_id,
+            quantity=self.quantity,
+            customer_id=self.customer_id,
+            location_id=self.location_id,
         )
 
 
@@ -169,18 +245,53 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class ProductView(_View):
-    id: str
-    name: str
-    price: Price
+class LocationStockView(_View):
+    location_id: str
     available: int
     reserved: int
     sold: int
 
 
+class AllocationView(_View):
+    location_id: str
+    quantity: int
+
+
+class ProductView(_View):
+    id: str
+    name: str
+    price: Price
+    available: int = Field(description="The sum over `locations`.")
+    reserved: int = Field(description="The sum over `locations`.")
+    sold: int = Field(description="The sum over `locations`.")
+    locations: list[LocationStockView] = Field(
+        default_factory=list, description="Stock per location, in allocation priority order."
+    )
+    allocation: AllocationStrategy = "priority"
+
+
+class LocationView(_View):
+    id: str
+    name: str
+    priority: int
+
+
+class LocationResponse(BaseModel):
+    location: LocationView
+    request_id: str
+
+
+class LocationListResponse(BaseModel):
+    results: list[LocationView] = Field(description="Lowest priority number first.")
+    request_id: str
+
+
 class ReservationLineView(_View):
     product_id: str
     quantity: int
+    allocations: list[AllocationView] = Field(
+        default_factory=list, description="Where the line's units are held."
+    )
 
 
 class ReservationView(_View):
@@ -196,6 +307,10 @@ class ReservationView(_View):
     expires_at: AwareDatetime | None = None
     order_id: str
     customer_id: str | None = None
+    allocations: list[AllocationView] = Field(
+        default_factory=list,
+        description="Where a one-product reservation's units are held; a cart's are on its lines.",
+    )
 
 
 class HistoryEntryView(_View):
@@ -210,6 +325,9 @@ class OrderLineView(_View):
     quantity: int
     unit_price: Money
     line_total: Money
+    allocations: list[AllocationView] = Field(
+        default_factory=list, description="Where the line's units are held."
+    )
 
 
 class OrderSummaryView(_View):
@@ -231,6 +349,10 @@ class OrderSummaryView(_View):
     updated_at: AwareDatetime
     reservation_id: str
     expires_at: AwareDatetime | None = None
+    allocations: list[AllocationView] = Field(
+        default_factory=list,
+        description="Where a one-line order's units are held; a cart's are on its lines.",
+    )
 
 
 class OrderView(OrderSummaryView):

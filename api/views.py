@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from api.auth import require_roles
 from api.bodies import ORDER_ID, PRODUCT_ID, RESERVATION_ID, parse_body, read_json
-from api.dispatch import execute
+from api.dispatch import answer_once, execute
 from api.errors import ApiError, error_body
 from api.keys import BUS, ENGINE, OPENAPI, SETTINGS
 from api.middleware import current_request_id, json_response
@@ -26,12 +26,16 @@ from api.presenters import (
 from api.schemas import (
     AdjustStockRequest,
     ChangeStatusRequest,
+    CreateLocationRequest,
     CreateProductRequest,
+    LocationView,
     ReserveRequest,
+    TransferStockRequest,
+    UpdateProductRequest,
 )
 from inventory import worker_status
 from inventory.projector import projections
-from storage import audit_queries, order_params, order_queries, queries
+from storage import audit_queries, locations, order_params, order_queries, queries
 from storage.formats import iso_utc
 from storage.stuck import StuckAt, list_stuck
 from topics.messages import (
@@ -42,6 +46,8 @@ from topics.messages import (
     ReplyData,
     ReserveCart,
     ReserveStock,
+    SetAllocation,
+    TransferStock,
     derived_id,
 )
 from topics.names import INVENTORY_COMMANDS, ORDERS_COMMANDS, prefixed
@@ -78,11 +84,27 @@ async def create_product(request: web.Request) -> web.Response:
     return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
 
 
+async def _location(request: web.Request, location_id: str) -> dict[str, Any]:
+    """The catalogue's location, or 404 `location_not_found`."""
+    found = await locations.get_location(request.app[ENGINE], location_id)
+    if found is None:
+        raise ApiError(
+            404,
+            "location_not_found",
+            f"no location {location_id!r}",
+            {"location_id": location_id},
+        )
+    return found
+
+
 async def adjust_stock(request: web.Request) -> web.Response:
     """POST /api/products/{id}/adjust_stock/ → 200 {"product"}; 409 negative_stock; 404."""
     product_id = PRODUCT_ID.of(request)
     raw, body = await read_json(request)
-    data = parse_body(AdjustStockRequest, raw).command_data(product_id)
+    parsed = parse_body(AdjustStockRequest, raw)
+    # The priority travels with the command: the worker never reads the catalogue.
+    location = await _location(request, parsed.location_id)
+    data = parsed.command_data(product_id, location["priority"])
 
     def build(command_id: str) -> AdjustStock:
         return AdjustStock(id=command_id, request_id=_request_id(), key=product_id, data=data)
@@ -91,6 +113,63 @@ async def adjust_stock(request: web.Request) -> web.Response:
         return 200, {"product": present_product(reply.data.result["product"])}
 
     return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def transfer_stock(request: web.Request) -> web.Response:
+    """POST /api/products/{id}/transfer_stock/ → 200 {"product"}; 409 insufficient_stock;
+    404 product or location."""
+    product_id = PRODUCT_ID.of(request)
+    raw, body = await read_json(request)
+    parsed = parse_body(TransferStockRequest, raw)
+    await _location(request, parsed.from_)
+    target = await _location(request, parsed.to)
+    data = parsed.command_data(product_id, target["priority"])
+
+    def build(command_id: str) -> TransferStock:
+        return TransferStock(id=command_id, request_id=_request_id(), key=product_id, data=data)
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        return 200, {"product": present_product(reply.data.result["product"])}
+
+    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def update_product(request: web.Request) -> web.Response:
+    """PATCH /api/products/{id}/ {"allocation"} → 200 {"product"}; 404."""
+    product_id = PRODUCT_ID.of(request)
+    raw, body = await read_json(request)
+    data = parse_body(UpdateProductRequest, raw).command_data(product_id)
+
+    def build(command_id: str) -> SetAllocation:
+        return SetAllocation(id=command_id, request_id=_request_id(), key=product_id, data=data)
+
+    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
+        return 200, {"product": present_product(reply.data.result["product"])}
+
+    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+
+
+async def create_location(request: web.Request) -> web.Response:
+    """POST /api/locations/ → 201 {"location"}; 409 location_exists."""
+    raw, body = await read_json(request)
+    parsed = parse_body(CreateLocationRequest, raw)
+
+    async def act() -> tuple[int, dict[str, Any]]:
+        created = await locations.create_location(
+            request.app[ENGINE], parsed.id, parsed.name, parsed.priority
+        )
+        if created is None:
+            message = f"location {parsed.id!r} already exists"
+            return 409, error_body("location_exists", message, {"id": parsed.id})
+        return 201, {"location": LocationView.model_validate(created).model_dump()}
+
+    return await answer_once(request, body, act)
+
+
+async def list_locations(request: web.Request) -> web.Response:
+    """GET /api/locations/ → {"results"}, lowest priority number first."""
+    rows = await locations.list_locations(request.app[ENGINE])
+    return json_response({"results": [LocationView.model_validate(r).model_dump() for r in rows]})
 
 
 async def get_product(request: web.Request) -> web.Response:
@@ -117,6 +196,9 @@ async def create_reservation(request: web.Request) -> web.Response:
             f"product {repeated!r} is on more than one line; put its whole quantity on one",
             {"product_id": repeated},
         )
+    pins = [line.location_id for line in reserve.lines or []] + [reserve.location_id]
+    for location_id in dict.fromkeys(pin for pin in pins if pin is not None):
+        await _location(request, location_id)
     if reserve.lines is not None:
         return await _reserve_cart(request, body, reserve)
     data = reserve.command_data()

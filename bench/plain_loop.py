@@ -231,8 +231,8 @@ class InventoryLoop:
     def _effect(self, product_id: str, effect: Effect) -> None:
         """The rows beside the product's that the worker writes (agents.effects)."""
         match effect:
-            case ReservationHeld(reservation_id, quantity):
-                self.stock.set(f"{RESERVATION_PREFIX}{product_id}:{reservation_id}", quantity)
+            case ReservationHeld(reservation_id, allocation):
+                self.stock.set(f"{RESERVATION_PREFIX}{product_id}:{reservation_id}", allocation)
             case ReservationSettled(reservation_id):
                 self.stock.delete(f"{RESERVATION_PREFIX}{product_id}:{reservation_id}")
             case OrderPlaced(order_id, state, deadline):

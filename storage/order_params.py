@@ -62,6 +62,7 @@ PARAMETER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "max_total": MONEY_TEXT_SCHEMA,
     "customer_id": ENTITY_ID_RULE.json_schema(),
     "product_id": PRODUCT_ID_RULE.json_schema(),
+    "location_id": PRODUCT_ID_RULE.json_schema(),
     "sort": {"type": "string", "enum": list(SORTS)},
     "limit": limit_schema(DEFAULT_LIMIT, MAX_LIMIT),
     "cursor": CURSOR_SCHEMA,
@@ -86,6 +87,7 @@ class OrderListParams:
     max_total: Decimal | None = None
     customer_id: str | None = None
     product_id: str | None = None
+    location_id: str | None = None
     sort: SortName = DEFAULT_SORT
     limit: int = DEFAULT_LIMIT
     cursor: str | None = field(default=None, repr=False)
@@ -133,6 +135,7 @@ def parse_order_list_params(query: Mapping[str, str]) -> OrderListParams:
         max_total=max_total,
         customer_id=parse_id("customer_id", get("customer_id")),
         product_id=parse_id("product_id", get("product_id"), PRODUCT_ID_RULE),
+        location_id=parse_id("location_id", get("location_id"), PRODUCT_ID_RULE),
         sort=_parse_sort(get("sort")),
         limit=_parse_limit(get("limit")),
         cursor=get("cursor"),
@@ -196,6 +199,8 @@ def filter_fingerprint(params: OrderListParams) -> str:
             "max_total": _decimal_text(params.max_total),
             "customer_id": params.customer_id,
             "product_id": params.product_id,
+            # Only when set: cursors handed out before the filter existed stay valid.
+            **({"location_id": params.location_id} if params.location_id else {}),
         }
     )
 

@@ -23,7 +23,8 @@ for them; docs/QUERIES.md shows the plans):
 Rows come out without `history` (it grows with every change and a list does not
 need it; `storage.queries.get_order` has it): id, status, total, unit_price,
 customer_id, product_id, quantity, created_at, updated_at, reservation_id,
-expires_at, cancel_reason, version. Money as decimal strings, times ISO 8601 UTC.
+expires_at, cancel_reason, version, allocations. Money as decimal strings, times ISO
+8601 UTC.
 """
 
 from __future__ import annotations
@@ -138,6 +139,10 @@ def build_order_list_query(
             order_lines.c.product_id == params.product_id
         )
         conditions.append(orders.c.id.in_(with_product))
+    if params.location_id is not None:
+        # Orders holding units there, on any line (migrations/008's GIN index on
+        # allocations; a cart's row lists every line's).
+        conditions.append(orders.c.allocations.contains([{"location_id": params.location_id}]))
     if keyset is not None:
         after = tuple_(literal(keyset.value, key_type), literal(keyset.order_id, orders.c.id.type))
         position = tuple_(key, orders.c.id)

@@ -21,6 +21,7 @@ from storage.formats import iso_utc
 from storage.notify import notify_read_models
 from storage.tables import order_lines, orders, products, reservations
 from topics.messages import (
+    AllocationChanged,
     OrderCreated,
     OrderSnapshot,
     OrderStatusChanged,
@@ -32,11 +33,12 @@ from topics.messages import (
     ReservationReleased,
     ReservationSnapshot,
     StockAdjusted,
+    StockTransferred,
 )
 
 Row = dict[str, Any]
 
-_PRODUCT_EVENTS = (ProductCreated, StockAdjusted)
+_PRODUCT_EVENTS = (ProductCreated, StockAdjusted, StockTransferred, AllocationChanged)
 _RESERVATION_EVENTS = (
     ReservationCreated,
     ReservationCommitted,
@@ -185,6 +187,8 @@ def _product_row(p: ProductSnapshot, occurred_at: datetime) -> Row:
         "version": p.version,
         "created_at": occurred_at,
         "updated_at": occurred_at,
+        "locations": [loc.model_dump(mode="json") for loc in p.locations],
+        "allocation": p.allocation,
     }
 
 
@@ -200,6 +204,7 @@ def _reservation_row(r: ReservationSnapshot, occurred_at: datetime) -> Row:
         "version": r.version,
         "created_at": occurred_at,
         "updated_at": occurred_at,
+        "allocations": [a.model_dump(mode="json") for a in r.allocations],
     }
 
 
@@ -213,6 +218,11 @@ def _order_line_rows(o: OrderSnapshot) -> list[Row]:
                 "quantity": o.quantity,
                 "unit_price": o.unit_price,
                 "line_total": o.total,
+                # Every line's, so the order list's location filter finds a cart by any line.
+                "allocations": [
+                    a.model_dump(mode="json")
+                    for a in (o.allocations or [a for line in o.lines for a in line.allocations])
+                ],
             }
         ]
     return [
@@ -223,6 +233,7 @@ def _order_line_rows(o: OrderSnapshot) -> list[Row]:
             "quantity": line.quantity,
             "unit_price": line.unit_price,
             "line_total": line.line_total,
+            "allocations": [a.model_dump(mode="json") for a in line.allocations],
         }
         for position, line in enumerate(o.lines)
     ]
@@ -252,4 +263,9 @@ def _order_row(o: OrderSnapshot) -> Row:
         "version": o.version,
         "created_at": o.created_at,
         "updated_at": o.updated_at,
+        # Every line's, so the order list's location filter finds a cart by any line.
+        "allocations": [
+            a.model_dump(mode="json")
+            for a in (o.allocations or [a for line in o.lines for a in line.allocations])
+        ],
     }

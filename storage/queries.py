@@ -31,6 +31,17 @@ async def get_product(engine: AsyncEngine, product_id: str) -> dict[str, Any] | 
         "initial": row.initial,
         "adjusted": row.adjusted,
         "version": row.version,
+        # Rows projected before locations hold everything at `main`.
+        "locations": row.locations
+        or [
+            {
+                "location_id": "main",
+                "available": row.available,
+                "reserved": row.reserved,
+                "sold": row.sold,
+            }
+        ],
+        "allocation": row.allocation,
     }
 
 
@@ -59,7 +70,15 @@ async def get_reservation(engine: AsyncEngine, reservation_id: str) -> dict[str,
         "status": first.status,
         "expires_at": iso_utc_or_none(first.expires_at),
         "version": first.version,
-        "lines": [{"product_id": r.product_id, "quantity": r.quantity} for r in rows],
+        "allocations": _allocations(first.allocations, first.quantity) if only else [],
+        "lines": [
+            {
+                "product_id": r.product_id,
+                "quantity": r.quantity,
+                "allocations": _allocations(r.allocations, r.quantity),
+            }
+            for r in rows
+        ],
     }
 
 
@@ -78,6 +97,7 @@ async def lines_of(engine: AsyncEngine, order_ids: list[str]) -> dict[str, list[
                     "quantity": row.quantity,
                     "unit_price": money(row.unit_price),
                     "line_total": money(row.line_total),
+                    "allocations": _allocations(row.allocations, row.quantity),
                 }
             )
     return found
@@ -122,7 +142,17 @@ def order_summary(row: Row[Any]) -> dict[str, Any]:
         "expires_at": iso_utc(row.expires_at),
         "cancel_reason": row.cancel_reason,
         "version": row.version,
+        # A one-line order's; the column lists every line's of a cart (for the location
+        # filter), shown on its lines instead.
+        "allocations": (
+            _allocations(row.allocations, row.quantity) if row.quantity is not None else []
+        ),
     }
+
+
+def _allocations(stored: list[dict[str, Any]], quantity: int) -> list[dict[str, Any]]:
+    """A row's allocations; a row from before locations held all of it at `main`."""
+    return stored or [{"location_id": "main", "quantity": quantity}]
 
 
 _CURRENT_VERSIONS = text(
@@ -153,8 +183,9 @@ async def current_versions(
 
 
 async def stock_invariant_violations(engine: AsyncEngine) -> list[str]:
-    """One message per product breaking `initial + adjusted = available + reserved + sold`
-    or holding a negative counter; an empty list when every product is sound."""
+    """One message per product breaking `initial + adjusted = available + reserved + sold`,
+    holding a negative counter (in total or at a location), or whose totals are not the
+    sums over its locations; an empty list when every product is sound."""
     p = products.c
     query = (
         select(p.id, p.initial, p.adjusted, p.available, p.reserved, p.sold)
@@ -169,13 +200,26 @@ async def stock_invariant_violations(engine: AsyncEngine) -> list[str]:
         )
         .order_by(p.id)
     )
+    located = select(p.id, p.available, p.reserved, p.sold, p.locations).where(
+        p.locations != text("'[]'::jsonb")
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [
+        by_location = (await conn.execute(located.order_by(p.id))).all()
+    problems = [
         f"product {r.id!r}: initial {r.initial} + adjusted {r.adjusted} "
         f"vs available {r.available} + reserved {r.reserved} + sold {r.sold}"
         for r in rows
     ]
+    for r in by_location:
+        sums = tuple(sum(loc[k] for loc in r.locations) for k in ("available", "reserved", "sold"))
+        negative = any(loc[k] < 0 for loc in r.locations for k in ("available", "reserved", "sold"))
+        if sums != (r.available, r.reserved, r.sold) or negative:
+            problems.append(
+                f"product {r.id!r}: locations {r.locations} vs available {r.available}, "
+                f"reserved {r.reserved}, sold {r.sold}"
+            )
+    return problems
 
 
 async def _one(engine: AsyncEngine, query: Any) -> Row[Any] | None:

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -40,6 +40,19 @@ products = Table(
     Column("version", BigInteger, nullable=False),
     Column("created_at", TIMESTAMP, nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
+    # Stock per location and the allocation strategy (migrations/008).
+    Column("locations", JSONB, nullable=False, server_default="[]"),
+    Column("allocation", Text, nullable=False, server_default="priority"),
+)
+
+# The location catalogue (migrations/008): the gateway's, like the API keys.
+locations = Table(
+    "locations",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False, server_default=func.now()),
 )
 
 reservations = Table(
@@ -56,6 +69,7 @@ reservations = Table(
     Column("version", BigInteger, nullable=False),
     Column("created_at", TIMESTAMP, nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
+    Column("allocations", JSONB, nullable=False, server_default="[]"),
     Index("reservations_product_id_idx", "product_id"),
 )
 
@@ -77,6 +91,7 @@ orders = Table(
     Column("version", BigInteger, nullable=False),
     Column("created_at", TIMESTAMP, nullable=False),
     Column("updated_at", TIMESTAMP, nullable=False),
+    Column("allocations", JSONB, nullable=False, server_default="[]"),
     Index("orders_created_at_id_idx", "created_at", "id"),
     Index("orders_status_created_at_id_idx", "status", "created_at", "id"),
     Index("orders_total_id_idx", "total", "id"),
@@ -85,6 +100,12 @@ orders = Table(
     Index("orders_product_id_created_at_id_idx", "product_id", "created_at", "id"),
     Index("orders_product_id_total_id_idx", "product_id", "total", "id"),
     Index("orders_customer_id_total_id_idx", "customer_id", "total", "id"),
+    Index(
+        "orders_allocations_idx",
+        "allocations",
+        postgresql_using="gin",
+        postgresql_ops={"allocations": "jsonb_path_ops"},
+    ),
 )
 
 order_lines = Table(
@@ -96,6 +117,7 @@ order_lines = Table(
     Column("quantity", Integer, nullable=False),
     Column("unit_price", MONEY, nullable=False),
     Column("line_total", MONEY, nullable=False),
+    Column("allocations", JSONB, nullable=False, server_default="[]"),
     Index("order_lines_product_id_idx", "product_id", "order_id"),
 )
 
@@ -128,11 +150,14 @@ audit_log = Table(
     Column("actor_id", Text, nullable=True),
     Column("actor_role", Text, nullable=True),
     Column("actor_verified", Boolean, nullable=True),
+    # The locations it touches (migrations/008).
+    Column("location_ids", ARRAY(Text), nullable=True),
     Index("audit_log_occurred_at_id_idx", "occurred_at", "id"),
     Index("audit_log_entity_idx", "entity_type", "entity_id", "occurred_at", "id"),
     Index("audit_log_type_idx", "type", "occurred_at", "id"),
     Index("audit_log_request_id_idx", "request_id"),
     Index("audit_log_actor_idx", "actor_id", "occurred_at", "id"),
+    Index("audit_log_location_ids_idx", "location_ids", postgresql_using="gin"),
 )
 
 # The gateway's API keys (migrations/006): a SHA-256 of each key, never the key.

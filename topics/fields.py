@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -122,6 +122,25 @@ ProductId = Annotated[
         examples=["mug-01"],
     ),
 ]
+# A location's id follows the product id's rule (a slug): it is chosen by an operator
+# and shows up in query strings.
+LocationId = Annotated[
+    str,
+    Field(
+        pattern=PRODUCT_ID_PATTERN,
+        description="A location (warehouse) id: " + PRODUCT_ID_TEXT,
+        examples=["main"],
+    ),
+]
+MAX_PRIORITY = 1_000_000
+# Lower first: the `priority` allocation takes units from the lowest number first.
+LocationPriority = Annotated[
+    int,
+    Field(ge=0, le=MAX_PRIORITY, description="Lower is taken first (main is 0)."),
+    Strict(),
+    BeforeValidator(_whole_number),
+]
+AllocationStrategy = Literal["priority", "most_stock"]
 EntityId = Annotated[
     str,
     Field(

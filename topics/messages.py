@@ -14,7 +14,10 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from topics.fields import (
+    AllocationStrategy,
     EntityId,
+    LocationId,
+    LocationPriority,
     Money,
     Price,
     ProductId,
@@ -127,6 +130,27 @@ class _Command(_Envelope):
     )
 
 
+# ---------------------------------------------------------------- locations
+
+
+class LocationAllocation(_Model):
+    """Where some units of one held product line are: the reservation, its order and
+    their events carry a list of these, and confirm, cancel and expiry act on exactly
+    them."""
+
+    location_id: LocationId
+    quantity: Quantity
+
+
+class LocationStock(_Model):
+    """One product's stock at one location; the product's totals are their sums."""
+
+    location_id: LocationId
+    available: int
+    reserved: int
+    sold: int
+
+
 # ---------------------------------------------------------------- inventory commands
 
 
@@ -141,6 +165,28 @@ class AdjustStockData(_Model):
     product_id: ProductId
     delta: StockDelta
     reason: Text
+    location_id: LocationId = Field("main", description="Where the units are added or removed.")
+    location_priority: LocationPriority | None = Field(
+        None,
+        description="The location's priority, taken when the product has no stock record "
+        "there yet (the gateway copies it from the catalogue); not needed for `main`.",
+    )
+
+
+class TransferStockData(_Model):
+    product_id: ProductId
+    from_location_id: LocationId
+    to_location_id: LocationId
+    quantity: Quantity
+    reason: Text
+    to_location_priority: LocationPriority | None = Field(
+        None, description="As `location_priority` of `stock.adjust`, for the receiving end."
+    )
+
+
+class SetAllocationData(_Model):
+    product_id: ProductId
+    allocation: AllocationStrategy
 
 
 class ReserveStockData(_Model):
@@ -152,6 +198,11 @@ class ReserveStockData(_Model):
     )
     order_id: EntityId | None = Field(
         None, description="Chosen by the caller, or derived from the command id."
+    )
+    location_id: LocationId | None = Field(
+        None,
+        description="Take every unit from this location; without it the product's "
+        "allocation strategy decides.",
     )
 
 
@@ -170,6 +221,11 @@ class ReleaseReservationData(_Model):
         False, description="True when a confirmed order is cancelled: units return from sold."
     )
     reason: Literal["cancelled", "expired"]
+    allocations: list[LocationAllocation] = Field(
+        default_factory=list,
+        description="Where the sold units of a confirmed order return to (its allocations); "
+        "empty for an order from before locations: `main`.",
+    )
 
 
 class CreateProduct(_Command):
@@ -197,6 +253,16 @@ class ReleaseReservation(_Command):
     data: ReleaseReservationData
 
 
+class TransferStock(_Command):
+    type: Literal["stock.transfer"] = "stock.transfer"
+    data: TransferStockData
+
+
+class SetAllocation(_Command):
+    type: Literal["product.set_allocation"] = "product.set_allocation"
+    data: SetAllocationData
+
+
 # ---------------------------------------------------------------- carts (agents.cart_rules)
 # A cart is held line by line, each on its product's partition, coordinated from the
 # order's partition: `cart.reserve` (public) starts it, `cart.hold_line` and
@@ -209,6 +275,9 @@ MAX_CART_LINES = 50
 class CartLine(_Model):
     product_id: ProductId
     quantity: Quantity
+    location_id: LocationId | None = Field(
+        None, description="Take this line from this location; else the product's strategy."
+    )
 
 
 class ReserveCartData(_Model):
@@ -230,6 +299,7 @@ class ReserveCartData(_Model):
 class HoldCartLineData(_Model):
     product_id: ProductId
     quantity: Quantity
+    location_id: LocationId | None = None
     reservation_id: EntityId
     order_id: EntityId
     customer_id: EntityId
@@ -248,6 +318,9 @@ class CartLineAnsweredData(_Model):
     reservation_id: EntityId
     outcome: Literal["held", "refused", "unknown", "released"]
     unit_price: Price | None = Field(None, description="Set when held.")
+    allocations: list[LocationAllocation] = Field(
+        default_factory=list, description="Set when held: where the line's units are."
+    )
     available: int | None = Field(None, description="Set when refused for want of stock.")
     product_version: int | None = Field(
         None, description="The product's version after the answer, for the caller's reads."
@@ -280,6 +353,8 @@ InventoryCommand = Annotated[
     | ReserveStock
     | CommitReservation
     | ReleaseReservation
+    | TransferStock
+    | SetAllocation
     | HoldCartLine
     | ReleaseCartLine,
     Field(discriminator="type"),
@@ -296,6 +371,9 @@ class CreateOrderData(_Model):
     quantity: Quantity
     unit_price: Price
     expires_at: AwareDatetime
+    allocations: list[LocationAllocation] = Field(
+        default_factory=list, description="Where the reservation holds its units."
+    )
 
 
 class ChangeStatusData(_Model):
@@ -341,6 +419,12 @@ class ProductSnapshot(_Model):
     reserved: int
     sold: int
     version: int
+    locations: list[LocationStock] = Field(
+        default_factory=list,
+        description="Stock per location (the totals are their sums); empty in events "
+        "written before locations: all at `main`.",
+    )
+    allocation: AllocationStrategy = "priority"
 
 
 class ReservationSnapshot(_Model):
@@ -352,6 +436,9 @@ class ReservationSnapshot(_Model):
     customer_id: EntityId | None = None
     expires_at: AwareDatetime | None = None
     version: int = Field(description="The product version at this change (monotonic per product).")
+    allocations: list[LocationAllocation] = Field(
+        default_factory=list, description="Where its units are held (or were, once settled)."
+    )
 
 
 class HistoryEntrySnapshot(_Model):
@@ -366,6 +453,9 @@ class OrderLineSnapshot(_Model):
     quantity: Quantity
     unit_price: Price
     line_total: Money
+    allocations: list[LocationAllocation] = Field(
+        default_factory=list, description="Where the line's units are held; empty before locations."
+    )
 
 
 class OrderSnapshot(_Model):
@@ -390,6 +480,11 @@ class OrderSnapshot(_Model):
     cancel_reason: str | None = None
     version: int
     history: list[HistoryEntrySnapshot]
+    allocations: list[LocationAllocation] = Field(
+        default_factory=list,
+        description="Where a one-line order's units are held (as product_id: one-line "
+        "orders only; a cart's are on each line); empty before locations.",
+    )
 
 
 # ---------------------------------------------------------------- events
@@ -403,6 +498,20 @@ class StockAdjustedData(_Model):
     product: ProductSnapshot
     delta: int
     reason: str
+    location_id: LocationId = "main"
+
+
+class StockTransferredData(_Model):
+    product: ProductSnapshot
+    from_location_id: LocationId
+    to_location_id: LocationId
+    quantity: Quantity
+    reason: str
+
+
+class AllocationChangedData(_Model):
+    product: ProductSnapshot
+    allocation: AllocationStrategy
 
 
 class ReservationChangedData(_Model):
@@ -440,6 +549,16 @@ class ProductCreated(_Envelope):
 class StockAdjusted(_Envelope):
     type: Literal["stock.adjusted"] = "stock.adjusted"
     data: StockAdjustedData
+
+
+class StockTransferred(_Envelope):
+    type: Literal["stock.transferred"] = "stock.transferred"
+    data: StockTransferredData
+
+
+class AllocationChanged(_Envelope):
+    type: Literal["product.allocation_changed"] = "product.allocation_changed"
+    data: AllocationChangedData
 
 
 class ReservationCreated(_Envelope):
@@ -480,6 +599,8 @@ class CommandRejected(_Envelope):
 InventoryEvent = Annotated[
     ProductCreated
     | StockAdjusted
+    | StockTransferred
+    | AllocationChanged
     | ReservationCreated
     | ReservationCommitted
     | ReservationReleased
@@ -490,6 +611,8 @@ OrderEvent = Annotated[OrderCreated | OrderStatusChanged, Field(discriminator="t
 AuditEvent = Annotated[
     ProductCreated
     | StockAdjusted
+    | StockTransferred
+    | AllocationChanged
     | ReservationCreated
     | ReservationCommitted
     | ReservationReleased

@@ -34,6 +34,8 @@ PUBLIC_COMMAND_TYPES = (
     "stock.reserve",
     "order.change_status",
     "cart.reserve",
+    "stock.transfer",
+    "product.set_allocation",
 )
 
 

@@ -22,7 +22,7 @@ Pure: no faust, no Kafka. Every function returns a new Cart and what to do.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -67,6 +67,8 @@ class Line:
     unit_price: Decimal | None = None  # known once held
     available: int | None = None  # what the product had, when refused for stock
     unknown: bool = False  # refused because the product does not exist
+    location_id: str | None = None  # the location the line is pinned to, if any
+    allocations: Mapping[str, int] = field(default_factory=dict)  # where it is held
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +92,15 @@ class Step:
 
 
 def start(
-    reservation_id: str, order_id: str, customer_id: str, lines: list[tuple[str, int]]
+    reservation_id: str,
+    order_id: str,
+    customer_id: str,
+    lines: list[tuple[str, int]],
+    locations: Mapping[str, str] | None = None,
 ) -> tuple[Cart, Step]:
-    """A new cart asking for every line's hold. Raises InvalidValue for 0 or more than
-    MAX_LINES lines, DuplicateLine for a product named twice, InvalidQuantity."""
+    """A new cart asking for every line's hold; `locations` pins a product's line to a
+    location. Raises InvalidValue for 0 or more than MAX_LINES lines, DuplicateLine for
+    a product named twice, InvalidQuantity."""
     if not 1 <= len(lines) <= MAX_LINES:
         raise InvalidValue("lines", f"a cart has 1 to {MAX_LINES} lines", len(lines))
     seen: set[str] = set()
@@ -109,16 +116,30 @@ def start(
                 minimum=1,
                 maximum=MAX_QUANTITY,
             )
-    cart = Cart(reservation_id, order_id, customer_id, tuple(Line(p, q) for p, q in lines))
+    pins = locations or {}
+    cart = Cart(
+        reservation_id,
+        order_id,
+        customer_id,
+        tuple(Line(p, q, location_id=pins.get(p)) for p, q in lines),
+    )
     return cart, Step(hold=cart.lines)
 
 
-def held(cart: Cart, product_id: str, unit_price: Decimal) -> tuple[Cart, Step]:
-    """A product's partition held its line."""
+def held(
+    cart: Cart,
+    product_id: str,
+    unit_price: Decimal,
+    allocations: Mapping[str, int] | None = None,
+) -> tuple[Cart, Step]:
+    """A product's partition held its line (`allocations`: where, location -> units)."""
     line = _line(cart, product_id)
     if line.state is not LineState.REQUESTED:
         return cart, Step()  # an answer seen before: the cart has moved on already
-    return _decide(_with(cart, replace(line, state=LineState.HELD, unit_price=unit_price)))
+    now_held = replace(
+        line, state=LineState.HELD, unit_price=unit_price, allocations=dict(allocations or {})
+    )
+    return _decide(_with(cart, now_held))
 
 
 def refused(
@@ -207,6 +228,8 @@ def to_dict(cart: Cart) -> dict[str, Any]:
                 "unit_price": None if line.unit_price is None else str(line.unit_price),
                 "available": line.available,
                 "unknown": line.unknown,
+                "location_id": line.location_id,
+                "allocations": dict(line.allocations),
             }
             for line in cart.lines
         ],
@@ -227,6 +250,8 @@ def from_dict(row: Mapping[str, Any]) -> Cart:
                 unit_price=None if line["unit_price"] is None else Decimal(line["unit_price"]),
                 available=line["available"],
                 unknown=line["unknown"],
+                location_id=line.get("location_id"),
+                allocations=dict(line.get("allocations") or {}),
             )
             for line in row["lines"]
         ),

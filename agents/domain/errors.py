@@ -53,10 +53,14 @@ class InsufficientStock(DomainError):
 
     code = "insufficient_stock"
 
-    def __init__(self, available: int, requested: int) -> None:
+    def __init__(self, available: int, requested: int, location_id: str | None = None) -> None:
+        where = f" at location {location_id!r}" if location_id is not None else ""
+        details: dict[str, Any] = {"available": available, "requested": requested}
+        if location_id is not None:
+            details["location_id"] = location_id
         super().__init__(
-            f"insufficient stock: requested {requested}, available {available}",
-            {"available": available, "requested": requested},
+            f"insufficient stock{where}: requested {requested}, available {available}",
+            details,
         )
 
 
@@ -65,10 +69,15 @@ class NegativeStock(DomainError):
 
     code = "negative_stock"
 
-    def __init__(self, available: int, delta: int) -> None:
+    def __init__(self, available: int, delta: int, location_id: str | None = None) -> None:
+        where = f" at location {location_id!r}" if location_id is not None else ""
+        details: dict[str, Any] = {"available": available, "delta": delta}
+        if location_id is not None:
+            details["location_id"] = location_id
         super().__init__(
-            f"adjustment {delta:+d} would make available stock negative (available {available})",
-            {"available": available, "delta": delta},
+            f"adjustment {delta:+d} would make available stock negative{where} "
+            f"(available {available})",
+            details,
         )
 
 
@@ -154,3 +163,41 @@ class OrderExists(DomainError):
 
     def __init__(self, order_id: str) -> None:
         super().__init__(f"order {order_id!r} already exists", {"order_id": order_id})
+
+
+class SameLocation(DomainError):
+    """A transfer whose two ends are one location."""
+
+    code = "same_location"
+
+    def __init__(self, location_id: str) -> None:
+        super().__init__(
+            f"a transfer moves units between two locations, not within {location_id!r}",
+            {"location_id": _json_safe(location_id)},
+        )
+
+
+class UnknownLocation(DomainError):
+    """A command names a location the product has no stock record at, and the command
+    does not say the location's priority (the gateway always does; an outside producer
+    may not)."""
+
+    code = "location_not_found"
+
+    def __init__(self, location_id: str) -> None:
+        super().__init__(
+            f"no location {location_id!r} known for this product",
+            {"location_id": _json_safe(location_id)},
+        )
+
+
+class InvalidAllocation(DomainError):
+    """An allocation strategy name the rules do not know."""
+
+    code = "invalid_allocation"
+
+    def __init__(self, strategy: object, known: Iterable[str]) -> None:
+        super().__init__(
+            f"unknown allocation strategy {strategy!r}",
+            {"allocation": _json_safe(strategy), "allowed": sorted(known)},
+        )

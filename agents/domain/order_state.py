@@ -11,7 +11,7 @@ argument is never changed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -109,11 +109,14 @@ class HistoryEntry:
 
 @dataclass(frozen=True, slots=True)
 class OrderLine:
-    """One product of an order, at the price it was held at."""
+    """One product of an order, at the price it was held at, and where its units are
+    held (location -> units; empty for an order from before locations: all at `main`).
+    A cancel after confirm returns the sold units there."""
 
     product_id: str
     quantity: int
     unit_price: Decimal
+    allocations: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def line_total(self) -> Decimal:
@@ -146,6 +149,11 @@ class Order:
     cancel_reason: str | None = None
     lines: tuple[OrderLine, ...] = ()
 
+    @property
+    def allocations(self) -> Mapping[str, int]:
+        """A one-line order's allocations (as `product_id`); a cart's are on its lines."""
+        return self.lines[0].allocations if len(self.lines) == 1 else {}
+
 
 def create_order(
     order_id: str,
@@ -157,6 +165,7 @@ def create_order(
     expires_at: datetime,
     now: datetime,
     request_id: str | None,
+    allocations: Mapping[str, int] | None = None,
 ) -> Order:
     """Return a new pending `Order` (version 1, total = quantity x unit_price to the cent).
 
@@ -166,7 +175,7 @@ def create_order(
     return create_cart_order(
         order_id,
         customer_id,
-        [(product_id, quantity, unit_price)],
+        [(product_id, quantity, unit_price, allocations or {})],
         reservation_id,
         expires_at,
         now,
@@ -177,19 +186,20 @@ def create_order(
 def create_cart_order(
     order_id: str,
     customer_id: str,
-    lines: list[tuple[str, int, Decimal]],
+    lines: list[tuple[str, int, Decimal, Mapping[str, int]]],
     reservation_id: str,
     expires_at: datetime,
     now: datetime,
     request_id: str | None,
 ) -> Order:
-    """Return a new pending `Order` of (product id, quantity, unit price) lines, version
+    """Return a new pending `Order` of (product id, quantity, unit price, allocations)
+    lines, version
     1, total = the sum of the line totals. Raises as `create_order` for each line, and
     InvalidValue for no lines or a product on two lines."""
     if not lines:
         raise InvalidValue("lines", "an order has at least one line", lines)
     built: list[OrderLine] = []
-    for product_id, quantity, unit_price in lines:
+    for product_id, quantity, unit_price, allocations in lines:
         if not is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
             raise InvalidQuantity(
                 quantity,
@@ -197,7 +207,12 @@ def create_cart_order(
                 minimum=1,
                 maximum=MAX_QUANTITY,
             )
-        line = OrderLine(require_product_id(product_id), quantity, money(unit_price, "unit_price"))
+        line = OrderLine(
+            require_product_id(product_id),
+            quantity,
+            money(unit_price, "unit_price"),
+            dict(allocations),
+        )
         if any(b.product_id == line.product_id for b in built):
             raise InvalidValue("lines", "a product is on one line only", product_id)
         built.append(line)
@@ -271,6 +286,7 @@ def to_dict(order: Order) -> dict[str, Any]:
                 "product_id": line.product_id,
                 "quantity": line.quantity,
                 "unit_price": str(line.unit_price),
+                "allocations": dict(line.allocations),
             }
             for line in order.lines
         ],
@@ -312,7 +328,9 @@ def from_dict(data: Mapping[str, object]) -> Order:
     if "lines" in data:
         lines = tuple(_line_from_dict(item) for item in record_field(data, "lines", list, _RECORD))
     elif product_id is not None and quantity is not None and unit_price is not None:
-        lines = (OrderLine(product_id, quantity, unit_price),)  # a row written before carts
+        # A row written before carts: its one line is on the order.
+        allocations = _allocations_from(data.get("allocations"))
+        lines = (OrderLine(product_id, quantity, unit_price, allocations),)
     else:
         raise InvalidValue(_RECORD, "has neither lines nor a product line")
     return Order(
@@ -342,7 +360,19 @@ def _line_from_dict(item: object) -> OrderLine:
         product_id=record_field(item, "product_id", str, record),
         quantity=record_field(item, "quantity", int, record),
         unit_price=money(record_field(item, "unit_price", str, record), f"{record}.unit_price"),
+        allocations=_allocations_from(item.get("allocations")),
     )
+
+
+def _allocations_from(value: object) -> dict[str, int]:
+    """A line's allocations; none in a row written before locations."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and is_int(v) for k, v in value.items()
+    ):
+        raise InvalidValue(f"{_RECORD}.allocations", "must map location ids to units", None)
+    return {str(k): int(v) for k, v in value.items()}  # type: ignore[call-overload]
 
 
 def _history_entry_from_dict(item: object) -> HistoryEntry:

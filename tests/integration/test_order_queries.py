@@ -438,6 +438,7 @@ async def test_a_page_is_json_ready_with_money_as_strings_and_utc_times(
         "cancel_reason",
         "version",
         "lines",
+        "allocations",
     }
     assert row["total"] == "500.00" and row["created_at"] == "2024-06-15T12:00:00Z"
     assert row["lines"] == [

@@ -151,6 +151,9 @@ async def test_product_created_gives_a_product_with_money_as_a_string(engine: As
         "initial": 10,
         "adjusted": 0,
         "version": 1,
+        # An event from before locations (none in its snapshot): all of it at main.
+        "locations": [{"location_id": "main", "available": 10, "reserved": 0, "sold": 0}],
+        "allocation": "priority",
     }
 
 
@@ -202,7 +205,14 @@ async def test_reservation_lifecycle_projects_reservation_and_product(
         "status": "active",
         "expires_at": "2025-01-02T03:14:05Z",
         "version": 2,
-        "lines": [{"product_id": pid, "quantity": 2}],
+        "allocations": [{"location_id": "main", "quantity": 2}],  # from before locations
+        "lines": [
+            {
+                "product_id": pid,
+                "quantity": 2,
+                "allocations": [{"location_id": "main", "quantity": 2}],
+            }
+        ],
     }
 
     await project_events(
@@ -332,6 +342,7 @@ async def test_order_created_and_status_changed(engine: AsyncEngine) -> None:
             }
         ],
         "version": 1,
+        "allocations": [{"location_id": "main", "quantity": 3}],  # from before locations
     }
 
     cancelled = order(oid, 2, "cancelled", cancel_reason="expired")

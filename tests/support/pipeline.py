@@ -118,10 +118,10 @@ class Pipeline:
         rows = await read_compacted(self.settings, changelog)
         products = {k: dict(v) for k, v in rows.items() if not k.startswith("\x00")}
         # Active reservations are rows of their own beside the product's row.
-        for key, quantity in rows.items():
+        for key, held in rows.items():
             if key.startswith(RESERVATION_PREFIX):
                 product_id, _, reservation_id = key[len(RESERVATION_PREFIX) :].partition(":")
-                products[product_id]["active"][reservation_id] = quantity
+                products[product_id]["active"][reservation_id] = held
         return products
 
     async def assert_invariants(self, product_ids: list[str] | None = None) -> None:

@@ -19,6 +19,9 @@ from topics.messages import (
     CreateProductData,
     ExpireOrder,
     ExpireOrderData,
+    LocationAllocation,
+    ReleaseReservation,
+    ReleaseReservationData,
     ReserveStock,
     ReserveStockData,
 )
@@ -272,3 +275,91 @@ def test_a_refused_follow_up_answers_the_caller_of_the_first_command() -> None:
     outcome = inventory_rules.decide(product_row(), command, NOW, TTL)
     assert outcome.reply is not None and outcome.reply.code == "unknown_reservation"
     assert outcome.reply.correlation_id == confirm.id
+
+
+# ---------------------------------------------------------------- locations
+
+
+def change(status: str) -> ChangeStatus:
+    return ChangeStatus(key="o", data=ChangeStatusData(order_id="o", status=status))
+
+
+def located_row() -> dict:
+    """Product "p": 1 unit at main, 3 at east (priority 4)."""
+    stock = stock_rules.create_product("p", "P", Decimal("2.50"), 1)
+    return stock_rules.to_dict(stock_rules.adjust(stock, 3, "east", 4))
+
+
+def test_a_split_reservation_holds_and_hands_its_allocation_to_the_order() -> None:
+    outcome = inventory_rules.decide(located_row(), reserve(3), NOW, TTL)
+
+    [held] = [e for e in outcome.effects if isinstance(e, ReservationHeld)]
+    assert held.allocation == {"main": 1, "east": 2}
+    [request] = [m for m in outcome.messages if m.topic == ORDERS_COMMANDS]
+    create = decoder(ORDERS_COMMANDS)(request.value)
+    assert [(a.location_id, a.quantity) for a in create.data.allocations] == [
+        ("main", 1),
+        ("east", 2),
+    ]
+    order = order_rules.decide(None, create, NOW)
+    assert order.state is not None and order.state["allocations"] == {"main": 1, "east": 2}
+
+
+def test_a_pinned_reservation_takes_only_its_location() -> None:
+    pinned = reserve(2).model_copy(
+        update={
+            "data": ReserveStockData(
+                product_id="p", quantity=2, customer_id="c", location_id="east"
+            )
+        }
+    )
+
+    outcome = inventory_rules.decide(located_row(), pinned, NOW, TTL)
+
+    assert outcome.state is not None
+    assert outcome.state["locations"]["east"]["reserved"] == 2
+    assert outcome.state["locations"]["main"]["available"] == 1
+
+
+def test_cancelling_a_confirmed_order_returns_its_allocation() -> None:
+    row = order_rules.decide(
+        None,
+        create_order().model_copy(
+            update={
+                "data": create_order().data.model_copy(
+                    update={"allocations": [LocationAllocation(location_id="east", quantity=2)]}
+                )
+            }
+        ),
+        NOW,
+    ).state
+    confirmed = order_rules.decide(row, change("confirmed"), NOW).state
+
+    cancelled = order_rules.decide(confirmed, change("cancelled"), NOW)
+
+    [release] = [m for m in cancelled.messages if m.topic == INVENTORY_COMMANDS]
+    data = decoder(INVENTORY_COMMANDS)(release.value).data
+    assert data.was_committed
+    assert [(a.location_id, a.quantity) for a in data.allocations] == [("east", 2)]
+
+
+def test_an_active_reservation_row_from_before_locations_is_released_at_main() -> None:
+    stock = stock_rules.reserve(stock_rules.create_product("p", "P", Decimal("1"), 4), "r", 2)
+    release = ReleaseReservation(
+        key="p",
+        data=ReleaseReservationData(
+            product_id="p", reservation_id="r", order_id="o", quantity=2, reason="expired"
+        ),
+    )
+
+    # The reservation's row as an older worker wrote it: a bare quantity.
+    outcome = inventory_rules.decide(inventory_rules.stored(stock), release, NOW, TTL, 2)
+
+    assert outcome.state is not None
+    assert outcome.state["locations"]["main"] == {
+        "priority": 0,
+        "available": 4,
+        "reserved": 0,
+        "sold": 0,
+        "net": 4,
+    }

@@ -248,7 +248,7 @@ def test_every_adjustment_the_gateway_accepts_is_a_valid_command(
 ) -> None:
     request = _parsed(AdjustStockRequest, body)
     if request is not None and accepts(PRODUCT_ID_RULE, product_id):
-        command = AdjustStock(key=product_id, data=request.command_data(product_id))
+        command = AdjustStock(key=product_id, data=request.command_data(product_id, 0))
         assert decoder(INVENTORY_COMMANDS)(encode(command)) == command
 
 

@@ -386,3 +386,37 @@ def test_from_dict_refuses_a_missing_field() -> None:
 
     with pytest.raises(InvalidValue, match="order.reservation_id: is missing"):
         orders.from_dict(data)
+
+
+def test_an_order_keeps_its_allocations_through_its_row() -> None:
+    order = orders.create_order(
+        order_id="o-1",
+        customer_id="c-1",
+        product_id="SKU-1",
+        quantity=3,
+        unit_price=Decimal("1.00"),
+        reservation_id="r-1",
+        expires_at=NOW + timedelta(minutes=10),
+        now=NOW,
+        request_id=None,
+        allocations={"east": 1, "main": 2},
+    )
+
+    restored = orders.from_dict(json.loads(json.dumps(orders.to_dict(order))))
+
+    assert restored == order
+    assert list(restored.allocations.items()) == [("east", 1), ("main", 2)]
+
+
+def test_an_order_row_from_before_locations_has_no_allocations() -> None:
+    row = orders.to_dict(make_order())
+    del row["allocations"]
+
+    assert orders.from_dict(row).allocations == {}
+
+
+def test_an_order_row_with_malformed_allocations_is_refused() -> None:
+    row = orders.to_dict(make_order()) | {"allocations": {"east": "2"}}
+
+    with pytest.raises(InvalidValue, match="allocations"):
+        orders.from_dict(row)

@@ -25,6 +25,8 @@ def test_every_command_type_is_in_the_inventory_commands_schema() -> None:
         "stock.reserve",
         "reservation.commit",
         "reservation.release",
+        "stock.transfer",
+        "product.set_allocation",
         "cart.hold_line",
         "cart.release_line",
     }
@@ -47,3 +49,21 @@ def test_a_command_round_trips_through_its_wire_form() -> None:
         key="p-1", data=ReserveStockData(product_id="p-1", quantity=3, customer_id="c")
     )
     assert decoder(INVENTORY_COMMANDS)(encode(command)) == command
+
+
+def test_a_pinned_reservation_and_a_transfer_are_in_the_public_contract() -> None:
+    schema = json.loads(schema_documents()["inventory.commands.schema.json"])
+    defs = schema["$defs"]
+    assert "location_id" in defs["ReserveStockData"]["properties"]
+    assert "location_id" in defs["AdjustStockData"]["properties"]
+    assert set(defs["TransferStockData"]["required"]) == {
+        "product_id",
+        "from_location_id",
+        "to_location_id",
+        "quantity",
+        "reason",
+    }
+    assert defs["SetAllocationData"]["properties"]["allocation"]["enum"] == [
+        "priority",
+        "most_stock",
+    ]

@@ -54,6 +54,7 @@ def test_a_new_product_has_all_its_units_available_at_version_one() -> None:
         sold=0,
         version=1,
         active={},
+        locations={"main": st.Place(0, available=7, net=7)},
     )
 
 
@@ -110,7 +111,7 @@ def test_an_adjustment_below_zero_available_raises_negative_stock() -> None:
         st.adjust(stock, -2)
 
     assert caught.value.code == "negative_stock"
-    assert caught.value.details == {"available": 1, "delta": -2}
+    assert caught.value.details == {"available": 1, "delta": -2, "location_id": "main"}
 
 
 def test_an_adjustment_never_touches_reserved_or_sold_units() -> None:
@@ -142,7 +143,7 @@ def test_an_adjustment_cannot_take_the_total_stock_above_the_limit() -> None:
 def test_reserving_moves_units_from_available_to_an_active_reservation() -> None:
     stock = st.reserve(make_stock(5), "r1", 2)
 
-    assert (stock.available, stock.reserved, stock.active) == (3, 2, {"r1": 2})
+    assert (stock.available, stock.reserved, stock.active) == (3, 2, {"r1": {"main": 2}})
 
 
 def test_the_last_units_can_be_reserved() -> None:
@@ -197,7 +198,7 @@ def test_fifty_one_unit_reservations_against_stock_five_leave_exactly_five_activ
             refusals += 1
 
     assert (successes, refusals) == (5, 45)
-    assert stock.active == {f"r{n}": 1 for n in range(5)}
+    assert stock.active == {f"r{n}": {"main": 1} for n in range(5)}
     assert (stock.available, stock.reserved, stock.sold) == (0, 5, 0)
     assert st.invariant_violations(stock) == []
 
@@ -205,12 +206,12 @@ def test_fifty_one_unit_reservations_against_stock_five_leave_exactly_five_activ
 # ------------------------------------------------------------------ commit / release
 
 
-def test_committing_moves_reserved_units_to_sold_and_returns_the_quantity() -> None:
+def test_committing_moves_reserved_units_to_sold_and_returns_the_allocation() -> None:
     stock, quantity = st.commit(reserved_stock(5, r1=2, r2=1), "r1")
 
-    assert quantity == 2
+    assert quantity == {"main": 2}
     assert (stock.available, stock.reserved, stock.sold) == (2, 1, 2)
-    assert stock.active == {"r2": 1}
+    assert stock.active == {"r2": {"main": 1}}
 
 
 def test_committing_an_unknown_reservation_raises_unknown_reservation() -> None:
@@ -227,10 +228,10 @@ def test_a_reservation_cannot_be_committed_twice() -> None:
         st.commit(stock, "r1")
 
 
-def test_releasing_gives_reserved_units_back_and_returns_the_quantity() -> None:
+def test_releasing_gives_reserved_units_back_and_returns_the_allocation() -> None:
     stock, quantity = st.release(reserved_stock(5, r1=3), "r1")
 
-    assert quantity == 3
+    assert quantity == {"main": 3}
     assert (stock.available, stock.reserved, stock.sold, stock.active) == (5, 0, 0, {})
 
 
@@ -244,7 +245,7 @@ def test_a_committed_reservation_cannot_be_released() -> None:
 def test_a_released_reservation_id_may_be_reserved_again() -> None:
     stock, _ = st.release(reserved_stock(5, r1=2), "r1")
 
-    assert st.reserve(stock, "r1", 4).active == {"r1": 4}
+    assert st.reserve(stock, "r1", 4).active == {"r1": {"main": 4}}
 
 
 def test_releasing_sold_units_gives_them_back_to_available() -> None:
@@ -309,7 +310,7 @@ def test_invariant_violations_is_empty_for_a_sound_stock() -> None:
 
 
 def test_invariant_violations_names_each_broken_rule() -> None:
-    broken = replace(make_stock(5), available=-1, reserved=2, active={"r1": 0})
+    broken = replace(make_stock(5), available=-1, reserved=2, active={"r1": {"main": 0}})
 
     problems = st.invariant_violations(broken)
 
@@ -318,6 +319,8 @@ def test_invariant_violations_names_each_broken_rule() -> None:
         "initial + adjusted (5) != available + reserved + sold (1)",
         "active reservation 'r1' holds 0 units",
         "active reservations add up to 0, but reserved is 2",
+        "locations add up to available 5, reserved 0, sold 0, received - removed 5; "
+        "the product says -1, 2, 0, 5",
     ]
 
 
@@ -344,12 +347,14 @@ def test_the_books_balance_after_random_sequences_of_operations(seed: int) -> No
                 model_available -= quantity
             elif op == "commit":
                 reservation_id = rng.choice(known)
-                stock, quantity = st.commit(stock, reservation_id)
+                stock, taken = st.commit(stock, reservation_id)
+                quantity = st.quantity_of(taken)
                 assert quantity == model_active.pop(reservation_id)
                 model_sold += quantity
             elif op == "release":
                 reservation_id = rng.choice(known)
-                stock, quantity = st.release(stock, reservation_id)
+                stock, taken = st.release(stock, reservation_id)
+                quantity = st.quantity_of(taken)
                 assert quantity == model_active.pop(reservation_id)
                 model_available += quantity
             elif op == "adjust":
@@ -369,7 +374,8 @@ def test_the_books_balance_after_random_sequences_of_operations(seed: int) -> No
         assert st.invariant_violations(stock) == [], f"seed {seed} after {op}"
         assert stock.available == model_available, f"seed {seed} after {op}"
         assert stock.sold == model_sold, f"seed {seed} after {op}"
-        assert stock.active == model_active, f"seed {seed} after {op}"
+        held = {rid: st.quantity_of(a) for rid, a in stock.active.items()}
+        assert held == model_active, f"seed {seed} after {op}"
         assert st.from_dict(json.loads(json.dumps(st.to_dict(stock)))) == stock
 
 
@@ -391,7 +397,9 @@ def test_to_dict_gives_json_types_with_the_price_as_a_string() -> None:
         "reserved": 2,
         "sold": 1,
         "version": 4,
-        "active": {"r2": 2},
+        "active": {"r2": {"main": 2}},
+        "locations": {"main": {"priority": 0, "available": 2, "reserved": 2, "sold": 1, "net": 5}},
+        "allocation": "priority",
     }
     assert json.loads(json.dumps(data)) == data
 
@@ -407,7 +415,7 @@ def test_from_dict_reverses_to_dict_exactly() -> None:
 
 
 def test_from_dict_ignores_keys_it_does_not_know() -> None:
-    data = st.to_dict(make_stock()) | {"locations": {"A": 5}}
+    data = st.to_dict(make_stock()) | {"warehouses": {"A": 5}}
 
     assert st.from_dict(data) == make_stock()
 

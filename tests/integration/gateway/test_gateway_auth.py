@@ -42,6 +42,13 @@ REQUESTS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "createProduct": ("/api/products/", {"id": "p-auth", "name": "P", "price": "1", "stock": 1}),
     "getProduct": ("/api/products/p-auth", None),
     "adjustStock": ("/api/products/p-auth/adjust_stock/", {"delta": 1, "reason": "count"}),
+    "transferStock": (
+        "/api/products/p-auth/transfer_stock/",
+        {"from": "main", "to": "main", "quantity": 1, "reason": "count"},
+    ),
+    "updateProduct": ("/api/products/p-auth/", {"allocation": "most_stock"}),
+    "createLocation": ("/api/locations/", {"id": "loc-auth", "name": "L", "priority": 1}),
+    "listLocations": ("/api/locations/", None),
     "createReservation": (
         "/api/reservations/",
         {"product_id": "p-auth", "quantity": 1, "customer_id": "c"},
@@ -138,7 +145,14 @@ async def test_every_role_against_every_route(
     assert [c.actor for c in commands] == [Actor(id=key.id, role=role, verified=True)] * len(sent)
 
 
-_COMMANDS = {"createProduct", "adjustStock", "createReservation", "changeOrderStatus"}
+_COMMANDS = {
+    "createProduct",
+    "adjustStock",
+    "transferStock",
+    "updateProduct",
+    "createReservation",
+    "changeOrderStatus",
+}
 
 
 @pytest.mark.parametrize("status", ["processing", "shipped", "delivered"])

@@ -234,6 +234,8 @@ async def test_reads_show_the_documented_keys_only(client: TestClient, engine: A
         "available": 5,
         "reserved": 0,
         "sold": 0,
+        "locations": [{"location_id": "main", "available": 5, "reserved": 0, "sold": 0}],
+        "allocation": "priority",
     }
 
     body = await (await client.get(f"/api/reservations/{reservation.id}")).json()
@@ -245,6 +247,7 @@ async def test_reads_show_the_documented_keys_only(client: TestClient, engine: A
         "expires_at",
         "order_id",
         "customer_id",
+        "allocations",
     }
     assert body["reservation"]["order_id"] == order.id
 
@@ -261,6 +264,7 @@ async def test_reads_show_the_documented_keys_only(client: TestClient, engine: A
         "reservation_id",
         "expires_at",
         "history",
+        "allocations",
     }
     assert body["order"]["total"] == "9.90"
     assert body["order"]["history"][0]["status"] == "pending"
@@ -308,6 +312,9 @@ async def test_openapi_describes_every_route(client: TestClient) -> None:
         "/api/products/": ["post"],
         "/api/products/{id}": ["get"],
         "/api/products/{id}/adjust_stock/": ["post"],
+        "/api/products/{id}/transfer_stock/": ["post"],
+        "/api/products/{id}/": ["patch"],
+        "/api/locations/": ["get", "post"],
         "/api/reservations/": ["post"],
         "/api/reservations/{id}": ["get"],
         "/api/orders/": ["get"],

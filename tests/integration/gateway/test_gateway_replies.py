@@ -89,6 +89,8 @@ async def test_create_product_is_201_with_the_presented_product(
             "available": 5,
             "reserved": 0,
             "sold": 0,
+            "locations": [],  # the stand-in agent's snapshot has none
+            "allocation": "priority",
         },
         "request_id": "req-create-1",
     }

@@ -1,10 +1,10 @@
-"""Carts: order_lines, reservations keyed by (id, product_id), one-line order columns nullable."""
+"""Locations: the catalogue, stock per location, allocations, audit events by location."""
 
 from storage.migrate import run_sql_file
 
 revision = "008"
 down_revision = "007"
-sql_file = "008_cart_lines.sql"
+sql_file = "008_locations.sql"
 
 
 def upgrade() -> None:

@@ -7,7 +7,8 @@ ALTER TABLE reservations DROP CONSTRAINT reservations_pkey;
 ALTER TABLE reservations ADD PRIMARY KEY (id, product_id);
 
 -- orders: product_id, quantity and unit_price describe one-line orders only; a cart of
--- several lines has them NULL and its lines in order_lines.
+-- several lines has them NULL and its lines in order_lines. orders.allocations (008)
+-- lists every line's, for the location filter.
 ALTER TABLE orders
     ALTER COLUMN product_id DROP NOT NULL,
     ALTER COLUMN quantity DROP NOT NULL,
@@ -22,9 +23,12 @@ CREATE TABLE order_lines (
     quantity    integer NOT NULL CHECK (quantity > 0),
     unit_price  numeric(14, 2) NOT NULL,
     line_total  numeric(14, 2) NOT NULL,
+    -- Where the line's units are held ([{location_id, quantity}], migrations/008).
+    allocations jsonb NOT NULL DEFAULT '[]',
     PRIMARY KEY (order_id, product_id)
 );
 CREATE INDEX order_lines_product_id_idx ON order_lines (product_id, order_id);
 
-INSERT INTO order_lines (order_id, position, product_id, quantity, unit_price, line_total)
-SELECT id, 0, product_id, quantity, unit_price, total FROM orders;
+INSERT INTO order_lines
+    (order_id, position, product_id, quantity, unit_price, line_total, allocations)
+SELECT id, 0, product_id, quantity, unit_price, total, allocations FROM orders;

@@ -39,7 +39,8 @@ class Pipeline:
     """Tables and a queue of sent commands; replies and audit records collected."""
 
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
-    held: dict[tuple[str, str], int] = field(default_factory=dict)  # (product, reservation)
+    # (product, reservation) -> allocation (location -> units)
+    held: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     carts: dict[str, dict[str, Any]] = field(default_factory=dict)
     queue: deque[tuple[str, Any]] = field(default_factory=deque)
@@ -71,8 +72,8 @@ class Pipeline:
             (self.products if "price" in out.state else self.orders)[entity] = out.state
         for effect in out.effects:
             match effect:
-                case ReservationHeld(reservation_id, quantity):
-                    self.held[(entity, reservation_id)] = quantity
+                case ReservationHeld(reservation_id, allocation):
+                    self.held[(entity, reservation_id)] = dict(allocation)
                 case ReservationSettled(reservation_id):
                     self.held.pop((entity, reservation_id), None)
                 case CartSaved(row):
@@ -139,8 +140,8 @@ def test_every_line_held_creates_one_order_with_lines_and_a_total() -> None:
     assert Decimal(order["total"]) == Decimal("15.00")
     assert order["product_id"] is None and order["quantity"] is None
     assert reply.result["reservation"]["lines"] == [
-        {"product_id": "a", "quantity": 2},
-        {"product_id": "b", "quantity": 1},
+        {"product_id": "a", "quantity": 2, "allocations": [{"location_id": "main", "quantity": 2}]},
+        {"product_id": "b", "quantity": 1, "allocations": [{"location_id": "main", "quantity": 1}]},
     ]
     assert (p.stock("a").available, p.stock("a").reserved) == (3, 2)
     assert (p.stock("b").available, p.stock("b").reserved) == (2, 1)
@@ -205,13 +206,14 @@ def test_any_order_of_the_answers_ends_all_held_or_nothing_held(seed: int) -> No
     assert len(p.replies) == 4 and p.carts == {}
     for row in p.orders.values():
         for line in row["lines"]:
-            assert p.held[(line["product_id"], row["reservation_id"])] == line["quantity"]
+            held = p.held[(line["product_id"], row["reservation_id"])]
+            assert sum(held.values()) == line["quantity"]
     held_orders = {reservation for (_, reservation) in p.held}
     assert held_orders == {row["reservation_id"] for row in p.orders.values()}
     for product_id in ("a", "b", "c"):
         s = p.stock(product_id)
         assert s.available >= 0 and s.reserved == sum(
-            q for (pid, _), q in p.held.items() if pid == product_id
+            sum(taken.values()) for (pid, _), taken in p.held.items() if pid == product_id
         )
 
 

@@ -302,7 +302,8 @@ def test_a_split_reservation_holds_and_hands_its_allocation_to_the_order() -> No
         ("east", 2),
     ]
     order = order_rules.decide(None, create, NOW)
-    assert order.state is not None and order.state["allocations"] == {"main": 1, "east": 2}
+    assert order.state is not None
+    assert order.state["lines"][0]["allocations"] == {"main": 1, "east": 2}
 
 
 def test_a_pinned_reservation_takes_only_its_location() -> None:

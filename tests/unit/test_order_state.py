@@ -410,13 +410,23 @@ def test_an_order_keeps_its_allocations_through_its_row() -> None:
 
 def test_an_order_row_from_before_locations_has_no_allocations() -> None:
     row = orders.to_dict(make_order())
-    del row["allocations"]
+    del row["lines"][0]["allocations"]
 
     assert orders.from_dict(row).allocations == {}
 
 
+def test_an_order_row_from_before_carts_keeps_its_lines_allocations() -> None:
+    row = orders.to_dict(make_order())
+    del row["lines"]
+    row["allocations"] = {"east": 2}
+
+    order = orders.from_dict(row)
+    assert [line.allocations for line in order.lines] == [{"east": 2}]
+
+
 def test_an_order_row_with_malformed_allocations_is_refused() -> None:
-    row = orders.to_dict(make_order()) | {"allocations": {"east": "2"}}
+    row = orders.to_dict(make_order())
+    row["lines"][0]["allocations"] = {"east": "2"}
 
     with pytest.raises(InvalidValue, match="allocations"):
         orders.from_dict(row)

@@ -66,9 +66,9 @@ async def test_a_cart_is_held_whole_and_its_order_has_lines_and_a_total(
     assert status == 201, body
     reservation, order = body["reservation"], body["order"]
     assert reservation["status"] == "active" and reservation["order_id"] == order["id"]
-    assert reservation["lines"] == [
-        {"product_id": a, "quantity": 2},
-        {"product_id": b, "quantity": 1},
+    assert [(x["product_id"], x["quantity"], x["allocations"]) for x in reservation["lines"]] == [
+        (a, 2, [{"location_id": "main", "quantity": 2}]),
+        (b, 1, [{"location_id": "main", "quantity": 1}]),
     ]
     assert [(x["product_id"], x["quantity"], x["line_total"]) for x in order["lines"]] == [
         (a, 2, "5.00"),

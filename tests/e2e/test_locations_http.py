@@ -14,6 +14,7 @@ import pytest
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline
 from tests.support.processes import ROOT
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -269,3 +270,60 @@ def test_the_chaos_script_with_locations_passes(gateway_url: str, admin_key: str
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5 of 50 reservations succeeded" in done.stdout
     assert done.stdout.count("available 0, reserved") == 4  # the product, main and both
+
+
+async def test_a_carts_lines_are_allocated_pinned_and_returned_where_they_were_sold(
+    http: aiohttp.ClientSession, pipeline: Pipeline
+) -> None:
+    east, west = await location(http, 1), await location(http, 2)
+    a = await product_at(http, main=1, **{east: 2})  # a line of 3 splits: main, then east
+    b = await product_at(http, **{east: 5, west: 5})
+    status, body = await call(
+        http,
+        "POST",
+        "/api/reservations/",
+        {
+            "customer_id": "c",
+            "lines": [
+                {"product_id": a, "quantity": 3},
+                {"product_id": b, "quantity": 2, "location_id": west},
+            ],
+        },
+    )
+    assert status == 201, body
+    lines = {x["product_id"]: x for x in body["order"]["lines"]}
+    assert lines[a]["allocations"] == [
+        {"location_id": "main", "quantity": 1},
+        {"location_id": east, "quantity": 2},
+    ]
+    assert lines[b]["allocations"] == [{"location_id": west, "quantity": 2}]
+    assert body["order"]["allocations"] == []  # a cart's are on its lines
+    order_id = body["order"]["id"]
+    # The order list's location filter finds the cart by either line's location.
+    for place in (east, west):
+        status, listed = await call(http, "GET", f"/api/orders/?location_id={place}")
+        assert order_id in [o["id"] for o in listed["results"]], place
+
+    status, _ = await call(
+        http, "POST", f"/api/orders/{order_id}/change_status/", {"status": "confirmed"}
+    )
+    assert status == 200
+    status, _ = await call(
+        http, "POST", f"/api/orders/{order_id}/change_status/", {"status": "cancelled"}
+    )
+    assert status == 200
+
+    async def both() -> tuple[dict[str, tuple[int, int, int]], ...]:
+        return (await stock_at(http, a), await stock_at(http, b))
+
+    # Sold units come back to the locations they were sold from.
+    await eventually(
+        both,
+        # (b was created with stock 0: it shows main at 0 too.)
+        lambda s: (
+            s[0] == {"main": (1, 0, 0), east: (2, 0, 0)}
+            and s[1] == {"main": (0, 0, 0), east: (5, 0, 0), west: (5, 0, 0)}
+        ),
+        what="every line's units back where they were sold",
+    )
+    await pipeline.assert_invariants([a, b])

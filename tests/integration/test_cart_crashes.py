@@ -83,8 +83,8 @@ async def _round(pipeline: Pipeline, n: int) -> bool:
 
     table = await pipeline.stock_table()
     reservation = held.data.result["reservation"]["id"]
-    assert table[a]["active"] == {reservation: 2}, (n, table[a])
-    assert table[b]["active"] == {reservation: 1}, (n, table[b])
+    assert table[a]["active"] == {reservation: {"main": 2}}, (n, table[a])
+    assert table[b]["active"] == {reservation: {"main": 1}}, (n, table[b])
     assert (table[a]["available"], table[a]["reserved"]) == (3, 2)
     assert (table[b]["available"], table[b]["reserved"]) == (4, 1)
     assert (table[c]["available"], table[c]["reserved"]) == (1, 0)

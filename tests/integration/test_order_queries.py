@@ -447,6 +447,7 @@ async def test_a_page_is_json_ready_with_money_as_strings_and_utc_times(
             "quantity": 1,
             "unit_price": "500.00",
             "line_total": "500.00",
+            "allocations": [{"location_id": "main", "quantity": 1}],  # from before locations
         }
     ]
     assert page.next_cursor is not None

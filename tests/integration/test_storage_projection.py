@@ -331,7 +331,13 @@ async def test_order_created_and_status_changed(engine: AsyncEngine) -> None:
         "cancel_reason": None,
         # An event written before carts has no lines: its one line is the order's own.
         "lines": [
-            {"product_id": "p-1", "quantity": 3, "unit_price": "19.99", "line_total": "59.97"}
+            {
+                "product_id": "p-1",
+                "quantity": 3,
+                "unit_price": "19.99",
+                "line_total": "59.97",
+                "allocations": [{"location_id": "main", "quantity": 3}],  # before locations
+            }
         ],
         "history": [
             {

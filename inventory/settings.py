@@ -233,16 +233,6 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _no_standbys(self) -> Settings:
-        # Refused rather than documented: a copy that lost records oversells.
-        if self.standby_replicas:
-            raise ValueError(
-                "standby_replicas must be 0: standby copies were found to lose changelog "
-                "records on a takeover (docs/RELIABILITY.md, find 6)"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _grace_covers_horizon(self) -> Settings:
         # A retry inside the horizon of the command that created an order removed already
         # would create it again, holding nothing.

@@ -63,14 +63,13 @@ async def fetch_active_only(
     fetch: Callable[..., Awaitable[Any]],
     consumer: Any,
     active_partitions: Iterable[TP],
-    timeout: float | None = None,
-    max_records: int | None = None,
+    **options: Any,  # aiokafka's timeout and max_records, passed on
 ) -> Any:
     """Ask aiokafka for the records of the partitions active now, and of no others."""
     partitions = frozenset(active_partitions)  # faust pauses and resumes the live set
     if not partitions:
         return {}
-    return await fetch(consumer, partitions, timeout=timeout, max_records=max_records)
+    return await fetch(consumer, partitions, **options)
 
 
 def _patch_fetch_active_only() -> None:
@@ -90,17 +89,13 @@ def _patch_fetch_active_only() -> None:
     fetch = thread_cls._fetch_records
 
     async def fetch_records(
-        self: Any,
-        consumer: Any,
-        active_partitions: Iterable[TP],
-        timeout: float | None = None,
-        max_records: int | None = None,
+        self: Any, consumer: Any, active_partitions: Iterable[TP], **options: Any
     ) -> Any:
         return await fetch_active_only(
-            functools.partial(fetch, self), consumer, active_partitions, timeout, max_records
+            functools.partial(fetch, self), consumer, active_partitions, **options
         )
 
-    thread_cls._fetch_records = fetch_records  # type: ignore[method-assign]
+    thread_cls._fetch_records = fetch_records  # type: ignore[method-assign, assignment]
 
 
 class _NeverDrop(dict[Any, Any]):

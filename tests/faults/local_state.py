@@ -66,7 +66,9 @@ async def _changelog_at(settings: Settings, topic: str, partition: int, last: in
 async def disk_violations(settings: Settings) -> list[str]:
     """One line per worker table partition whose disk is not its changelog at its
     checkpoint: how many rows are missing, extra or different, and an example key."""
-    return await folder_violations(settings, sorted((ROOT / state_base(settings.app_id)).glob("worker-*")))
+    return await folder_violations(
+        settings, sorted((ROOT / state_base(settings.app_id)).glob("worker-*"))
+    )
 
 
 async def folder_violations(settings: Settings, folders: list[Path]) -> list[str]:

@@ -45,7 +45,9 @@ def standby_offsets(state_dir: Path) -> dict[tuple[str, int], int]:
     return {(r["table"], r["partition"]): r["offset"] for r in rows}
 
 
-async def last_offsets(settings: Settings, partitions: frozenset[int]) -> dict[tuple[str, int], int]:
+async def last_offsets(
+    settings: Settings, partitions: frozenset[int]
+) -> dict[tuple[str, int], int]:
     """The offset of the last committed record of each table partition in `partitions`."""
     last: dict[tuple[str, int], int] = {}
     for table in TABLES:

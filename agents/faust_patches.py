@@ -83,8 +83,10 @@ def _patch_fetch_active_only() -> None:
     paused, and the standby changelogs, just sought to their copies' checkpoints, are not
     resumed yet. The records a standby copy needed next were dropped there and never read
     again; the copy applied what followed and checkpointed past the hole, so the worker that
-    took it over decided on stale rows (docs/RELIABILITY.md, find 6). Here the set is a
-    snapshot and an empty one fetches nothing."""
+    took it over decided on stale rows (docs/RELIABILITY.md, find 6). The set is empty
+    too between the seek of the active changelogs and their resume, where a recovery
+    would lose records the same way. Here the set is a snapshot (what faust pauses during
+    the fetch is not asked for) and an empty one fetches nothing."""
     thread_cls = faust_aiokafka.AIOKafkaConsumerThread
     fetch = thread_cls._fetch_records
 

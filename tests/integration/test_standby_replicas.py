@@ -27,7 +27,7 @@ from tests.integration.test_table_store import (
     rocksdb_settings,
     worker_of,
 )
-from tests.support.pipeline import Pipeline, own_pipeline, read_to_end
+from tests.support.pipeline import own_pipeline, read_to_end
 from tests.support.processes import Process
 from tests.support.waiting import eventually
 from topics.names import changelog_of
@@ -74,7 +74,7 @@ async def split_between(first: Process, second: Process, partitions: int) -> Non
     )
 
 
-async def caught_up(pipeline: Pipeline, settings: Settings, state_dir: Path, of: Process) -> None:
+async def caught_up(settings: Settings, state_dir: Path, of: Process) -> None:
     """Wait until the standby copies in `state_dir` have read every committed record of
     the partitions `of` owns."""
     last = await last_offsets(settings, owned(of))
@@ -104,9 +104,12 @@ async def test_a_standby_copy_that_starts_behind_is_the_changelog_at_its_checkpo
         second = pipeline.processes.start("worker", STATE_DIR=str(tmp_path / "worker-b"))
         await split_between(first, second, partitions)
         await asyncio.gather(*(reserve_all(pipeline, p, 40, 10) for p in products))
-        await caught_up(pipeline, own, tmp_path / "worker-b", first)
+        await caught_up(own, tmp_path / "worker-b", first)
         second.stop()
         first.stop()
+        # The second worker's disk holds its own partitions and its copies of the first
+        # one's: every partition, so all of each changelog.
+        assert local_tables(tmp_path / "worker-b") == await changelog_tables(own)
 
     assert await folder_violations(own, [tmp_path / "worker-a", tmp_path / "worker-b"]) == []
 
@@ -131,7 +134,7 @@ async def test_a_standby_takes_over_a_killed_worker_reading_only_the_tail(
             await pipeline.create_product(product_id, 100)
         await asyncio.gather(*(reserve_all(pipeline, p, 0, 40) for p in products))
         taken = owned(first)
-        await caught_up(pipeline, own, tmp_path / "worker-b", first)
+        await caught_up(own, tmp_path / "worker-b", first)
         copied = await last_offsets(own, taken)
 
         first.kill()

@@ -6,8 +6,10 @@ is created.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from faust.tables.recovery import Recovery
@@ -33,6 +35,7 @@ def apply(bootstrap_servers: list[str]) -> None:
     if getattr(Recovery, "_inventory_patched", False):
         return
     _patch_worker_consumer()
+    _patch_fetch_active_only()
     _patch_recovery_end(bootstrap_servers)
     _patch_read_offsets()
     Recovery._inventory_patched = True  # type: ignore[attr-defined]  # our marker
@@ -54,6 +57,47 @@ def _patch_worker_consumer() -> None:
         return consumer
 
     thread_cls._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+
+
+async def fetch_active_only(
+    fetch: Callable[..., Awaitable[Any]],
+    consumer: Any,
+    active_partitions: Iterable[TP],
+    **options: Any,  # aiokafka's timeout and max_records, passed on
+) -> Any:
+    """Ask aiokafka for the records of the partitions active now, and of no others."""
+    partitions = frozenset(active_partitions)  # faust pauses and resumes the live set
+    if not partitions:
+        return {}
+    return await fetch(consumer, partitions, **options)
+
+
+def _patch_fetch_active_only() -> None:
+    """Never hand aiokafka an empty partition set: it reads that as "every partition".
+
+    faust passes its live set of active (not paused) partitions to aiokafka's
+    `fetched_records`, which drains the buffered records of every assigned partition when
+    the set is empty, and faust's `getmany` then drops those of paused partitions - after
+    aiokafka has moved their positions past them. The set is empty for a moment in every
+    recovery: the active changelogs are paused once read, the source topics are still
+    paused, and the standby changelogs, just sought to their copies' checkpoints, are not
+    resumed yet. The records a standby copy needed next were dropped there and never read
+    again; the copy applied what followed and checkpointed past the hole, so the worker that
+    took it over decided on stale rows (docs/RELIABILITY.md, find 6). The set is empty
+    too between the seek of the active changelogs and their resume, where a recovery
+    would lose records the same way. Here the set is a snapshot (what faust pauses during
+    the fetch is not asked for) and an empty one fetches nothing."""
+    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
+    fetch = thread_cls._fetch_records
+
+    async def fetch_records(
+        self: Any, consumer: Any, active_partitions: Iterable[TP], **options: Any
+    ) -> Any:
+        return await fetch_active_only(
+            functools.partial(fetch, self), consumer, active_partitions, **options
+        )
+
+    thread_cls._fetch_records = fetch_records  # type: ignore[method-assign, assignment]
 
 
 class _NeverDrop(dict[Any, Any]):

@@ -66,8 +66,16 @@ async def _changelog_at(settings: Settings, topic: str, partition: int, last: in
 async def disk_violations(settings: Settings) -> list[str]:
     """One line per worker table partition whose disk is not its changelog at its
     checkpoint: how many rows are missing, extra or different, and an example key."""
+    return await folder_violations(
+        settings, sorted((ROOT / state_base(settings.app_id)).glob("worker-*"))
+    )
+
+
+async def folder_violations(settings: Settings, folders: list[Path]) -> list[str]:
+    """`disk_violations` for the given worker state folders."""
     found = []
-    for path in sorted((ROOT / state_base(settings.app_id)).glob("worker-*/v1/tables/*.db")):
+    paths = [path for folder in folders for path in sorted(folder.glob("v1/tables/*.db"))]
+    for path in paths:
         checkpoint, rows = _disk(path)
         if checkpoint is None:
             continue  # never written: nothing claimed

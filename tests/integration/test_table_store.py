@@ -1,8 +1,9 @@
 """The RocksDB table store (issue 18): a worker restarted on the same disk replays only
 the changelog written since its last commit, and its disk never holds a write Kafka did
 not commit - not after a SIGKILL in the middle of a batch, nor after a batch sent and
-abandoned before its commit (agents.table_store). Standby copies are refused for now
-(docs/RELIABILITY.md, find 6): tests/unit/test_settings_standbys.py."""
+abandoned before its commit (agents.table_store). These run one worker at a time with
+no standby copies; the copies and a takeover from one: tests/integration/
+test_standby_replicas.py."""
 
 from __future__ import annotations
 

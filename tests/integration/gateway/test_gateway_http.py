@@ -248,8 +248,10 @@ async def test_reads_show_the_documented_keys_only(client: TestClient, engine: A
         "order_id",
         "customer_id",
         "allocations",
+        "lines",
     }
     assert body["reservation"]["order_id"] == order.id
+    assert [line["product_id"] for line in body["reservation"]["lines"]] == [product.id]
 
     body = await (await client.get(f"/api/orders/{order.id}")).json()
     assert set(body["order"]) == {
@@ -265,6 +267,7 @@ async def test_reads_show_the_documented_keys_only(client: TestClient, engine: A
         "expires_at",
         "history",
         "allocations",
+        "lines",
     }
     assert body["order"]["total"] == "9.90"
     assert body["order"]["history"][0]["status"] == "pending"

@@ -103,12 +103,12 @@ bench-reserve: services
 .PHONY: bench-reserve-sweep
 bench-reserve-sweep: services
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
-	$(BIN)/python -m bench.reserve --sweep 1,10,50,200,1000 $(BENCH_ARGS)
+	$(BIN)/python -m bench.reserve --modes a,b,c --sweep 1,10,50,200,1000 $(BENCH_ARGS)
 
 ## Many products: 1,000 products reserved in turn (uniform), two worker processes.
 .PHONY: bench-reserve-products
 bench-reserve-products: services
-	$(BIN)/python -m bench.reserve --products 1000 --workers 2 $(BENCH_ARGS)
+	$(BIN)/python -m bench.reserve --modes a,b,c --products 1000 --workers 2 $(BENCH_ARGS)
 
 ## CPU per record of a bare faust agent: consume, send, table write (the worker's floor).
 .PHONY: bench-floor

@@ -206,14 +206,7 @@ async def create_reservation(request: web.Request) -> web.Response:
     def build(command_id: str) -> ReserveStock:
         return ReserveStock(id=command_id, request_id=_request_id(), key=data.product_id, data=data)
 
-    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
-        result = reply.data.result
-        return 201, {
-            "reservation": present_reservation(result["reservation"]),
-            "order": present_order(result["order"]),
-        }
-
-    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, on_ok)
+    return await execute(request, body, _topic(request, INVENTORY_COMMANDS), build, _reserved)
 
 
 async def _reserve_cart(request: web.Request, body: Any, reserve: ReserveRequest) -> web.Response:
@@ -230,14 +223,16 @@ async def _reserve_cart(request: web.Request, body: Any, reserve: ReserveRequest
             data=reserve.cart_data(order_id),
         )
 
-    def on_ok(reply: Reply) -> tuple[int, dict[str, Any]]:
-        result = reply.data.result
-        return 201, {
-            "reservation": present_reservation(result["reservation"]),
-            "order": present_order(result["order"]),
-        }
+    return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, _reserved)
 
-    return await execute(request, body, _topic(request, ORDERS_COMMANDS), build, on_ok)
+
+def _reserved(reply: Reply) -> tuple[int, dict[str, Any]]:
+    """201 for a reservation, one product or a cart: the reservation and its order."""
+    result = reply.data.result
+    return 201, {
+        "reservation": present_reservation(result["reservation"]),
+        "order": present_order(result["order"]),
+    }
 
 
 async def get_reservation(request: web.Request) -> web.Response:

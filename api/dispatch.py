@@ -107,12 +107,7 @@ async def execute(
         digest = request_hash(request.method, request.path, body)
         record, created = await idempotency.claim(engine, stored_key, digest, command_id)
         if record.request_hash != digest:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request; use a new key",
-                {"idempotency_key": key},
-            )
+            raise _reused(key)
         if not created and record.status_code is not None and record.response is not None:
             return json_response(record.response, record.status_code)
         # No stored answer: the first try timed out or is still in flight. The same
@@ -153,17 +148,21 @@ async def answer_once(
     digest = request_hash(request.method, request.path, body)
     record, created = await idempotency.claim(engine, stored_key, digest, new_id())
     if record.request_hash != digest:
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request; use a new key",
-            {"idempotency_key": key},
-        )
+        raise _reused(key)
     if not created and record.status_code is not None and record.response is not None:
         return json_response(record.response, record.status_code)
     status, response = await act()
     await idempotency.complete(engine, stored_key, status, response)
     return json_response(response, status)
+
+
+def _reused(key: str | None) -> ApiError:
+    return ApiError(
+        422,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used with a different request; use a new key",
+        {"idempotency_key": key},
+    )
 
 
 async def _send(

@@ -4,17 +4,15 @@ all or nothing across partitions (agents.cart_rules)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.chaos import run_chaos
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline
-from tests.support.processes import ROOT
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -174,19 +172,5 @@ async def test_carts_racing_for_overlapping_products_in_opposite_order_all_end_a
 
 
 def test_the_cart_chaos_script_passes_against_the_gateway(gateway_url: str, admin_key: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "chaos_test.py"),
-            "--carts",
-            "--url",
-            gateway_url,
-            "--key",
-            admin_key,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 of 50 carts succeeded" in done.stdout
+    output = run_chaos(gateway_url, admin_key, "--carts")
+    assert "3 of 50 carts succeeded" in output

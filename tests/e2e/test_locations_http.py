@@ -4,16 +4,14 @@ location, each allocation strategy, pinned lines, splits, transfers, the chaos r
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.chaos import run_chaos
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline
-from tests.support.processes import ROOT
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -253,23 +251,9 @@ async def test_parallel_reservations_never_take_a_location_below_zero(
 
 
 def test_the_chaos_script_with_locations_passes(gateway_url: str, admin_key: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "chaos_test.py"),
-            "--url",
-            gateway_url,
-            "--key",
-            admin_key,
-            "--locations",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 of 50 reservations succeeded" in done.stdout
-    assert done.stdout.count("available 0, reserved") == 4  # the product, main and both
+    output = run_chaos(gateway_url, admin_key, "--locations")
+    assert "5 of 50 reservations succeeded" in output
+    assert output.count("available 0, reserved") == 4  # the product, main and both
 
 
 async def test_a_carts_lines_are_allocated_pinned_and_returned_where_they_were_sold(

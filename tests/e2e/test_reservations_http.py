@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 
 import aiohttp
 import pytest
 
+from tests.support.chaos import run_chaos
 from tests.support.ids import unique
 from tests.support.pipeline import Pipeline
-from tests.support.processes import ROOT
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -63,21 +61,8 @@ async def test_fifty_parallel_reservations_against_stock_five_give_exactly_five(
 
 
 def test_the_chaos_script_passes_against_the_gateway(gateway_url: str, admin_key: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "chaos_test.py"),
-            "--url",
-            gateway_url,
-            "--key",
-            admin_key,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 of 50 reservations succeeded" in done.stdout
+    output = run_chaos(gateway_url, admin_key)
+    assert "5 of 50 reservations succeeded" in output
 
 
 async def test_reserve_confirm_cancel_read_your_writes(

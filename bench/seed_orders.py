@@ -70,8 +70,9 @@ _INSERT = text(
 # order list reads order_lines, migrations/009).
 _LINES = text(
     """
-    INSERT INTO order_lines (order_id, position, product_id, quantity, unit_price, line_total)
-    SELECT id, 0, product_id, quantity, unit_price, total FROM orders
+    INSERT INTO order_lines (order_id, position, product_id, quantity, unit_price, line_total,
+                             created_at, total)
+    SELECT id, 0, product_id, quantity, unit_price, total, created_at, total FROM orders
     """
 )
 _SECONDARY_INDEXES = text(

@@ -218,11 +218,9 @@ def _order_line_rows(o: OrderSnapshot) -> list[Row]:
                 "quantity": o.quantity,
                 "unit_price": o.unit_price,
                 "line_total": o.total,
-                # Every line's, so the order list's location filter finds a cart by any line.
-                "allocations": [
-                    a.model_dump(mode="json")
-                    for a in (o.allocations or [a for line in o.lines for a in line.allocations])
-                ],
+                "allocations": [a.model_dump(mode="json") for a in o.allocations],
+                "created_at": o.created_at,
+                "total": o.total,
             }
         ]
     return [
@@ -234,6 +232,9 @@ def _order_line_rows(o: OrderSnapshot) -> list[Row]:
             "unit_price": line.unit_price,
             "line_total": line.line_total,
             "allocations": [a.model_dump(mode="json") for a in line.allocations],
+            # The order's sort keys, for the order list's product filter.
+            "created_at": o.created_at,
+            "total": o.total,
         }
         for position, line in enumerate(o.lines)
     ]

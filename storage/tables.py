@@ -118,7 +118,11 @@ order_lines = Table(
     Column("unit_price", MONEY, nullable=False),
     Column("line_total", MONEY, nullable=False),
     Column("allocations", JSONB, nullable=False, server_default="[]"),
-    Index("order_lines_product_id_idx", "product_id", "order_id"),
+    # The order's, which never change: the product filter's sort keys (migrations/009).
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("total", MONEY, nullable=False),
+    Index("order_lines_product_created_at_idx", "product_id", "created_at", "order_id"),
+    Index("order_lines_product_total_idx", "product_id", "total", "order_id"),
 )
 
 idempotency_keys = Table(

@@ -15,7 +15,7 @@ ALTER TABLE orders
     ALTER COLUMN unit_price DROP NOT NULL;
 
 -- Every order's lines, one-line orders included; lines never change once the order
--- exists. The order list's product filter reads this table's product index.
+-- exists. The order list's product filter reads this table's product indexes.
 CREATE TABLE order_lines (
     order_id    text NOT NULL,
     position    integer NOT NULL,  -- the line's place in the order, from 0
@@ -25,10 +25,17 @@ CREATE TABLE order_lines (
     line_total  numeric(14, 2) NOT NULL,
     -- Where the line's units are held ([{location_id, quantity}], migrations/008).
     allocations jsonb NOT NULL DEFAULT '[]',
+    -- The order's created_at and total, which never change: the product filter's
+    -- indexes below read a product's orders in page order (storage/order_queries.py).
+    created_at  timestamptz NOT NULL,
+    total       numeric(14, 2) NOT NULL,
     PRIMARY KEY (order_id, product_id)
 );
-CREATE INDEX order_lines_product_id_idx ON order_lines (product_id, order_id);
+CREATE INDEX order_lines_product_created_at_idx ON order_lines (product_id, created_at, order_id);
+CREATE INDEX order_lines_product_total_idx ON order_lines (product_id, total, order_id);
 
 INSERT INTO order_lines
-    (order_id, position, product_id, quantity, unit_price, line_total, allocations)
-SELECT id, 0, product_id, quantity, unit_price, total, allocations FROM orders;
+    (order_id, position, product_id, quantity, unit_price, line_total, allocations,
+     created_at, total)
+SELECT id, 0, product_id, quantity, unit_price, total, allocations, created_at, total
+FROM orders;

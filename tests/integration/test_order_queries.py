@@ -128,8 +128,8 @@ async def seeded(engine: AsyncEngine) -> AsyncIterator[Seeded]:
         await conn.execute(
             text(
                 "INSERT INTO order_lines (order_id, position, product_id, quantity, unit_price,"
-                " line_total) SELECT id, 0, product_id, quantity, unit_price, total"
-                " FROM orders WHERE id LIKE :pattern"
+                " line_total, created_at, total) SELECT id, 0, product_id, quantity,"
+                " unit_price, total, created_at, total FROM orders WHERE id LIKE :pattern"
             ),
             {"pattern": prefix + "%"},
         )

@@ -30,7 +30,7 @@ from typing import Any
 from agents import order_rules
 from agents.domain import cart_saga, order_state
 from agents.domain.errors import DomainError
-from agents.outcome import CartSaved, Outcome, refusal
+from agents.outcome import CartSaved, Outcome, carried_on, refusal
 from topics.messages import (
     CartLineAnswered,
     Continuation,
@@ -71,16 +71,7 @@ def _start(
     if order_row is not None or cart_row is not None:
         # The same command is deduped before it gets here: this is another cart naming
         # an order id that is taken.
-        return refusal(
-            command,
-            ORDERS_COMMANDS,
-            ENTITY,
-            d.order_id,
-            "order_exists",
-            f"order {d.order_id!r} already exists",
-            {"order_id": d.order_id},
-            now=now,
-        )
+        return order_rules.order_exists(command, d.order_id, now)
     reservation_id = d.reservation_id or derived_id(command.id, "reservation")
     try:
         cart, step = cart_saga.start(
@@ -112,15 +103,13 @@ def _start(
             INVENTORY_COMMANDS,
             line.product_id,
             HoldCartLine(
-                id=derived_id(command.id, f"command:cart.hold_line:{line.product_id}"),
-                request_id=command.request_id,
-                occurred_at=now,
-                key=line.product_id,
-                causation_id=command.id,
-                actor=command.actor,
-                reply_to=command.reply_to,
-                reply_partition=command.reply_partition,
-                continuation=continuation,
+                **carried_on(
+                    command,
+                    f"command:cart.hold_line:{line.product_id}",
+                    line.product_id,
+                    now,
+                    continuation,
+                ),
                 data=HoldCartLineData(
                     product_id=line.product_id,
                     quantity=line.quantity,
@@ -173,15 +162,9 @@ def _answered(cart_row: dict[str, Any] | None, command: CartLineAnswered, now: d
 def _release(command: CartLineAnswered, product_id: str) -> ReleaseCartLine:
     d = command.data
     return ReleaseCartLine(
-        id=derived_id(command.id, f"command:cart.release_line:{product_id}"),
-        request_id=command.request_id,
-        occurred_at=command.occurred_at,
-        key=product_id,
-        causation_id=command.id,
-        actor=command.actor,
-        reply_to=command.reply_to,
-        reply_partition=command.reply_partition,
-        continuation=command.continuation,
+        **carried_on(
+            command, f"command:cart.release_line:{product_id}", product_id, command.occurred_at
+        ),
         data=ReleaseCartLineData(
             product_id=product_id,
             reservation_id=d.reservation_id,

@@ -21,6 +21,7 @@ from agents.outcome import (
     Outcome,
     ReservationHeld,
     ReservationSettled,
+    carried_on,
     ok_reply,
     refusal,
 )
@@ -549,15 +550,7 @@ def _line_answer(
         ORDERS_COMMANDS,
         d.order_id,
         CartLineAnswered(
-            id=derived_id(command.id, "command:cart.line_answered"),
-            request_id=command.request_id,
-            occurred_at=context.now,
-            key=d.order_id,
-            causation_id=command.id,
-            actor=command.actor,
-            reply_to=command.reply_to,
-            reply_partition=command.reply_partition,
-            continuation=command.continuation,
+            **carried_on(command, "command:cart.line_answered", d.order_id, context.now),
             data=CartLineAnsweredData(
                 order_id=d.order_id,
                 product_id=d.product_id,

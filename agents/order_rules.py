@@ -153,6 +153,20 @@ def _expire_if_due(order: order_state.Order, command: ExpireOrder, now: datetime
     return Outcome()  # not pending any more, or not due: nothing to do
 
 
+def order_exists(command: Any, order_id: str, now: datetime) -> Outcome:
+    """The refusal of a command that would create an order whose id is taken."""
+    return refusal(
+        command,
+        ORDERS_COMMANDS,
+        ENTITY,
+        order_id,
+        "order_exists",
+        f"order {order_id!r} already exists",
+        {"order_id": order_id},
+        now=now,
+    )
+
+
 def _order_exists(order: order_state.Order, command: CreateOrder, now: datetime) -> Outcome:
     """A reservation named an order id that is taken (a caller-chosen `order_id`).
 
@@ -169,16 +183,7 @@ def _order_exists(order: order_state.Order, command: CreateOrder, now: datetime)
             command.continuation,
         )
         return out
-    out = refusal(
-        command,
-        ORDERS_COMMANDS,
-        ENTITY,
-        d.order_id,
-        "order_exists",
-        f"order {d.order_id!r} already exists",
-        {"order_id": d.order_id},
-        now=now,
-    )
+    out = order_exists(command, d.order_id, now)
     if command.continuation is not None and out.reply is not None:
         # The caller waits for the reservation command, not for this follow-up.
         out.reply = out.reply.model_copy(

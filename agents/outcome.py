@@ -113,6 +113,29 @@ class Outcome:
         self.messages.append(Outgoing(AUDIT, key, value))
 
 
+def carried_on(
+    command: Any,
+    role: str,
+    key: str,
+    at: datetime,
+    continuation: Continuation | None = None,
+) -> dict[str, Any]:
+    """The envelope of a follow-up command that carries `command`'s caller along: its id
+    derived from `role`, the same request and actor, the caller's reply address, and
+    `continuation` (by default the one `command` carries)."""
+    return {
+        "id": derived_id(command.id, role),
+        "request_id": command.request_id,
+        "occurred_at": at,
+        "key": key,
+        "causation_id": command.id,
+        "actor": command.actor,
+        "reply_to": command.reply_to,
+        "reply_partition": command.reply_partition,
+        "continuation": continuation if continuation is not None else command.continuation,
+    }
+
+
 def ok_reply(
     command_id: str,
     result: dict[str, Any],

@@ -77,6 +77,12 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         self._standby_read.clear()
         await super().on_recovery_completed(active_tps, standby_tps)
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of `key`, or `default`: one store lookup (the Mapping's `get` makes
+        two, and faust's per-read table sensor call is skipped: the worker reads a few
+        keys per command). The tables have no default factory, so a miss is a miss."""
+        return self.data.get(key, default)
+
     def _new_store_by_url(self, url: Any) -> Any:
         if URL(str(url)).scheme != "rocksdb":
             return super()._new_store_by_url(url)
@@ -101,8 +107,10 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
         partition = self.partition_for_key(key)
         if partition is None:  # faust's rule: tables are written while processing an event
             raise RuntimeError(f"{self.name}[{key!r}] written outside an agent's event")
+        if key.startswith(OWN_ROW_PREFIX):
+            return int(partition)
         owner = partition_for(key, self.partitions or self.app.conf.topic_partitions)
-        if not key.startswith(OWN_ROW_PREFIX) and owner != partition:
+        if owner != partition:
             raise RuntimeError(
                 f"{self.name}[{key!r}] belongs on partition {owner}, not {partition}"
             )

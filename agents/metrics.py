@@ -4,13 +4,14 @@ process's default registry: one worker per process, served by inventory.metrics_
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter
 
 from inventory.metrics_server import DEAD_LETTERS
 
-__all__ = ["COMMANDS_APPLIED", "DEAD_LETTERS", "install_faust_sensor"]
+__all__ = ["COMMANDS_APPLIED", "DEAD_LETTERS", "commands_applied", "install_faust_sensor"]
 
 COMMANDS_APPLIED = Counter(
     "inventory_worker_commands",
@@ -19,6 +20,14 @@ COMMANDS_APPLIED = Counter(
     "(order.expire, reservation.release, ...), which no gateway sees.",
     ["type", "outcome"],
 )
+
+
+@functools.cache
+def commands_applied(command_type: str, outcome: str) -> Any:
+    """COMMANDS_APPLIED's counter of one type and outcome. `labels()` takes a lock and
+    checks its arguments on every call; the worker counts every command, and the pairs
+    are few (command types times refusal codes)."""
+    return COMMANDS_APPLIED.labels(command_type, outcome)
 
 
 def install_faust_sensor(app: Any) -> None:

@@ -23,6 +23,7 @@ since its entry may be gone and deciding it again could hold stock twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_expon
 from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
-from agents.metrics import COMMANDS_APPLIED, DEAD_LETTERS
+from agents.metrics import DEAD_LETTERS, commands_applied
 from agents.outcome import Effect, Outcome, refusal
 from topics.dead_letters import dead_letter_headers
 from topics.messages import (
@@ -72,6 +73,10 @@ COMMAND_TOPICS = frozenset({INVENTORY_COMMANDS, ORDERS_COMMANDS})
 FORWARDED_HEADER = "x-forwarded-from"
 
 log = logging.getLogger(__name__)
+
+# After a command's first failure; the retries back off from there (exponentially, with
+# jitter, to 2 s apart) for `apply_retry_seconds`.
+FIRST_RETRY_SECONDS = 0.05
 
 # (entity row or None, command, now, rows named by `lookups`, the record's partition)
 Decide = Callable[[dict[str, Any] | None, Any, datetime, dict[str, Any], int], Outcome]
@@ -136,8 +141,14 @@ class CommandProcessor:
         What it writes joins the open transaction of the record's partition; the caller
         commits (agents.worker)."""
         try:
+            await self._process(event)  # nearly always: no retry machinery per command
+            return
+        except Exception as err:
+            _log_first_failure(event, err)
+        try:
+            await asyncio.sleep(FIRST_RETRY_SECONDS)
             async for attempt in AsyncRetrying(
-                wait=wait_exponential_jitter(initial=0.05, max=2.0),
+                wait=wait_exponential_jitter(initial=FIRST_RETRY_SECONDS * 2, max=2.0),
                 stop=stop_after_delay(self.retry_seconds),
                 before_sleep=lambda state: _log_retry(event, state),
                 reraise=True,
@@ -211,7 +222,7 @@ class CommandProcessor:
                 ReplyData.model_validate_json(stored_reply) if stored_reply else None,
                 command,
             )
-            COMMANDS_APPLIED.labels(command.type, "duplicate").inc()
+            commands_applied(command.type, "duplicate").inc()
             return
         if (at - command.occurred_at).total_seconds() > self.horizon:
             outcome = self._expired(command, entity, at)
@@ -238,7 +249,7 @@ class CommandProcessor:
         )
         # Internal commands have no reply: their outcome is what they did, "ok".
         code = outcome.reply.code if outcome.reply is not None else "ok"
-        COMMANDS_APPLIED.labels(command.type, code).inc()
+        commands_applied(command.type, code).inc()
 
     def _carry_out(self, entity: str, effects: list[Effect]) -> None:
         if self.on_effect is not None:
@@ -467,6 +478,20 @@ def _decided_at(event: Any) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
+def _log_first_failure(event: Any, error: Exception) -> None:
+    message = event.message
+    log.warning(
+        "%s[%s]@%s failed (attempt 1: %s: %s); retrying in %.2f s",
+        message.topic,
+        message.partition,
+        message.offset,
+        type(error).__name__,
+        error,
+        FIRST_RETRY_SECONDS,
+        exc_info=error,
+    )
+
+
 def _log_retry(event: Any, state: RetryCallState) -> None:
     message = event.message
     error = state.outcome.exception() if state.outcome else None
@@ -475,11 +500,10 @@ def _log_retry(event: Any, state: RetryCallState) -> None:
         message.topic,
         message.partition,
         message.offset,
-        state.attempt_number,
+        state.attempt_number + 1,  # the first attempt was made before the retries
         type(error).__name__,
         error,
         state.upcoming_sleep,
-        exc_info=error if state.attempt_number == 1 else None,
     )
 
 

@@ -145,6 +145,15 @@ class CommittedRocksStore(FaustRocksStore):  # type: ignore[misc]
             return bool(super().__contains__(key))
         return value is not DELETED
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        """One lookup, where the Mapping's `get` makes two (`in`, then `[]`): the agent
+        reads a few keys per command, most of them absent (new ids)."""
+        value = self.pending.get(key, _ABSENT)
+        if value is _ABSENT:
+            raw = self._get(self._encode_key(key))
+            return default if raw is None else self._decode_value(raw)
+        return default if value is DELETED else value
+
     def __len__(self) -> int:
         return sum(1 for _ in self._keys_decoded())
 
@@ -166,17 +175,18 @@ class CommittedRocksStore(FaustRocksStore):  # type: ignore[misc]
         for _, value in self._items_decoded():
             yield value
 
-    # faust looks a key up only in the database of the current event's partition. The
-    # worker's tables are one mapping over every partition it owns, as with the memory
-    # store (the processor reads the applied entries of all of them), so a key missing
-    # there is looked for in the other active partitions.
+    # As faust does: while an event is processed, a key is looked up in the database of
+    # the event's partition only. Every row a command reads lives there - its entity's,
+    # the rows beside it (applied entries, reservations, carts, deadlines) and an order
+    # created in a reservation's step (agents.effects) - and the open batch's writes of
+    # every partition are in `pending`. A miss thus costs one RocksDB read, not one per
+    # partition owned. Outside an event (the expiry timer) every active partition is read.
 
     def _get(self, key: bytes) -> bytes | None:
         event = current_event()
         if event is not None:
-            value = self._db_for_partition(event.message.partition).get(key)
-            if value is not None:
-                return value
+            value: bytes | None = self._db_for_partition(event.message.partition).get(key)
+            return value
         for db in self._dbs_for_actives():
             value = db.get(key)
             if value is not None:

@@ -7,6 +7,7 @@ ids are strings. `schema_version` changes only with an incompatible change.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
@@ -658,7 +659,22 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json().encode()
 
 
+# uuid5's hash state after the namespace, copied for each id.
+_DERIVED_ID_BASE = hashlib.sha1(uuid.NAMESPACE_URL.bytes, usedforsecurity=False)
+
+
 def derived_id(command_id: str, role: str) -> str:
     """A deterministic id for something a command creates, so a redelivered command
-    creates the same reservation, order or follow-up command again, never a second one."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"inventory-stream:{role}:{command_id}"))
+    creates the same reservation, order or follow-up command again, never a second one.
+
+    `uuid.uuid5(NAMESPACE_URL, "inventory-stream:<role>:<command id>")`, spelled out
+    (RFC 4122 4.3: SHA-1, version 5, the RFC's variant) because the worker derives about
+    ten ids per reservation and uuid5 builds a UUID object for each: 1.9 µs against
+    4.3 µs. tests/unit/test_derived_ids.py holds it to uuid5's answers."""
+    sha = _DERIVED_ID_BASE.copy()
+    sha.update(f"inventory-stream:{role}:{command_id}".encode())
+    raw = bytearray(sha.digest()[:16])
+    raw[6] = raw[6] & 0x0F | 0x50
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 import string
 
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+from murmurhash2 import murmurhash2
 
-from topics.partitioning import partition_for
+from topics.partitioning import KAFKA_MURMUR2_SEED, partition_for
 
 
 def keys() -> list[str]:
@@ -25,3 +26,10 @@ def test_partition_for_matches_the_default_partitioner() -> None:
         for key in keys()[:300]:
             expected = partitioner(key.encode(), available, available)
             assert partition_for(key, partitions) == expected, (key, partitions)
+
+
+def test_the_c_hash_is_the_clients_murmur2() -> None:
+    # Hashes, not partitions: a difference in any bit would show up under some count.
+    for key in keys():
+        raw = key.encode()
+        assert murmurhash2(raw, KAFKA_MURMUR2_SEED) & 0xFFFFFFFF == murmur2(raw) & 0xFFFFFFFF, key

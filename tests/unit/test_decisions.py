@@ -364,3 +364,32 @@ def test_an_active_reservation_row_from_before_locations_is_released_at_main() -
         "sold": 0,
         "net": 4,
     }
+
+
+def test_a_row_read_back_in_the_same_batch_decides_as_its_stored_form() -> None:
+    # The table hands the next command the very row the last one stored (StoredRow, with
+    # its decoded Stock); from disk it is the plain JSON row. Both must decide alike.
+    row = inventory_rules.decide(None, _create_product(10), NOW, TTL).state
+    assert isinstance(row, inventory_rules.StoredRow)
+    plain = json.loads(json.dumps(row))
+    assert type(plain) is dict and plain == row
+    for _ in range(3):
+        command = reserve(2)
+        from_memory = inventory_rules.decide(row, command, NOW, TTL)
+        from_disk = inventory_rules.decide(plain, command, NOW, TTL)
+        assert from_memory.state == from_disk.state
+        assert from_memory.messages == from_disk.messages
+        assert from_memory.reply == from_disk.reply
+        assert from_memory.effects == from_disk.effects
+        row = from_memory.state
+        plain = json.loads(json.dumps(from_disk.state))
+    assert row["available"] == 4 and row["reserved"] == 6
+
+
+def _create_product(stock: int) -> CreateProduct:
+    return CreateProduct(
+        key="p",
+        data=CreateProductData(
+            product_id="p", name="P", price=Decimal("2.50"), initial_stock=stock
+        ),
+    )

@@ -393,3 +393,25 @@ def _create_product(stock: int) -> CreateProduct:
             product_id="p", name="P", price=Decimal("2.50"), initial_stock=stock
         ),
     )
+
+
+def test_an_order_created_in_the_reservations_step_is_the_one_the_order_agent_creates() -> None:
+    # In its own step (the order id shares the partition) and by the order agent from the
+    # CreateOrder the reservation sends otherwise: the same events, row, deadline, reply.
+    placement = inventory_rules.Placement(partition=0, partitions=4)
+    chosen = next(f"o-{i}" for i in range(100) if partition_for(f"o-{i}", 4) == 0)
+    command = ReserveStock(
+        key="p",
+        reply_to="replies",
+        data=ReserveStockData(product_id="p", quantity=2, customer_id="c", order_id=chosen),
+    )
+    here = inventory_rules.decide(product_row(), command, NOW, TTL, None, placement)
+    elsewhere = inventory_rules.decide(product_row(), command, NOW, TTL)
+    assert here.messages[:2] == elsewhere.messages[:2], "the same reservation events"
+    [sent] = [m for m in elsewhere.messages if m.topic == ORDERS_COMMANDS]
+    by_agent = order_rules.decide(None, decoder(ORDERS_COMMANDS)(sent.value), NOW)
+    assert here.messages[2:] == by_agent.messages
+    assert here.reply == by_agent.reply
+    [placed] = [e for e in here.effects if isinstance(e, OrderPlaced)]
+    assert placed.state == by_agent.state
+    assert [placed.deadline] == [e.at for e in by_agent.effects if hasattr(e, "at")]

@@ -99,11 +99,12 @@ check-schemas: venv
 bench-reserve: services
 	$(BIN)/python -m bench.reserve $(BENCH_ARGS)
 
-## The same at 1, 10, 50, 200 and 1,000 clients: a table and docs/bench-reserve-sweep.png.
+## The same at 1, 10, 50, 200 and 1,000 clients, with (p), mode (a) against the plain loop of
+## bench-drain instead of the worker: a table and docs/bench-reserve-sweep.png.
 .PHONY: bench-reserve-sweep
 bench-reserve-sweep: services
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
-	$(BIN)/python -m bench.reserve --modes a,b,c --sweep 1,10,50,200,1000 $(BENCH_ARGS)
+	$(BIN)/python -m bench.reserve --modes a,b,c,p --sweep 1,10,50,200,1000 $(BENCH_ARGS)
 
 ## Many products: 1,000 products reserved in turn (uniform), two worker processes.
 .PHONY: bench-reserve-products

@@ -9,14 +9,20 @@ from bench.cpu import CpuUsage
 from bench.load import Measurement
 
 BASELINE = "c"
-# Each pipeline mode against the row-lock baseline doing the same work: single-product
-# reservations against (c), carts against (e), which locks the cart's rows in id order.
-BASELINES = {"a": "c", "b": "c", "d": "e"}
+# The throughput ratios shown, (mode, against), in this order when both ran. Each
+# pipeline mode against the row-lock baseline doing the same work: single-product
+# reservations against (c), carts against (e), which locks the cart's rows in id order;
+# the plain aiokafka loop (p) against (c) too, and the worker (a) against the plain
+# loop (p) under the same client load: how much of a gap to (c) is the worker's own.
+COMPARISONS = (("a", "c"), ("b", "c"), ("p", "c"), ("a", "p"), ("d", "e"))
+# The processes that apply the commands, by role prefix (bench.stack's `worker`, or
+# `worker-1`, `worker-2`; bench.plain_reserve's `plain-p<P>`).
+PROCESSOR_ROLES = ("worker", "plain")
 
 
 @dataclass(frozen=True)
 class ModeResult:
-    key: str  # "a" to "e" (bench.reserve.MODES)
+    key: str  # "a" to "e", or "p" (bench.reserve.MODES)
     label: str
     measurement: Measurement
     consistency: str  # what the system says was reserved, checked against the client's count
@@ -42,15 +48,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def compared(modes: list[str]) -> list[tuple[str, str]]:
+    """The COMPARISONS whose two modes are both among `modes`."""
+    return [(m, base) for m, base in COMPARISONS if m in modes and base in modes]
+
+
 def ratios(results: list[ModeResult]) -> dict[str, float]:
-    """Throughput of each pipeline mode divided by its baseline's, e.g. {"a/c": 12.3}."""
+    """Throughput of each compared mode divided by the other's, e.g. {"a/c": 12.3,
+    "a/p": 0.2}, in COMPARISONS order; none where the divisor had no throughput."""
     by_key = {r.key: r for r in results}
     found = {}
-    for r in results:
-        base = by_key.get(BASELINES.get(r.key, ""))
-        if base is not None and base.throughput > 0:
-            found[f"{r.key}/{base.key}"] = r.throughput / base.throughput
+    for m, base in compared(list(by_key)):
+        if by_key[base].throughput > 0:
+            found[f"{m}/{base}"] = by_key[m].throughput / by_key[base].throughput
     return found
+
+
+def processor_cpu_ms(result: ModeResult) -> float | None:
+    """CPU ms per acknowledged reservation of the processes that applied the commands
+    (the workers or the plain loops, summed); None when none of them was metered."""
+    if result.cpu is None:
+        return None
+    per = result.cpu.per_request_ms(result.measurement.acknowledged)
+    mine = [ms for role, ms in per.items() if role.startswith(PROCESSOR_ROLES)]
+    return sum(mine) if mine else None
+
+
+def _processor_line(results: list[ModeResult]) -> str:
+    """(a) against (p) in CPU per reservation, when both ran and were metered."""
+    by_key = {r.key: r for r in results}
+    if "a" not in by_key or "p" not in by_key:
+        return ""
+    worker, plain = processor_cpu_ms(by_key["a"]), processor_cpu_ms(by_key["p"])
+    if worker is None or plain is None:
+        return ""
+    line = f"processor CPU ms per reservation: (a) worker {worker:.2f}, (p) plain loop {plain:.2f}"
+    return line + (f", a/p = {worker / plain:.2f}x" if plain > 0 else "")
 
 
 _HEADERS = ("mode", "ok", "refused", "errors", "seconds", "reservations/s", "p50 ms", "p99 ms")
@@ -102,6 +135,9 @@ def render_text(results: list[ModeResult], context: str) -> str:
     ratio = _ratio_line(results)
     if ratio:
         lines += ["", f"throughput ratios: {ratio}"]
+    processor = _processor_line(results)
+    if processor:
+        lines.append(processor)
     lines.append("")
     for r in results:
         lines.append(f"({r.key}) check: {r.consistency}")
@@ -126,4 +162,7 @@ def render_markdown(results: list[ModeResult], context: str) -> str:
     ratio = _ratio_line(results)
     if ratio:
         lines += ["", f"Throughput ratios: {ratio}."]
+    processor = _processor_line(results)
+    if processor:
+        lines += ["", processor[0].upper() + processor[1:] + "."]
     return "\n".join(lines)

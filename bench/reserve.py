@@ -1,17 +1,26 @@
-"""`python -m bench.reserve`: reservations per second and latency, three ways, one run.
+"""`python -m bench.reserve`: reservations per second and latency, several ways, one run.
 
 (a) ReserveStock posted straight to Kafka, outcome awaited on a reply topic;
 (b) POST /api/reservations/ through the HTTP gateway;
 (c) the seed's approach: a PostgreSQL transaction with SELECT ... FOR UPDATE;
 (d) carts of `--cart-lines` products (3) through the HTTP gateway, one unit each;
-(e) the same carts in PostgreSQL, the cart's rows locked in id order.
+(e) the same carts in PostgreSQL, the cart's rows locked in id order;
+(p) only when asked for: (a)'s client against the plain aiokafka loop of `make
+    bench-drain` (bench/plain_loop.py: the project's rules, one Kafka transaction per
+    batch) instead of the faust worker, on topics of its own. One plain-loop process per
+    partition its products live on (one for one product, whatever `--workers` says; up
+    to the number of partitions with `--products N`). a/p is the worker against a plain
+    implementation of the same work under the same load, p/c what that plain
+    implementation does against the row lock: a target (a)/(c) out of reach for the
+    worker is only out of reach for the design when p/c is short of it too.
 
 One product per mode with stock that never runs out (or `--products N`, reserved in
 turn: a uniform load), the same number of concurrent clients and requests for each, on
-this machine. `--sweep 1,10,50,200,1000` repeats every mode at each number of clients
-and draws throughput and p99 against clients (`--plot`). `--workers 2` runs two worker
-processes. The bench starts the pipeline it measures (workers, projector, gateway)
-with a private topic prefix and schema, and stops and removes all of it at the end.
+this machine; `--modes` picks them (default a,b,c,d,e). `--sweep 1,10,50,200,1000`
+repeats every mode at each number of clients and draws throughput and p99 against
+clients (`--plot`). `--workers 2` runs two worker processes. The bench starts the
+pipeline it measures (workers, projector, gateway) with a private topic prefix and
+schema, and stops and removes all of it at the end.
 Progress goes to stderr, the tables to stdout.
 """
 
@@ -34,6 +43,7 @@ from bench.cpu import CpuMeter, CpuUsage
 from bench.http_gateway import HttpGateway
 from bench.kafka_direct import KafkaDirect
 from bench.load import Attempt, Measurement, run_closed_loop
+from bench.plain_reserve import PlainLoops
 from bench.postgres_baseline import PostgresBaseline
 from bench.report import ModeResult, render_markdown, render_text
 from bench.stack import ROOT, Stack
@@ -41,7 +51,8 @@ from bench.sweep_report import plot_sweep, render_sweep
 from inventory.settings import Settings
 
 STOCK = 100_000_000  # never runs out: every attempt should be acknowledged
-MODES = ("a", "b", "c", "d", "e")
+MODES = ("a", "b", "c", "d", "e", "p")
+DEFAULT_MODES = "a,b,c,d,e"  # (p) only when asked for
 CART_MODES = ("d", "e")
 WARMUP_MAX_SECONDS = 15.0  # with the phase limits, keeps a default run under 5 minutes
 
@@ -50,9 +61,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.reserve",
         description="Reservations/s and p50/p99 latency: (a) Kafka commands, (b) HTTP "
-        "gateway, (c) PostgreSQL SELECT ... FOR UPDATE, in one run.",
+        "gateway, (c) PostgreSQL SELECT ... FOR UPDATE, (d, e) carts of both, and on "
+        "request (p) (a)'s client against the plain aiokafka loop, in one run.",
     )
-    parser.add_argument("--modes", default="a,b,c,d,e", help="comma separated subset of a,b,c,d,e")
+    parser.add_argument(
+        "--modes",
+        default=DEFAULT_MODES,
+        help=f"comma separated subset of {','.join(MODES)} (default {DEFAULT_MODES})",
+    )
     parser.add_argument(
         "--cart-lines", type=int, default=3, help="products per cart in modes d and e"
     )
@@ -71,7 +87,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--products", type=int, default=1, help="products per mode, reserved in turn"
     )
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (mode p: one plain loop per partition of its products)",
+    )
     parser.add_argument(
         "--sweep",
         default="",
@@ -177,6 +198,44 @@ async def bench_kafka(
     return ModeResult("a", target.label, result, check, cpu)
 
 
+async def bench_plain(
+    args: argparse.Namespace,
+    stack: Stack,
+    loops: PlainLoops,
+    run_id: str,
+    clients: int,
+) -> ModeResult:
+    ids = product_ids(args, "p", run_id, clients)
+    partitions = loops.start(ids, f"c{clients}")
+    count = len(partitions)
+    label = f"{loops.label}, {count} process{'es' if count > 1 else ''}"
+    progress(f"(p): plain loops on partitions {','.join(map(str, partitions))}")
+    target = KafkaDirect(loops.settings, ids)
+    try:
+        deadline = time.monotonic() + args.startup_timeout
+        await loops.wait_ready(deadline)
+        await target.start()
+        try:
+            await target.create_products(STOCK, deadline)
+            # The idle pipeline's processes are metered too, as in the other modes.
+            pids = {**stack.pids(), **loops.pids()}
+            result, cpu = await measure(args, "(p)", target.reserve, pids, clients)
+        finally:
+            await target.stop()
+        loops.check_alive()
+        # Every acknowledged reply was sent in a committed batch with its changelog rows.
+        reserved = await loops.reserved(ids)
+    finally:
+        loops.stop()
+    check = (
+        f"ok, stock changelog shows {reserved} reserved = {target.acknowledged} acknowledged"
+        if reserved == target.acknowledged
+        else f"MISMATCH: stock changelog shows {reserved} reserved, "
+        f"client saw {target.acknowledged} acknowledged"
+    )
+    return ModeResult("p", label, result, check, cpu)
+
+
 async def bench_http(
     args: argparse.Namespace, stack: Stack, base_url: str, run_id: str, clients: int, mode: str
 ) -> ModeResult:
@@ -259,14 +318,21 @@ async def run(
     )
     stack = Stack(settings, workdir)
     uses_pipeline = bool({"a", "b", "d"} & set(args.modes))
+    # Mode p's topics: a prefix of their own, so the worker never sees its commands.
+    loops = PlainLoops(settings.model_copy(update={"topic_prefix": f"bench{run_id}p."}), workdir)
     levels: list[tuple[int, list[ModeResult]]] = []
     try:
         base_url = await start_pipeline(args, stack) if uses_pipeline else None
+        if "p" in args.modes:
+            progress(f"preparing topics {loops.settings.topic_prefix}* for the plain loops")
+            await loops.prepare()
         for clients in args.levels:
             results: list[ModeResult] = []
             for mode in args.modes:
                 if mode == "a":
                     results.append(await bench_kafka(args, stack, run_id, clients))
+                elif mode == "p":
+                    results.append(await bench_plain(args, stack, loops, run_id, clients))
                 elif mode in ("b", "d"):
                     assert base_url is not None
                     results.append(await bench_http(args, stack, base_url, run_id, clients, mode))
@@ -275,6 +341,12 @@ async def run(
                 stack.check_alive()
             levels.append((clients, results))
     finally:
+        loops.stop()  # already stopped unless (p) failed halfway
+        if "p" in args.modes and not args.keep:
+            try:
+                await loops.cleanup()
+            except Exception as exc:  # noqa: BLE001 - never hide the run's own error
+                progress(f"could not remove the plain loops' topics: {exc!r}")
         if uses_pipeline:
             progress("stopping the pipeline")
             stack.stop()

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,17 @@ class Stack:
         return child
 
     def pids(self) -> dict[str, int]:
-        """Role -> pid of every child, and of this process as `bench` (the load generator)."""
-        return {"bench": os.getpid(), **{c.role: c.popen.pid for c in self.children}}
+        """Role -> pid of every child, and of this process as `bench` (the load generator).
+        A role started more than once is named per process (`worker-1`, `worker-2`), so
+        each of them is metered."""
+        starts = Counter(c.role for c in self.children)
+        seen: Counter[str] = Counter()
+        found = {"bench": os.getpid()}
+        for child in self.children:
+            seen[child.role] += 1
+            name = child.role if starts[child.role] == 1 else f"{child.role}-{seen[child.role]}"
+            found[name] = child.popen.pid
+        return found
 
     def check_alive(self) -> None:
         """RuntimeError with the end of its log if a child has exited."""
@@ -141,16 +151,7 @@ class Stack:
 
     def stop(self) -> None:
         """SIGTERM every child, then SIGKILL what is still running after the grace time."""
-        for child in self.children:
-            if child.alive():
-                child.popen.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in self.children:
-            try:
-                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.popen.kill()
-                child.popen.wait()
+        stop_children(self.children)
 
     async def cleanup(self) -> None:
         """Delete the run's topics (faust's changelogs included: they share the prefix)
@@ -163,6 +164,20 @@ class Stack:
                 await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         finally:
             await engine.dispose()
+
+
+def stop_children(children: list[Child]) -> None:
+    """SIGTERM every child, then SIGKILL what is still running after the grace time."""
+    for child in children:
+        if child.alive():
+            child.popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children:
+        try:
+            child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.popen.kill()
+            child.popen.wait()
 
 
 async def delete_run_topics(bootstrap: list[str], prefix: str) -> None:

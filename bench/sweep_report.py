@@ -1,13 +1,14 @@
 """A `bench.reserve --sweep` run in one table and one plot: throughput and p99 of each
 mode against the number of concurrent clients, and each pipeline mode's ratio to the
-PostgreSQL baseline at the same number of clients."""
+PostgreSQL baseline at the same number of clients (and the worker's to the plain loop's,
+a/p, when (p) ran)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from bench.plots import log_x_panel
-from bench.report import BASELINES, ModeResult
+from bench.report import ModeResult, compared
 
 # The targets of issue 9 at 50 clients: (a) Kafka direct >= 5x, (b) HTTP >= 3x (c).
 TARGETS = {"a": 5.0, "b": 3.0}
@@ -20,8 +21,8 @@ def render_sweep(levels: list[tuple[int, list[ModeResult]]]) -> str:
     header = ["clients"]
     for mode in modes:
         header += [f"({mode}) res/s", f"({mode}) p99 ms"]
-    compared = [m for m in modes if BASELINES.get(m) in modes]
-    header += [f"({m}) / ({BASELINES[m]})" for m in compared]
+    pairs = compared(modes)
+    header += [f"({m}) / ({base})" for m, base in pairs]
     lines = [
         "Sweep: " + ", ".join(f"({m}) {labels[m]}" for m in modes),
         "",
@@ -34,8 +35,8 @@ def render_sweep(levels: list[tuple[int, list[ModeResult]]]) -> str:
         for mode in modes:
             r = by_mode[mode]
             row += [f"{r.throughput:.0f}", f"{r.percentile_ms(99):.1f}"]
-        for m in compared:
-            base = by_mode[BASELINES[m]].throughput
+        for m, against in pairs:
+            base = by_mode[against].throughput
             row.append(f"{by_mode[m].throughput / base:.2f}x" if base > 0 else "-")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

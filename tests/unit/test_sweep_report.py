@@ -31,3 +31,11 @@ def test_each_level_is_a_row_with_the_ratios_to_the_baseline() -> None:
     )
     assert table[4].startswith("| 1 | 500 |") and table[4].endswith("| 5.00x | 3.00x |")
     assert table[5].startswith("| 50 | 1000 |") and table[5].endswith("| 2.50x | 1.50x |")
+
+
+def test_with_the_plain_loop_the_sweep_also_compares_the_worker_to_it() -> None:
+    levels = [(50, [result("a", 500), result("p", 2000), result("c", 400)])]
+    table = render_sweep(levels).splitlines()
+
+    assert table[2].endswith("| (a) / (c) | (p) / (c) | (a) / (p) |")
+    assert table[4].endswith("| 1.25x | 5.00x | 0.25x |")

@@ -30,10 +30,54 @@ def commands_applied(command_type: str, outcome: str) -> Any:
     return COMMANDS_APPLIED.labels(command_type, outcome)
 
 
+# The labelled metrics faust's sensor touches for every message and event.
+PER_EVENT_FAUST_METRICS = (
+    "messages_received_per_topics",
+    "messages_received_per_topics_partition",
+    "total_events_per_stream",
+    "table_operations",
+    "topic_messages_sent",
+)
+
+
+class CachedLabels:
+    """A labelled metric whose children are looked up once per set of label values.
+    prometheus_client's `labels()` takes a lock and checks its arguments every time."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._children: dict[Any, Any] = {}
+
+    def labels(self, *values: Any, **labels: Any) -> Any:
+        key = (values, tuple(labels.items()))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.metric.labels(*values, **labels)
+        return child
+
+
 def install_faust_sensor(app: Any) -> None:
     """faust's own agent, stream, table, commit and send metrics (faust_*), in the same
     registry as ours. faust serves them only through its web server, which the worker
-    does not run: inventory.metrics_server serves the registry instead."""
+    does not run: inventory.metrics_server serves the registry instead.
+
+    faust's sensor costs every command four label lookups and a regular expression (the
+    stream's label): ~50 µs of the worker's CPU per command in a drain. The labelled
+    metrics are wrapped to look each child up once, and a stream's label is kept."""
     from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "faust"))
+    class Monitor(PrometheusMonitor):  # type: ignore[misc]
+        def __init__(self, metrics: FaustMetrics) -> None:
+            wrapped: dict[str, Any] = {
+                name: CachedLabels(getattr(metrics, name)) for name in PER_EVENT_FAUST_METRICS
+            }
+            super().__init__(metrics=metrics._replace(**wrapped))
+            self._stream_labels: dict[int, str] = {}
+
+        def _stream_label(self, stream: Any) -> str:
+            label = self._stream_labels.get(id(stream))
+            if label is None:
+                label = self._stream_labels[id(stream)] = super()._stream_label(stream)
+            return label
+
+    app.monitor = Monitor(FaustMetrics.create(REGISTRY, "faust"))

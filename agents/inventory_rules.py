@@ -14,7 +14,7 @@ from agents import order_rules
 from agents.domain import allocation as places_rules
 from agents.domain import stock as stock_rules
 from agents.domain.errors import DomainError, InsufficientStock, OrderExists, UnknownLocation
-from agents.order_rules import allocation_models
+from agents.order_rules import allocation_bodies, allocation_models
 from agents.outcome import (
     DeadlineSet,
     OrderPlaced,
@@ -22,6 +22,9 @@ from agents.outcome import (
     ReservationHeld,
     ReservationSettled,
     carried_on,
+    event_json,
+    json_money,
+    json_time,
     ok_reply,
     refusal,
 )
@@ -38,7 +41,6 @@ from topics.messages import (
     CreateProduct,
     HoldCartLine,
     InventoryCommand,
-    LocationStock,
     ProductCreated,
     ProductCreatedData,
     ProductSnapshot,
@@ -132,30 +134,36 @@ def stock_of(row: dict[str, Any]) -> stock_rules.Stock:
     return stock_rules.from_dict(row)
 
 
-def product_snapshot(stock: stock_rules.Stock) -> ProductSnapshot:
-    return ProductSnapshot(
-        id=stock.product_id,
-        name=stock.name,
-        price=stock.price,
-        initial=stock.initial,
-        adjusted=stock.adjusted,
-        available=stock.available,
-        reserved=stock.reserved,
-        sold=stock.sold,
-        version=stock.version,
-        locations=[
-            LocationStock(
-                location_id=lid,
-                available=place.available,
-                reserved=place.reserved,
-                sold=place.sold,
-            )
+def product_body(stock: stock_rules.Stock) -> dict[str, Any]:
+    """A product as events and replies carry it: ProductSnapshot's JSON form, in its field
+    order (agents.outcome: the hot path's messages)."""
+    return {
+        "id": stock.product_id,
+        "name": stock.name,
+        "price": json_money(stock.price),
+        "initial": stock.initial,
+        "adjusted": stock.adjusted,
+        "available": stock.available,
+        "reserved": stock.reserved,
+        "sold": stock.sold,
+        "version": stock.version,
+        "locations": [
+            {
+                "location_id": lid,
+                "available": place.available,
+                "reserved": place.reserved,
+                "sold": place.sold,
+            }
             for lid, place in sorted(
                 stock.locations.items(), key=lambda item: (item[1].priority, item[0])
             )
         ],
-        allocation=stock.allocation,  # type: ignore[arg-type]
-    )
+        "allocation": stock.allocation,
+    }
+
+
+def product_snapshot(stock: stock_rules.Stock) -> ProductSnapshot:
+    return ProductSnapshot.model_validate(product_body(stock))
 
 
 def product_token(stock: stock_rules.Stock) -> VersionToken:
@@ -355,24 +363,30 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
     stock = stock_rules.reserve(stock, reservation_id, d.quantity, d.location_id)
     taken = stock.active[reservation_id]
     expires_at = now + ttl
-    reservation = ReservationSnapshot(
-        id=reservation_id,
-        product_id=stock.product_id,
-        order_id=order_id,
-        quantity=d.quantity,
-        status="active",
-        customer_id=d.customer_id,
-        expires_at=expires_at,
-        version=stock.version,
-        allocations=allocation_models(taken),
-    )
-    snapshot = product_snapshot(stock)
+    # ReservationSnapshot's and ProductSnapshot's JSON forms (agents.outcome: the hot
+    # path's messages), for the event and the reply alike.
+    reservation = {
+        "id": reservation_id,
+        "product_id": stock.product_id,
+        "order_id": order_id,
+        "quantity": d.quantity,
+        "status": "active",
+        "customer_id": d.customer_id,
+        "expires_at": json_time(expires_at),
+        "version": stock.version,
+        "allocations": allocation_bodies(taken),
+    }
+    product = product_body(stock)
     out = Outcome()
-    event = ReservationCreated(
-        **_event_fields(command, "reservation.created", now),
-        data=ReservationChangedData(product=snapshot, reservation=reservation),
+    out.emit_audited_json(
+        INVENTORY_EVENTS,
+        event_json(
+            ReservationCreated,
+            {"product": product, "reservation": reservation},
+            **_event_fields(command, "reservation.created", now),
+        ),
+        stock.product_id,
     )
-    out.emit_audited_event(INVENTORY_EVENTS, event, stock.product_id)
     # What we know travels along, for whoever answers the caller.
     create_order = CreateOrder(
         id=derived_id(command.id, "command:order.create"),
@@ -385,10 +399,7 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         reply_partition=command.reply_partition,
         continuation=Continuation(
             correlation_id=command.id,
-            result={
-                "reservation": reservation.model_dump(mode="json"),
-                "product": snapshot.model_dump(mode="json"),
-            },
+            result={"reservation": reservation, "product": product},
             read_after=[
                 product_token(stock),
                 VersionToken(entity="reservation", id=reservation_id, version=stock.version),

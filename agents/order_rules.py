@@ -18,6 +18,9 @@ from agents.outcome import (
     DeadlineSet,
     OrderFinished,
     Outcome,
+    event_json,
+    json_money,
+    json_time,
     ok_reply,
     refusal,
 )
@@ -30,12 +33,9 @@ from topics.messages import (
     CreateOrder,
     ExpireOrder,
     ExpireOrderData,
-    HistoryEntrySnapshot,
     LocationAllocation,
     OrderCommand,
     OrderCreated,
-    OrderCreatedData,
-    OrderLineSnapshot,
     OrderSnapshot,
     OrderStatusChanged,
     OrderStatusChangedData,
@@ -79,42 +79,54 @@ def allocation_models(allocation: Mapping[str, int]) -> list[LocationAllocation]
     return [LocationAllocation(location_id=lid, quantity=q) for lid, q in allocation.items()]
 
 
-def order_snapshot(order: order_state.Order) -> OrderSnapshot:
-    return OrderSnapshot(
-        id=order.order_id,
-        status=order.status.value,
-        customer_id=order.customer_id,
-        product_id=order.product_id,
-        quantity=order.quantity,
-        unit_price=order.unit_price,
-        lines=[
-            OrderLineSnapshot(
-                product_id=line.product_id,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                line_total=line.line_total,
-                allocations=allocation_models(line.allocations),
-            )
+def allocation_bodies(allocation: Mapping[str, int]) -> list[dict[str, Any]]:
+    """`allocation_models`' JSON form (agents.outcome: the hot path's messages)."""
+    return [{"location_id": lid, "quantity": q} for lid, q in allocation.items()]
+
+
+def order_body(order: order_state.Order) -> dict[str, Any]:
+    """An order as events and replies carry it: OrderSnapshot's JSON form, in its field
+    order (agents.outcome: the hot path's messages)."""
+    unit_price = order.unit_price
+    return {
+        "id": order.order_id,
+        "status": order.status.value,
+        "customer_id": order.customer_id,
+        "product_id": order.product_id,
+        "quantity": order.quantity,
+        "unit_price": None if unit_price is None else json_money(unit_price),
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": json_money(line.unit_price),
+                "line_total": json_money(line.line_total),
+                "allocations": allocation_bodies(line.allocations),
+            }
             for line in order.lines
         ],
-        total=order.total,
-        reservation_id=order.reservation_id,
-        expires_at=order.expires_at,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
-        cancel_reason=order.cancel_reason,
-        version=order.version,
-        allocations=allocation_models(order.allocations),
-        history=[
-            HistoryEntrySnapshot(
-                status=h.status.value if isinstance(h.status, OrderStatus) else h.status,
-                at=h.at,
-                reason=h.reason,
-                request_id=h.request_id,
-            )
+        "total": json_money(order.total),
+        "reservation_id": order.reservation_id,
+        "expires_at": json_time(order.expires_at),
+        "created_at": json_time(order.created_at),
+        "updated_at": json_time(order.updated_at),
+        "cancel_reason": order.cancel_reason,
+        "version": order.version,
+        "history": [
+            {
+                "status": h.status.value if isinstance(h.status, OrderStatus) else h.status,
+                "at": json_time(h.at),
+                "reason": h.reason,
+                "request_id": h.request_id,
+            }
             for h in order.history
         ],
-    )
+        "allocations": allocation_bodies(order.allocations),
+    }
+
+
+def order_snapshot(order: order_state.Order) -> OrderSnapshot:
+    return OrderSnapshot.model_validate(order_body(order))
 
 
 def order_token(order: order_state.Order) -> VersionToken:
@@ -238,17 +250,18 @@ def placed(
     """A new order decided by `command`: its event, its row, its deadline, and the
     answer (`result` and `read_after` beside the order's own)."""
     out = Outcome()
-    snapshot = order_snapshot(order)
-    out.emit_audited_event(
+    body = order_body(order)
+    out.emit_audited_json(
         ORDERS_EVENTS,
-        OrderCreated(
+        event_json(
+            OrderCreated,
+            {"order": body},
             id=derived_id(command.id, "event:order.created"),
             request_id=command.request_id,
             occurred_at=now,
             key=order.order_id,
             causation_id=command.id,
             actor=command.actor,
-            data=OrderCreatedData(order=snapshot),
         ),
         order.order_id,
     )
@@ -256,7 +269,7 @@ def placed(
     out.effects.append(DeadlineSet(order.expires_at.timestamp()))
     out.reply = ok_reply(
         command.id,
-        {**(result or {}), "order": snapshot.model_dump(mode="json")},
+        {**(result or {}), "order": body},
         [*(read_after or []), order_token(order)],
         command.continuation,
     )

@@ -6,12 +6,16 @@ Plain data, no faust: the decision modules build it, the agents carry it out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel
 
 from topics.messages import (
+    SCHEMA_VERSION,
+    Actor,
     CommandRejected,
     CommandRejectedData,
     Continuation,
@@ -108,9 +112,56 @@ class Outcome:
     def emit_audited_event(self, events_topic: str, message: BaseModel, key: str) -> None:
         """An event goes to its entity's topic and, identical, to the audit topic: every
         change is on `audit` for outside consumers, so no event is emitted without it."""
-        value = message.model_dump_json().encode()
+        self.emit_audited_json(events_topic, message.model_dump_json().encode(), key)
+
+    def emit_audited_json(self, events_topic: str, value: bytes, key: str) -> None:
+        """`emit_audited_event` of an event already in JSON (`event_json`)."""
         self.messages.append(Outgoing(events_topic, key, value))
         self.messages.append(Outgoing(AUDIT, key, value))
+
+
+# The hot path's messages (a reservation and the order it creates) are built as JSON-ready
+# dicts and dumped once, in the form and field order their models have: building and
+# validating the models, then dumping each snapshot again for the reply, was most of the
+# cost of deciding a reservation. tests/unit/test_message_bodies.py holds each to its model.
+
+
+def json_time(at: datetime) -> str:
+    """A time as the messages carry it: pydantic's JSON form, ISO 8601 in UTC with Z."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_money(amount: Decimal) -> str:
+    """An amount as the messages carry it (topics.fields: "19.90", never an exponent)."""
+    return format(amount, "f")
+
+
+def event_json(
+    event: type[BaseModel],
+    data: dict[str, Any],
+    *,
+    id: str,
+    request_id: str,
+    occurred_at: datetime,
+    key: str,
+    causation_id: str,
+    actor: Actor | None,
+) -> bytes:
+    """The JSON of `event(id=..., ..., data=data)`, with `data` the JSON form of its data
+    (see above), without building the model."""
+    return pydantic_core.to_json(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "id": id,
+            "request_id": request_id,
+            "occurred_at": json_time(occurred_at),
+            "key": key,
+            "causation_id": causation_id,
+            "actor": actor,
+            "type": event.model_fields["type"].default,
+            "data": data,
+        }
+    )
 
 
 def carried_on(

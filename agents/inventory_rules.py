@@ -12,6 +12,7 @@ from typing import Any
 
 from agents import order_rules
 from agents.domain import allocation as places_rules
+from agents.domain import order_state
 from agents.domain import stock as stock_rules
 from agents.domain.errors import DomainError, InsufficientStock, OrderExists, UnknownLocation
 from agents.order_rules import allocation_bodies, allocation_models
@@ -388,46 +389,62 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         stock.product_id,
     )
     # What we know travels along, for whoever answers the caller.
-    create_order = CreateOrder(
-        id=derived_id(command.id, "command:order.create"),
-        request_id=command.request_id,
-        occurred_at=now,
-        key=order_id,
-        causation_id=command.id,
-        actor=command.actor,
-        reply_to=command.reply_to,
-        reply_partition=command.reply_partition,
-        continuation=Continuation(
-            correlation_id=command.id,
-            result={"reservation": reservation, "product": product},
-            read_after=[
-                product_token(stock),
-                VersionToken(entity="reservation", id=reservation_id, version=stock.version),
-            ],
-        ),
-        data=CreateOrderData(
-            order_id=order_id,
-            reservation_id=reservation_id,
-            product_id=stock.product_id,
-            customer_id=d.customer_id,
-            quantity=d.quantity,
-            unit_price=stock.price,
-            expires_at=expires_at,
-            allocations=allocation_models(taken),
-        ),
+    continuation = Continuation(
+        correlation_id=command.id,
+        result={"reservation": reservation, "product": product},
+        read_after=[
+            product_token(stock),
+            VersionToken(entity="reservation", id=reservation_id, version=stock.version),
+        ],
     )
+    create_id = derived_id(command.id, "command:order.create")
     out.state = stored(stock)
     out.effects.append(ReservationHeld(reservation_id, taken))
     if here:
-        # The order's partition is this one: decide its creation now, exactly as the
-        # order agent would (same ids, same events), and answer the caller.
-        created = order_rules.decide(None, create_order, now)
+        # The order's partition is this one: create it now, exactly as the order agent
+        # would from the CreateOrder below (same ids, same events; a unit test holds
+        # the two alike), and answer the caller. The command itself is not built.
+        order = order_state.create_order(
+            order_id,
+            d.customer_id,
+            stock.product_id,
+            d.quantity,
+            stock.price,
+            reservation_id,
+            expires_at,
+            now,
+            command.request_id,
+            taken,
+        )
+        step = order_rules.OrderStep(create_id, command.request_id, command.actor, continuation)
+        created = order_rules.placed(order, step, now)
         out.messages.extend(created.messages)
         [deadline] = [e.at for e in created.effects if isinstance(e, DeadlineSet)]
         assert created.state is not None
         out.effects.append(OrderPlaced(order_id, created.state, deadline))
         out.reply = created.reply
     else:
+        create_order = CreateOrder(
+            id=create_id,
+            request_id=command.request_id,
+            occurred_at=now,
+            key=order_id,
+            causation_id=command.id,
+            actor=command.actor,
+            reply_to=command.reply_to,
+            reply_partition=command.reply_partition,
+            continuation=continuation,
+            data=CreateOrderData(
+                order_id=order_id,
+                reservation_id=reservation_id,
+                product_id=stock.product_id,
+                customer_id=d.customer_id,
+                quantity=d.quantity,
+                unit_price=stock.price,
+                expires_at=expires_at,
+                allocations=allocation_models(taken),
+            ),
+        )
         out.emit(ORDERS_COMMANDS, order_id, create_order)
         out.reply = None  # the order agent answers once the order exists
     return out

@@ -7,6 +7,7 @@ deadline but before the timer's ExpireOrder still finds the reservation expired.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from agents.outcome import (
 )
 from topics.messages import (
     SYSTEM_ACTOR,
+    Actor,
     ChangeStatus,
     CommitReservation,
     CommitReservationData,
@@ -238,6 +240,18 @@ def _created(command: CreateOrder, now: datetime) -> Outcome:
         {a.location_id: a.quantity for a in d.allocations},
     )
     return placed(order, command, now)
+
+
+@dataclass(frozen=True)
+class OrderStep:
+    """What `placed` reads of the command that creates an order: for an order created in
+    a reservation's own step (agents.inventory_rules), whose CreateOrder is never sent
+    and so never built."""
+
+    id: str
+    request_id: str | None
+    actor: Actor | None
+    continuation: Continuation | None
 
 
 def placed(

@@ -5,6 +5,7 @@ Plain data, no faust: the decision modules build it, the agents carry it out.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,8 +127,10 @@ class Outcome:
 # cost of deciding a reservation. tests/unit/test_message_bodies.py holds each to its model.
 
 
+@functools.lru_cache(maxsize=16)
 def json_time(at: datetime) -> str:
-    """A time as the messages carry it: pydantic's JSON form, ISO 8601 in UTC with Z."""
+    """A time as the messages carry it: pydantic's JSON form, ISO 8601 in UTC with Z.
+    Cached: a reservation writes its decision time five times and its deadline twice."""
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

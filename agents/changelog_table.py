@@ -21,12 +21,15 @@ with the offsets they have in the changelog.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import faust
+import pydantic_core
+from faust.serializers import codecs
 from yarl import URL
 
 from agents.table_store import CommittedRocksStore
@@ -36,6 +39,24 @@ log = logging.getLogger(__name__)
 
 # The first character of every key the worker keeps beside entity rows (agents.app).
 OWN_ROW_PREFIX = "\x00"
+
+
+class RowCodec(codecs.Codec):  # type: ignore[misc]
+    """The tables' values as JSON, written by pydantic-core: 4-6 µs less than faust's json
+    codec per value, and the worker writes about four per command (each key once per
+    batch). Compact, and read back as any JSON, so changelogs written with faust's codec
+    load as they did. Keys keep faust's codec: RocksDB finds a row by its key's bytes."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        encoded: bytes = pydantic_core.to_json(obj)
+        return encoded
+
+    def _loads(self, s: bytes) -> Any:
+        return json.loads(s)
+
+
+ROW_CODEC = "inventory-rows"
+codecs.register(ROW_CODEC, RowCodec())
 
 # (partition, topic, key, value): how a drained record is sent; returns the send's future
 # (its RecordMetadata once delivered).
@@ -47,6 +68,9 @@ class ChangelogTable(faust.Table):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # faust takes a table's codec from its value type (a Record's) or uses json; set
+        # before the store and the changelog topic, both made on first use, take it.
+        self.value_serializer = ROW_CODEC
         # key -> its changelog partition, for keys written since the last drain, in
         # first-write order. A key has one partition: its entity's, or for the worker's
         # own rows the partition of the command that wrote them (ids are unique).

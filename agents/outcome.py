@@ -152,7 +152,32 @@ def event_json(
 ) -> bytes:
     """The JSON of `event(id=..., ..., data=data)`, with `data` the JSON form of its data
     (see above), without building the model."""
-    return pydantic_core.to_json(
+    return envelope_json(
+        event,
+        pydantic_core.to_json(data),
+        id=id,
+        request_id=request_id,
+        occurred_at=occurred_at,
+        key=key,
+        causation_id=causation_id,
+        actor=actor,
+    )
+
+
+def envelope_json(
+    message: type[BaseModel],
+    data: bytes,
+    *,
+    id: str,
+    request_id: str,
+    occurred_at: datetime,
+    key: str,
+    causation_id: str | None,
+    actor: Actor | None,
+) -> bytes:
+    """The JSON of a `message` (an envelope: an event, a reply) around `data`, the JSON of
+    its data already written (a reply's is kept as the applied entry has it)."""
+    head: bytes = pydantic_core.to_json(
         {
             "schema_version": SCHEMA_VERSION,
             "id": id,
@@ -161,10 +186,10 @@ def event_json(
             "key": key,
             "causation_id": causation_id,
             "actor": actor,
-            "type": event.model_fields["type"].default,
-            "data": data,
+            "type": message.model_fields["type"].default,
         }
     )
+    return head[:-1] + b',"data":' + data + b"}"
 
 
 def carried_on(

@@ -39,7 +39,7 @@ from agents import exit_codes
 from agents.app import APPLIED_PREFIX, Pipeline
 from agents.faults import APPLY, FaultPoints
 from agents.metrics import DEAD_LETTERS, commands_applied
-from agents.outcome import Effect, Outcome, refusal
+from agents.outcome import Effect, Outcome, envelope_json, refusal
 from topics.dead_letters import dead_letter_headers
 from topics.messages import (
     Actor,
@@ -215,11 +215,10 @@ class CommandProcessor:
                 messages = entry["messages"]
             else:
                 messages = _forward_follow_ups(_follow_ups(entry), command)
-            stored_reply = entry["reply"]
             await self._send(
                 source[0],
                 [(topic, key, value.encode()) for topic, key, value in messages],
-                ReplyData.model_validate_json(stored_reply) if stored_reply else None,
+                _answer(entry["reply"]),
                 command,
             )
             commands_applied(command.type, "duplicate").inc()
@@ -245,7 +244,10 @@ class CommandProcessor:
         self.faults.hit(APPLY)
         self._carry_out(entity, outcome.effects)
         await self._send(
-            source[0], [(m.topic, m.key, m.value) for m in outcome.messages], outcome.reply, command
+            source[0],
+            [(m.topic, m.key, m.value) for m in outcome.messages],
+            (outcome.reply.correlation_id, reply) if outcome.reply and reply else None,
+            command,
         )
         # Internal commands have no reply: their outcome is what they did, "ok".
         code = outcome.reply.code if outcome.reply is not None else "ok"
@@ -303,11 +305,12 @@ class CommandProcessor:
         self,
         source_partition: int,
         messages: list[tuple[str, str, bytes]],
-        reply: ReplyData | None,
+        reply: tuple[str, str] | None,
         command: Any,
     ) -> None:
-        """Add a command's messages and reply to its partition's transaction. Readers see
-        them together with the table writes, when the batch commits."""
+        """Add a command's messages and reply (the command it answers, and ReplyData's JSON
+        as the applied entry keeps it) to its partition's transaction. Readers see them
+        together with the table writes, when the batch commits."""
         send = self.pipeline.transactions.send
         for topic, key, value in messages:
             # Follow-up commands are signed (topics.signing); events need no signature.
@@ -336,18 +339,22 @@ class CommandProcessor:
                 command.id,
             )
             return
-        message = Reply(
-            id=derived_id(reply.correlation_id, "reply"),
+        correlation_id, data = reply
+        message = envelope_json(
+            Reply,
+            data.encode(),
+            id=derived_id(correlation_id, "reply"),
             request_id=command.request_id,
-            key=reply.correlation_id,
-            causation_id=reply.correlation_id,
-            data=reply,
+            occurred_at=datetime.now(UTC),
+            key=correlation_id,
+            causation_id=correlation_id,
+            actor=None,
         )
         await send(
             source_partition,
             self.replies_topic,
-            reply.correlation_id.encode(),
-            encode(message),
+            correlation_id.encode(),
+            message,
             to_partition=partition,
         )
 
@@ -433,6 +440,13 @@ class CommandProcessor:
         audit = self.pipeline.physical(AUDIT)
         await send(message.partition, audit, rejected.key.encode(), encode(rejected))
         DEAD_LETTERS.labels(message.topic, code).inc()
+
+
+def _answer(stored_reply: str | None) -> tuple[str, str] | None:
+    """An applied entry's reply, as `_send` takes it."""
+    if not stored_reply:
+        return None
+    return ReplyData.model_validate_json(stored_reply).correlation_id, stored_reply
 
 
 def _claimed_actor(raw: bytes) -> Actor | None:

@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 from agents import inventory_rules, order_rules
 from agents.domain import order_state
 from agents.domain import stock as stock_rules
-from agents.outcome import json_time
+from agents.outcome import envelope_json, json_time
 from topics.messages import (
     CreateProduct,
     CreateProductData,
     OrderCreated,
     OrderSnapshot,
     ProductSnapshot,
+    Reply,
+    ReplyData,
     ReservationCreated,
     ReserveStock,
     ReserveStockData,
@@ -115,3 +117,25 @@ def test_a_reservations_events_are_their_models_json() -> None:
 def test_a_time_outside_utc_is_written_in_utc() -> None:
     moment = datetime(2026, 1, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
     assert json_time(moment) == "2026-01-01T12:00:00Z"
+
+
+def test_a_reply_around_its_stored_data_is_the_reply_models_json() -> None:
+    data = ReplyData(
+        correlation_id="c-1", ok=True, code="ok", result={"order": {"id": "o", "total": "5.00"}}
+    )
+    at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    spliced = envelope_json(
+        Reply,
+        data.model_dump_json().encode(),
+        id="r-1",
+        request_id="req-1",
+        occurred_at=at,
+        key="c-1",
+        causation_id="c-1",
+        actor=None,
+    )
+    model = Reply(
+        id="r-1", request_id="req-1", occurred_at=at, key="c-1", causation_id="c-1", data=data
+    )
+    assert spliced == model.model_dump_json().encode()
+    assert Reply.model_validate_json(spliced) == model

@@ -9,9 +9,9 @@ then the sender's requests of 16 KiB batches), and a reservation writes nine rec
 `RecordBatches` appends each record straight into a record batch of its topic-partition
 (aiokafka's `BatchBuilder`, the same Cython builder `send` fills) and hands the
 producer whole, closed batches with `send_batch`: one as soon as it is full, the rest
-when the caller flushes (before its transaction commits). Each record
-still gets a future, resolved with its own RecordMetadata once its batch is delivered:
-offset = the batch's base offset + the record's index in it.
+when the caller flushes (before its transaction commits). Each record still gets a
+future, resolved with its own RecordMetadata once its batch is delivered: offset = the
+batch's base offset + the record's index in it.
 
 A record without a partition goes where `send` would have put it: Kafka's default
 partitioner (murmur2 of the key, topics.partitioning.partition_for; a random partition
@@ -41,14 +41,14 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata
 
 # The producer's max_batch_size, which bounds the batches `create_batch()` builds. A
-# reservation's records are ~0.05-1.6 KB, so a batch of 500 reservations puts up to
-# ~0.5 MB on one topic-partition (the applied entries of a changelog): at 256 KiB that
-# is a few batches, the first of which ship while the batch is still being processed.
-# aiokafka's sender keeps one request in flight per broker and one batch per partition
-# in it, so each further batch of a partition at commit costs a round trip: aiokafka's
-# 16 KiB default would make that ~30. A quarter of the broker's message.max.bytes
-# (1 MiB by default, checked per record batch) leaves room for a record that alone is
-# bigger than a batch (it gets a batch of its own, as with `send`).
+# reservation's records are ~0.05-2 KB, so a batch of 500 reservations puts up to ~1 MB
+# on one topic-partition (the replies; the stock changelog's applied entries): at
+# 256 KiB that is a few batches, the first of which ship while the commands are still
+# being processed. aiokafka's sender keeps one request in flight per broker and one
+# batch per partition in it, so each further batch of a partition at commit costs a
+# round trip: aiokafka's 16 KiB default would make that dozens. A quarter of the
+# broker's message.max.bytes (1 MiB by default, checked per record batch) leaves room
+# for a record that alone is bigger than a batch (it gets a batch of its own).
 BATCH_BYTES = 256 * 1024
 
 

@@ -7,8 +7,8 @@ transaction with the offsets of the commands consumed. A batch of commands is on
 transaction per partition it touched: all of it becomes visible to read_committed
 readers at once, or none of it.
 
-The records of a transaction go to Kafka in record batches, not one producer `send`
-each (agents.record_batches, which cost a reservation's nine records ~0.4 ms of CPU):
+The records of a transaction go to Kafka in record batches (agents.record_batches), not
+one producer `send` each, which cost a reservation's nine records ~0.4 ms of CPU:
 `send` appends a record to the open transaction's batch of its topic-partition and
 returns a future of its metadata; a full batch is handed to the producer at once, the
 rest when the transaction commits (or `abandon` gives up on it), and the commit waits

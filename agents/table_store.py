@@ -78,8 +78,9 @@ _ABSENT: Any = object()
 
 
 def _record_crc(key: bytes | None, value: bytes | None) -> int:
-    # Content, not the timestamp: aiokafka gives every record of a producer batch the
-    # first one's timestamp in its RecordMetadata.
+    # Content, not the timestamp: aiokafka's `send` futures give every record of a batch
+    # the first one's timestamp (agents.record_batches gives each its own, but stores
+    # checkpointed before it must still match).
     return zlib.crc32(value or b"", zlib.crc32(key or b""))
 
 

@@ -7,6 +7,13 @@ transaction with the offsets of the commands consumed. A batch of commands is on
 transaction per partition it touched: all of it becomes visible to read_committed
 readers at once, or none of it.
 
+The records of a transaction go to Kafka in record batches (agents.record_batches), not
+one producer `send` each, which cost a reservation's nine records ~0.4 ms of CPU:
+`send` appends a record to the open transaction's batch of its topic-partition and
+returns a future of its metadata; a full batch is handed to the producer at once, the
+rest when the transaction commits (or `abandon` gives up on it), and the commit waits
+until all of it is on the broker before it adds the offsets and commits.
+
 The fence: the worker that is assigned p starts p's producer before it reads p's
 offsets or tables (`assign`, called ahead of faust's table recovery). Starting it asks
 the transaction coordinator for the id's producer epoch, which aborts the previous
@@ -33,6 +40,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from agents import exit_codes
+from agents.record_batches import BATCH_BYTES, RecordBatches
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,8 @@ def transactional_id(app_id: str, partition: int) -> str:
 class _Open:
     """A partition's transaction in progress."""
 
+    records: RecordBatches
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    sent: list[asyncio.Future[Any]] = field(default_factory=list)
     consumed: int = 0  # commands done in this transaction
 
 
@@ -103,7 +111,10 @@ class PartitionTransactions:
             client_id=f"{self._app_id}-p{partition}",
             transactional_id=transactional_id(self._app_id, partition),
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            linger_ms=1,
+            max_batch_size=BATCH_BYTES,
+            # No linger: every batch it gets is complete (agents.record_batches hands
+            # over closed ones, which ship at once whatever the linger).
+            linger_ms=0,
         )
 
     async def _transaction(self, partition: int) -> tuple[AIOKafkaProducer, _Open]:
@@ -119,7 +130,7 @@ class PartitionTransactions:
                     f"beginning partition {partition}'s transaction",
                     underlying_error(producer, err),
                 )
-            self._open[partition] = _Open()
+            self._open[partition] = _Open(RecordBatches(producer))
         return producer, self._open[partition]
 
     async def send(
@@ -132,20 +143,23 @@ class PartitionTransactions:
         to_partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[Any]:
-        """Add one record to partition `partition`'s transaction; returns the send's future
-        (RecordMetadata, with the record's offset, once the broker has it)."""
-        producer, batch = await self._transaction(partition)
+        """Add one record to partition `partition`'s transaction, on `to_partition` of
+        `topic` (by default its key's, as Kafka's default partitioner has it); returns a
+        future of its RecordMetadata (its offset and timestamp), set once the broker has
+        it (when the transaction commits at the latest). Records of one topic-partition
+        reach it in the order of these calls."""
+        batch = self._open.get(partition)
+        if batch is None:
+            _, batch = await self._transaction(partition)
         try:
-            future = await producer.send(
-                topic, value=value, key=key, partition=to_partition, headers=headers
+            return await batch.records.add(
+                topic, key, value, partition=to_partition, headers=headers
             )
         except Exception as err:
             self._fail(
                 f"sending to {topic} in partition {partition}'s transaction",
-                underlying_error(producer, err),
+                underlying_error(self._producers[partition], err),
             )
-        batch.sent.append(future)
-        return future
 
     async def consumed(self, topic: str, partition: int, offset: int) -> None:
         """Record that the command at `offset` is done: its offset commits with the batch."""
@@ -164,14 +178,13 @@ class PartitionTransactions:
     async def abandon(self, reason: str) -> NoReturn:
         """Wait until every record of the open transactions reached the broker, then exit
         without committing them (agents.faults: a crash between send and commit)."""
-        await asyncio.gather(*(f for batch in self._open.values() for f in batch.sent))
+        await asyncio.gather(*(batch.records.delivered() for batch in self._open.values()))
         exit_codes.exit_without_commit(reason, exit_codes.GAVE_UP)
 
     async def _commit(self, partition: int, batch: _Open) -> None:
         producer = self._producers[partition]
         try:
-            if batch.sent:
-                await asyncio.gather(*batch.sent)
+            await batch.records.delivered()
             if batch.offsets:
                 await producer.send_offsets_to_transaction(batch.offsets, self._app_id)
             await producer.commit_transaction()

@@ -135,7 +135,7 @@ def register(pipeline: Pipeline) -> None:
                     continue
                 await processors[message.topic].process(event)
                 await transactions.consumed(message.topic, message.partition, message.offset)
-                if transactions.pending >= max_batch or waiting is None or waiting.empty():
+                if transactions.pending >= max_batch or not await _more_coming(waiting):
                     await pipeline.commit()
 
     async def position(tp: TopicPartition) -> int | None:
@@ -167,6 +167,26 @@ def register(pipeline: Pipeline) -> None:
         for order_id in due.due(time.time(), pipeline.deadlines, EXPIRE_RESEND_SECONDS):
             key, value, headers = signed_expiry(order_id, settings.command_signing_key)
             await app.producer.send(commands, key, value, None, None, headers)
+
+
+# Loop turns faust's fetcher takes to hand the agent a record it already holds
+# (Consumer._drain_messages: `wait_first(callback(message), ...)`, then the channel's put).
+FETCHER_TURNS = 3
+
+
+async def _more_coming(waiting: asyncio.Queue[Any] | None) -> bool:
+    """Whether a command is waiting for the agent, or the fetcher is handing one over.
+
+    The agent never yields while it applies a command, so the fetcher moves records into
+    its queue only while the agent waits; an empty queue alone would end the batch
+    whenever the agent caught up with the fetcher, not when the partition is drained."""
+    if waiting is None:
+        return False
+    for _ in range(FETCHER_TURNS):
+        if not waiting.empty():
+            return True
+        await asyncio.sleep(0)
+    return not waiting.empty()
 
 
 def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:

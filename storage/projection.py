@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -78,26 +79,55 @@ _ORDER_LINES = _Upsert(order_lines, key=("order_id", "product_id"), insert_only=
 _TABLES = (_PRODUCTS, _RESERVATIONS, _ORDERS, _ORDER_LINES)
 
 
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """A versioned row, built only if the batch keeps it: a hot product is in many events
+    of a batch, and only the newest snapshot (and the oldest's created_at) is written."""
+
+    key: tuple[Any, ...]
+    version: int
+    build: Callable[[], Row]
+
+
 @dataclass
 class _Batch:
-    rows: dict[_Upsert, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    versions: dict[_Upsert, list[_Version]] = field(default_factory=lambda: defaultdict(list))
+    lines: list[Row] = field(default_factory=list)  # _ORDER_LINES: insert-only, no version
 
     def add(self, event: Any) -> bool:
         """Queue the rows `event` carries; False for a type the read models ignore."""
         if isinstance(event, _PRODUCT_EVENTS):
-            self.rows[_PRODUCTS].append(_product_row(event.data.product, event.occurred_at))
+            self._product(event.data.product, event.occurred_at)
         elif isinstance(event, _RESERVATION_EVENTS):
-            self.rows[_PRODUCTS].append(_product_row(event.data.product, event.occurred_at))
-            self.rows[_RESERVATIONS].append(
-                _reservation_row(event.data.reservation, event.occurred_at)
+            self._product(event.data.product, event.occurred_at)
+            r = event.data.reservation
+            self.versions[_RESERVATIONS].append(
+                _Version(
+                    (r.id, r.product_id), r.version, partial(_reservation_row, r, event.occurred_at)
+                )
             )
         elif isinstance(event, _ORDER_EVENTS):
-            self.rows[_ORDERS].append(_order_row(event.data.order))
+            o = event.data.order
+            self.versions[_ORDERS].append(_Version((o.id,), o.version, partial(_order_row, o)))
             if isinstance(event, OrderCreated):
-                self.rows[_ORDER_LINES].extend(_order_line_rows(event.data.order))
+                self.lines.extend(_order_line_rows(o))
         else:
             return False
         return True
+
+    def _product(self, p: ProductSnapshot, occurred_at: datetime) -> None:
+        self.versions[_PRODUCTS].append(
+            _Version((p.id,), p.version, partial(_product_row, p, occurred_at))
+        )
+
+    def rows(self, spec: _Upsert) -> list[Row]:
+        """The rows of `spec`'s table to write: one per key, sorted by key."""
+        if spec.insert_only:
+            first: dict[tuple[Any, ...], Row] = {}
+            for row in self.lines:
+                first.setdefault(tuple(row[k] for k in spec.key), row)
+            return [first[key] for key in sorted(first)]
+        return _latest_per_id(self.versions.get(spec, []), spec)
 
 
 async def project_events(
@@ -119,7 +149,7 @@ async def project_events(
     async with engine.begin() as conn:
         # Fixed table order and id-sorted rows: concurrent projectors lock in one order.
         for spec in _TABLES:
-            rows = _latest_per_id(batch.rows.get(spec, []), spec)
+            rows = batch.rows(spec)
             if rows:
                 # One statement per table, its rows as one array per column (unnest): a
                 # dozen parameters whatever the batch size, so neither SQLAlchemy nor
@@ -167,28 +197,34 @@ def _columns(spec: _Upsert, rows: list[Row]) -> dict[str, list[Any]]:
 _STATEMENTS = {spec: _upsert_statement(spec) for spec in _TABLES}
 
 
-def _latest_per_id(rows: Iterable[Row], spec: _Upsert) -> list[Row]:
-    """One row per id: the rows folded in version order with the same rules the SQL
-    applies, so a batch gives the rows that one-by-one application would give."""
-    by_id: dict[tuple[str, ...], Row] = {}
-    if spec.insert_only:
-        for row in rows:
-            by_id.setdefault(tuple(row[k] for k in spec.key), row)
-        return [by_id[key] for key in sorted(by_id)]
-    for row in sorted(rows, key=lambda r: r["version"]):  # stable: first of equal versions wins
-        row_key = tuple(row[k] for k in spec.key)
-        old = by_id.get(row_key)
-        if old is None:
-            by_id[row_key] = row
-        elif row["version"] > old["version"]:
-            merged = dict(row)
+def _latest_per_id(versions: Iterable[_Version], spec: _Upsert) -> list[Row]:
+    """One row per key: the rows folded in version order with the same rules the SQL
+    applies, so a batch gives the rows that one-by-one application would give: the
+    newest version's row (the first of equal versions), with the oldest's
+    `keep_on_update` columns and, for `coalesce` columns it leaves empty, the newest
+    value an older version had."""
+    chains: dict[tuple[Any, ...], list[_Version]] = {}
+    for v in sorted(versions, key=lambda v: v.version):  # stable: first of equal wins
+        chain = chains.get(v.key)
+        if chain is None:
+            chains[v.key] = [v]
+        elif v.version > chain[-1].version:
+            chain.append(v)
+    rows = []
+    for key in sorted(chains):
+        chain = chains[key]
+        row = chain[-1].build()
+        if len(chain) > 1:
+            oldest = chain[0].build()
             for name in spec.keep_on_update:
-                merged[name] = old[name]
+                row[name] = oldest[name]
             for name in spec.coalesce:
-                if merged[name] is None:
-                    merged[name] = old[name]
-            by_id[row_key] = merged
-    return [by_id[key] for key in sorted(by_id)]
+                for older in reversed(chain[:-1]):
+                    if row[name] is not None:
+                        break
+                    row[name] = older.build()[name]
+        rows.append(row)
+    return rows
 
 
 def _product_row(p: ProductSnapshot, occurred_at: datetime) -> Row:

@@ -43,14 +43,11 @@ from topics.messages import (
 
 Row = dict[str, Any]
 
-_PRODUCT_EVENTS = (ProductCreated, StockAdjusted, StockTransferred, AllocationChanged)
-_RESERVATION_EVENTS = (
-    ReservationCreated,
-    ReservationCommitted,
-    ReservationReleased,
-    ReservationExpired,
+_PRODUCT_EVENTS = frozenset({ProductCreated, StockAdjusted, StockTransferred, AllocationChanged})
+_RESERVATION_EVENTS = frozenset(
+    {ReservationCreated, ReservationCommitted, ReservationReleased, ReservationExpired}
 )
-_ORDER_EVENTS = (OrderCreated, OrderStatusChanged)
+_ORDER_EVENTS = frozenset({OrderCreated, OrderStatusChanged})
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a key of _Batch.rows
@@ -96,9 +93,12 @@ class _Batch:
 
     def add(self, event: Any) -> bool:
         """Queue the rows `event` carries; False for a type the read models ignore."""
-        if isinstance(event, _PRODUCT_EVENTS):
+        # By exact type: isinstance on a pydantic model goes through ABCMeta, and the
+        # event classes have no subclasses.
+        kind = type(event)
+        if kind in _PRODUCT_EVENTS:
             self._product(event.data.product, event.occurred_at)
-        elif isinstance(event, _RESERVATION_EVENTS):
+        elif kind in _RESERVATION_EVENTS:
             self._product(event.data.product, event.occurred_at)
             r = event.data.reservation
             self.versions[_RESERVATIONS].append(
@@ -106,10 +106,10 @@ class _Batch:
                     (r.id, r.product_id), r.version, partial(_reservation_row, r, event.occurred_at)
                 )
             )
-        elif isinstance(event, _ORDER_EVENTS):
+        elif kind in _ORDER_EVENTS:
             o = event.data.order
             self.versions[_ORDERS].append(_Version((o.id,), o.version, partial(_order_row, o)))
-            if isinstance(event, OrderCreated):
+            if kind is OrderCreated:
                 self.lines.extend(_order_line_rows(o))
         else:
             return False

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.engine import one_statement
+
 _INSERT = text(
     """
     INSERT INTO audit_log
@@ -106,6 +108,7 @@ async def record_audit_events(engine: AsyncEngine, events: Sequence[Any]) -> int
         columns["actor_verifieds"].append(actor.verified if actor else None)
         touched = locations_of(event)
         columns["location_ids"].append(json.dumps(touched) if touched is not None else None)
-    async with engine.begin() as conn:
+    # One statement: applied whole or not at all without BEGIN and COMMIT round trips.
+    async with one_statement(engine) as conn:
         result = await conn.execute(_INSERT, columns)
     return result.rowcount or 0

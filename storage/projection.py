@@ -3,6 +3,12 @@
 Idempotent and order-tolerant: a row only moves to a higher `version`
 (`ON CONFLICT ... DO UPDATE ... WHERE version < excluded.version`), so a replayed
 or late event leaves the rows as they were.
+
+A batch is one statement: an `INSERT ... SELECT FROM unnest(...)` per table, its rows
+as one array per column, chained in a WITH in a fixed table order, then `pg_notify`.
+One round trip, applied whole or not at all (a refused event fails the batch, and the
+projector's halving search finds it), and a dozen parameters per table whatever the
+batch's size, so neither SQLAlchemy nor asyncpg handles parameters row by row.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from sqlalchemy import Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.engine import one_statement
 from storage.formats import iso_utc
-from storage.notify import notify_read_models
 from storage.tables import order_lines, orders, products, reservations
 from topics.messages import (
     AllocationChanged,
@@ -61,18 +67,20 @@ class _Upsert:
     key: tuple[str, ...] = ("id",)
     # Rows that never change once written (an order's lines): inserted once, no version.
     insert_only: bool = False
+    alias: str = ""  # its statement's name in the batch's one statement, and its params'
 
 
-_PRODUCTS = _Upsert(products, keep_on_update=("created_at",))
+_PRODUCTS = _Upsert(products, keep_on_update=("created_at",), alias="p")
 # A cart's reservation has one row per product, each versioned by its product.
 _RESERVATIONS = _Upsert(
     reservations,
     keep_on_update=("created_at",),
     coalesce=("customer_id", "expires_at"),
     key=("id", "product_id"),
+    alias="r",
 )
-_ORDERS = _Upsert(orders)
-_ORDER_LINES = _Upsert(order_lines, key=("order_id", "product_id"), insert_only=True)
+_ORDERS = _Upsert(orders, alias="o")
+_ORDER_LINES = _Upsert(order_lines, key=("order_id", "product_id"), insert_only=True, alias="l")
 _TABLES = (_PRODUCTS, _RESERVATIONS, _ORDERS, _ORDER_LINES)
 
 
@@ -146,39 +154,43 @@ async def project_events(
     applied = sum(batch.add(event) for event in events)
     if not applied:
         return 0
-    async with engine.begin() as conn:
-        # Fixed table order and id-sorted rows: concurrent projectors lock in one order.
-        for spec in _TABLES:
-            rows = batch.rows(spec)
-            if rows:
-                # One statement per table, its rows as one array per column (unnest): a
-                # dozen parameters whatever the batch size, so neither SQLAlchemy nor
-                # asyncpg handles each row's parameters one by one (an executemany of
-                # multi-row INSERTs did, ~15% of the projector's CPU under load).
-                await conn.execute(_STATEMENTS[spec], _columns(spec, rows))
-        if notify_channel is not None:
-            await notify_read_models(conn, notify_channel)
+    params: dict[str, Any] = {}
+    for spec in _TABLES:
+        params.update(_columns(spec, batch.rows(spec)))
+    statement = _BATCH
+    if notify_channel is not None:
+        statement, params["channel"] = _BATCH_AND_NOTIFY, notify_channel
+    # The whole batch is one statement (storage.engine.one_statement): one round trip,
+    # all of it or nothing, and the notification goes out when it commits.
+    async with one_statement(engine) as conn:
+        await conn.execute(statement, params)
     return applied
 
 
 _DIALECT = postgresql.dialect()
 
 
-def _upsert_statement(spec: _Upsert) -> TextClause:
-    """`INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT ...`: the rows
-    go in array order (id-sorted by the caller), and a row only moves to a higher
-    version. JSONB columns are passed as JSON text."""
-    table = spec.table
-    names = [c.name for c in table.c]
-    arrays = ", ".join(f"CAST(:{c.name} AS {c.type.compile(dialect=_DIALECT)}[])" for c in table.c)
-    head = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) "
-        f"SELECT {', '.join(names)} FROM unnest({arrays}) WITH ORDINALITY "
-        f"AS u({', '.join(names)}, ordinality) ORDER BY ordinality "
-        f"ON CONFLICT ({', '.join(spec.key)}) "
+def _upsert_sql(spec: _Upsert, after: str | None) -> str:
+    """`INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT ...` for one table,
+    its parameters named `<alias>_<column>`: the rows go in array order (sorted by key),
+    a versioned row only moves to a higher version. With `after`, it starts once the
+    statement named `after` has written all its rows (see _batch_statement)."""
+    table, alias = spec.table, spec.alias
+    names = ", ".join(c.name for c in table.c)
+    arrays = ", ".join(
+        f"CAST(:{alias}_{c.name} AS {c.type.compile(dialect=_DIALECT)}[])" for c in table.c
+    )
+    # A scalar subquery over the previous statement's rows is evaluated before the first
+    # row of this one: PostgreSQL would otherwise run the statements of a WITH in an
+    # unspecified order.
+    wait = f"WHERE (SELECT count(*) FROM {after}) >= 0 " if after else ""
+    sql = (
+        f"INSERT INTO {table.name} ({names}) "
+        f"SELECT {names} FROM unnest({arrays}) WITH ORDINALITY AS u({names}, ordinality) "
+        f"{wait}ORDER BY ordinality ON CONFLICT ({', '.join(spec.key)}) "
     )
     if spec.insert_only:
-        return text(head + "DO NOTHING")
+        return sql + "DO NOTHING RETURNING 1"
     set_ = {
         c.name: f"excluded.{c.name}"
         for c in table.c
@@ -187,14 +199,30 @@ def _upsert_statement(spec: _Upsert) -> TextClause:
     for name in spec.coalesce:
         set_[name] = f"coalesce(excluded.{name}, {table.name}.{name})"
     assignments = ", ".join(f"{name} = {value}" for name, value in set_.items())
-    return text(head + f"DO UPDATE SET {assignments} WHERE {table.name}.version < excluded.version")
+    return (
+        sql + f"DO UPDATE SET {assignments} WHERE {table.name}.version < excluded.version "
+        "RETURNING 1"
+    )
+
+
+def _batch_statement(notify: bool) -> TextClause:
+    """Every table's upsert in one statement, in _TABLES order (concurrent projectors
+    lock rows in one order), then the notification when asked."""
+    ctes, after = [], None
+    for spec in _TABLES:
+        ctes.append(f"{spec.alias} AS ({_upsert_sql(spec, after)})")
+        after = spec.alias
+    last = f"SELECT count(*) FROM {after}"
+    final = f"SELECT pg_notify(:channel, '') FROM ({last}) AS written" if notify else last
+    return text(f"WITH {', '.join(ctes)} {final}")
 
 
 def _columns(spec: _Upsert, rows: list[Row]) -> dict[str, list[Any]]:
-    return {c.name: [row[c.name] for row in rows] for c in spec.table.c}
+    return {f"{spec.alias}_{c.name}": [row[c.name] for row in rows] for c in spec.table.c}
 
 
-_STATEMENTS = {spec: _upsert_statement(spec) for spec in _TABLES}
+_BATCH = _batch_statement(notify=False)
+_BATCH_AND_NOTIFY = _batch_statement(notify=True)
 
 
 def _latest_per_id(versions: Iterable[_Version], spec: _Upsert) -> list[Row]:

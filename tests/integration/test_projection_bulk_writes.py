@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.audit import record_audit_events
@@ -207,3 +208,22 @@ async def test_an_audit_batch_with_an_event_id_twice_logs_it_once(engine: AsyncE
         assert (row["type"], row["request_id"]) == (event.type, event.request_id)
     assert by_id[events[0].id]["location_ids"] == ["main", "east"]
     assert by_id[events[2].id]["entity_id"] == oid
+
+
+async def test_a_batch_the_database_refuses_writes_none_of_its_rows(engine: AsyncEngine) -> None:
+    a, b, rid, oid = unique("p"), unique("p"), unique("r"), unique("o")
+    events = cart_events(a, b, rid, oid)
+    # Order lines are written last: refusing one undoes the products, reservations and
+    # orders written before it in the same statement. (A line of 0 units never decodes;
+    # model_copy skips the validation, as a bug in our code would.)
+    line = OrderLineSnapshot(
+        product_id=a, quantity=1, unit_price=Decimal("1.00"), line_total=Decimal("1.00")
+    ).model_copy(update={"quantity": 0})
+    broken = order_created(order(unique("o"), 1, product_id=None, lines=[line]))
+
+    with pytest.raises(IntegrityError):
+        await project_events(engine, [*events, broken])
+
+    rows = await raw_rows(engine, a, b, rid, oid)
+    assert rows == {"products": [], "reservations": [], "orders": []}
+    assert await lines_of(engine, oid) == []

@@ -25,7 +25,7 @@ from typing import Any, get_args
 
 Decode = Callable[[bytes], Any]
 
-DEFAULT_LIMIT = 4096  # values: ~10 MB at ~2.5 KB for the bytes and the model
+DEFAULT_LIMIT = 4096  # values: ~25 MB at most, ~6 KB for the bytes and the model of an event
 
 
 def union_members(annotated: Any) -> frozenset[type]:

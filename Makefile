@@ -125,6 +125,13 @@ bench-drain: venv
 	scripts/kafka.sh start
 	$(BIN)/python -m bench.drain $(DRAIN_ARGS)
 
+## The projector alone writing 20,000 queued reservations' events (decided by the project's
+## rules) into a fresh schema: events/s and CPU ms per reservation from its first row to its
+## last. PROJECTOR_ARGS passes options, e.g. PROJECTOR_ARGS="--rounds 2 --profile".
+.PHONY: bench-projector
+bench-projector: services
+	$(BIN)/python -m bench.projector $(PROJECTOR_ARGS)
+
 ## Worker restart time and RSS against orders taken, RocksDB vs memory store (seeded
 ## changelogs); a table with ratios, and docs/bench-recovery.png. BENCH_SIZES=10000,100000,...
 .PHONY: bench-recovery

@@ -75,8 +75,9 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
-    from inventory.projector import run
+    from inventory.projector import run, tune_garbage_collector
 
+    tune_garbage_collector()
     asyncio.run(run(settings))
     return 0
 

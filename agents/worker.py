@@ -27,6 +27,7 @@ from agents.finished_orders import FinishedOrders
 from agents.metrics import install_faust_sensor
 from agents.order_rules import signed_expiry
 from agents.processor import CommandProcessor
+from inventory.gc_tuning import tune_garbage_collector
 from inventory.kafka_admin import wait_for_topics
 from inventory.metrics_server import serve_metrics
 from inventory.settings import Settings
@@ -215,5 +216,6 @@ def run(settings: Settings) -> None:
         loglevel=settings.log_level,
         quiet=True,
     )
+    tune_garbage_collector()
     log.info("worker %s starting at %s", settings.app_id, datetime.now(UTC).isoformat())
     worker.execute_from_commandline()

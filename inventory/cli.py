@@ -75,7 +75,8 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
-    from inventory.projector import run, tune_garbage_collector
+    from inventory.gc_tuning import tune_garbage_collector
+    from inventory.projector import run
 
     tune_garbage_collector()
     asyncio.run(run(settings))

@@ -20,7 +20,6 @@ What is never written:
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -103,23 +102,6 @@ def projections(settings: Settings, shared: SharedDecodes | None = None) -> list
             record_audit_events,
         ),
     ]
-
-
-# The projector's garbage is almost all freed by reference counting (decoded events and
-# rows hold no cycles), but a batch keeps ~100 tracked objects per event alive at once, and
-# the shared decodes thousands of events more. At CPython's default (a collection every
-# 700 net allocations, and full ones scanning all of it) the cyclic collector took about
-# half of what decoding cost, attributed to whatever line allocated (make
-# bench-projector). Collections every 50,000 net allocations, with what start-up made
-# frozen out of them, cost little; the cyclic garbage they leave meanwhile is a few MB.
-GC_THRESHOLDS = (50_000, 20, 20)
-
-
-def tune_garbage_collector() -> None:
-    """For a projector process (`inventory projector`): see GC_THRESHOLDS."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -164,6 +164,14 @@ class KafkaOffsets:
             found[tp] = meta.offset if meta is not None and meta.offset >= 0 else firsts[tp]
         return found
 
+    async def end_offset(self, tp: TopicPartition) -> int:
+        """The partition's end as a read_committed reader sees it (its last stable
+        offset): where the records a consumer may read end."""
+        async with self._asking:
+            reader = await self._started_reader()
+            ends = await reader.end_offsets([tp])
+            return int(ends[tp])
+
     async def first_record_at(self, tp: TopicPartition, offset: int) -> int | None:
         # One reader, asked by the agent and by the stall check: one question at a time.
         async with self._asking:

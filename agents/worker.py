@@ -142,11 +142,16 @@ def register(pipeline: Pipeline) -> None:
     async def position(tp: TopicPartition) -> int | None:
         """How far the consumer knows the partition to go: its fetch position, or the end
         offset its last fetch reported when that is further (a consumer sent back that
-        stopped fetching stays at the expected offset, and would look idle)."""
+        stopped fetching stays at the expected offset, and would look idle). A partition
+        the consumer has not fetched at all yet is asked of the broker: a successor once
+        sat 107 s on a queue of commands without fetching them, seen by nothing (a CI
+        run of tests/integration/test_fencing.py)."""
         try:
             faust_tp = TP(tp.topic, tp.partition)
             fetched = await app.consumer.position(faust_tp)
             seen_end = app.consumer.highwater(faust_tp)
+            if seen_end is None:
+                seen_end = await pipeline.offsets.end_offset(tp)
         except Exception:  # not (or no longer) assigned mid-rebalance: nothing to check
             return None
         if fetched is None:

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 from faust.types import TP, TopicT
 
-from agents import faust_patches, recovery_progress, state_dir
+from agents import exit_codes, faust_patches, recovery_progress, state_dir
 from agents.changelog_table import OWN_ROW_PREFIX, ChangelogTable
 from agents.faults import CRASH_BEFORE_COMMIT, FaultPoints
 from agents.offset_guard import KafkaOffsets, OffsetGuard
@@ -200,14 +200,38 @@ def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
     tables = app.tables
     recover = tables.on_rebalance
 
+    generations: list[int] = []  # the group generations this worker was a member of
+
     async def on_rebalance(
         assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
         async with transactions.lock:
             await pipeline.commit()
             sources = [tp for tp in assigned if tp.topic in command_topics]
+            _rejoined_after_a_gap(
+                generations, generation_id, {tp.partition for tp in sources} & transactions.owned
+            )
             await transactions.assign({tp.partition for tp in sources})
             pipeline.guard.reset(await pipeline.offsets.committed(sources))
         await recover(assigned, revoked, newly_assigned, generation_id)
 
     tables.on_rebalance = on_rebalance  # type: ignore[method-assign]  # wrapped, see above
+
+
+def _rejoined_after_a_gap(generations: list[int], generation: int, kept: set[int]) -> None:
+    """Exit (as fenced) when this worker keeps partitions across group generations it was
+    not a member of. A worker paused past its session timeout misses the generation in
+    which others took its partitions over, and rejoins: faust and the producers then take
+    the partitions it is given again for ones it never lost - no recovery of tables
+    another worker has written meanwhile, and a producer that worker's start has fenced.
+    Seen in a CI run of tests/integration/test_fencing.py: the paused worker, idle when
+    paused, rejoined, kept a partition, and applied nothing on it for minutes. A restart
+    recovers the partitions as any new owner does."""
+    if generation > 0 and generations and generation != generations[-1] + 1 and kept:
+        exit_codes.exit_without_commit(
+            f"rejoined the group at generation {generation} after {generations[-1]}: "
+            f"partitions {sorted(kept)} may have had another owner meanwhile",
+            exit_codes.FENCED,
+        )
+    if generation > 0:
+        generations[:] = [generation]

@@ -229,8 +229,9 @@ def _rejoined_after_a_gap(generations: list[int], generation: int, kept: set[int
     recovers the partitions as any new owner does."""
     if generation > 0 and generations and generation != generations[-1] + 1 and kept:
         exit_codes.exit_without_commit(
-            f"rejoined the group at generation {generation} after {generations[-1]}: "
-            f"partitions {sorted(kept)} may have had another owner meanwhile",
+            f"fenced by a missed generation: rejoined the group at generation {generation} "
+            f"after {generations[-1]}, and partitions {sorted(kept)} may have had another "
+            "owner meanwhile",
             exit_codes.FENCED,
         )
     if generation > 0:

@@ -16,6 +16,7 @@ from faust.types import TP, TopicT
 
 from agents import exit_codes, faust_patches, recovery_progress, state_dir
 from agents.changelog_table import OWN_ROW_PREFIX, ChangelogTable
+from agents.command_feed import FEED_ATTRIBUTE, CommandFeed
 from agents.faults import CRASH_BEFORE_COMMIT, FaultPoints
 from agents.offset_guard import KafkaOffsets, OffsetGuard
 from agents.table_store import ROCKSDB_OPTIONS
@@ -55,9 +56,11 @@ class Pipeline:
 
     settings: Settings
     app: faust.App
-    # Both command topics, read by one agent: partition p of both is one unit of
+    # Both command topics, read by one loop: partition p of both is one unit of
     # ownership, with one transaction (agents.transactions).
     commands: TopicT
+    # Their records, as faust's fetcher hands them over (agents.command_feed).
+    feed: CommandFeed
     transactions: PartitionTransactions
     offsets: KafkaOffsets
     guard: OffsetGuard
@@ -162,10 +165,13 @@ def build_app(settings: Settings) -> Pipeline:
         return table
 
     offsets = KafkaOffsets(settings.kafka_bootstrap_list, settings.app_id)
+    feed = CommandFeed(commands.topics, app.conf.stream_buffer_maxsize)
+    setattr(app, FEED_ATTRIBUTE, feed)  # the fetcher's cue (agents.faust_patches)
     pipeline = Pipeline(
         settings=settings,
         app=app,
         commands=commands,
+        feed=feed,
         transactions=PartitionTransactions(settings.kafka_bootstrap_list, settings.app_id),
         offsets=offsets,
         guard=OffsetGuard(offsets.first_record_at),
@@ -196,6 +202,9 @@ def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
     async def commit_before_revoke(sender: Any, revoked: set[TP], **_: Any) -> None:
         async with transactions.lock:
             await pipeline.commit()
+            # faust has stopped the flow: records fetched but not applied yet come again
+            # to whoever owns their partition after the rebalance.
+            pipeline.feed.clear()
 
     tables = app.tables
     recover = tables.on_rebalance
@@ -207,6 +216,9 @@ def _own_partitions_before_recovery(pipeline: Pipeline) -> None:
     ) -> None:
         async with transactions.lock:
             await pipeline.commit()
+            # faust seeks every partition it assigns to its committed offset: what was
+            # fetched before comes again.
+            pipeline.feed.clear()
             sources = [tp for tp in assigned if tp.topic in command_topics]
             _rejoined_after_a_gap(
                 generations, generation_id, {tp.partition for tp in sources} & transactions.owned

@@ -18,6 +18,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from agents.changelog_offsets import last_record_offsets
+from agents.command_feed import FEED_ATTRIBUTE, drain_in_batches
 
 # faust creates its worker consumer with fetch_max_wait_ms=1500, fixed. aiokafka does not
 # fetch a partition again while records of it are still buffered, so a fetch for the
@@ -31,13 +32,14 @@ log = logging.getLogger(__name__)
 
 
 def apply(bootstrap_servers: list[str]) -> None:
-    """Patch faust's worker consumer and table recovery (idempotent)."""
+    """Patch faust's worker consumer, its delivery and table recovery (idempotent)."""
     if getattr(Recovery, "_inventory_patched", False):
         return
     _patch_worker_consumer()
     _patch_fetch_active_only()
     _patch_recovery_end(bootstrap_servers)
     _patch_read_offsets()
+    _patch_batch_delivery()
     Recovery._inventory_patched = True  # type: ignore[attr-defined]  # our marker
 
 
@@ -119,6 +121,21 @@ def _patch_read_offsets() -> None:
         self._read_offset = _NeverDrop(self._read_offset)
 
     Consumer.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _patch_batch_delivery() -> None:
+    """Hand the command records of each fetch to the app's CommandFeed at once
+    (agents.command_feed), where the app has one; other apps keep faust's delivery."""
+    drain = Consumer._drain_messages
+
+    async def _drain_messages(self: Any, fetcher: Any) -> None:
+        feed = getattr(self.app, FEED_ATTRIBUTE, None)
+        if feed is None:
+            await drain(self, fetcher)
+        else:
+            await drain_in_batches(self, fetcher, feed)
+
+    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
 
 
 def _patch_recovery_end(bootstrap_servers: list[str]) -> None:

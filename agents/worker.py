@@ -1,9 +1,9 @@
-"""The faust worker: one command agent for both command topics, and the expiry timer.
+"""The faust worker: one command loop for both command topics, and the expiry timer.
 
-The agent keeps concurrency=1: partition p of both command topics is one unit of
-ownership, written in one transaction per batch (agents.transactions), so its commands
-are applied one at a time. Duplicates are handled by command ids, not by faust's
-exactly_once mode.
+One loop, one command at a time: partition p of both command topics is one unit of
+ownership, written in one transaction per batch (agents.transactions). Its records
+come from faust's fetcher a fetch at a time (agents.command_feed), not through a faust
+agent's stream. Duplicates are handled by command ids, not by faust's exactly_once mode.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import faust
 from aiokafka import TopicPartition
 from faust.types import TP
 
-from agents import cart_rules, inventory_rules, order_rules
+from agents import cart_rules, exit_codes, inventory_rules, order_rules
 from agents.app import Pipeline, build_app, cart_key, reservation_key
+from agents.command_feed import CommandRecord
 from agents.deadline_index import DeadlineIndex
 from agents.effects import TableEffects
 from agents.finished_orders import FinishedOrders
@@ -43,7 +44,7 @@ GUARD_INTERVAL_SECONDS = 1.0
 
 
 def register(pipeline: Pipeline) -> None:
-    """Attach the agents and the timer to the pipeline's app."""
+    """Attach the command loop and the timers to the pipeline's app."""
     app, settings = pipeline.app, pipeline.settings
     ttl = timedelta(seconds=settings.reservation_ttl_seconds)
 
@@ -56,7 +57,7 @@ def register(pipeline: Pipeline) -> None:
     faults = pipeline.faults
     due = DeadlineIndex()
     finished = FinishedOrders(settings.finished_order_grace_seconds)
-    # Recovery fills the tables without the agent: the indexes are rebuilt from them then.
+    # Recovery fills the tables without the command loop: the indexes are rebuilt from them then.
     pipeline.deadlines.on_recover(_async(due.invalidate))
     pipeline.orders.on_recover(_async(finished.invalidate))
     effects = TableEffects(pipeline, due, finished)
@@ -117,27 +118,49 @@ def register(pipeline: Pipeline) -> None:
     async def seek(tp: TopicPartition, offset: int) -> None:
         await app.consumer.seek(TP(tp.topic, tp.partition), offset)
 
-    @app.agent(pipeline.commands, concurrency=1, name="command-agent")
-    async def command_agent(stream: faust.StreamT[Any]) -> None:
-        # Commands are applied one by one in the order of their partition; a batch ends,
-        # and its transactions commit, when no further command is waiting or the batch is
-        # full. An idle pipeline thus commits every command at once, a busy one hundreds
-        # per transaction.
-        waiting = getattr(stream.channel, "queue", None)
-        async for event in stream.events():
-            message = event.message
-            async with transactions.lock:
-                if message.partition not in transactions.owned:
-                    continue  # fetched before a rebalance took it: its new owner applies it
-                admitted = await pipeline.guard.admit(
-                    message.topic, message.partition, message.offset, seek
-                )
-                if not admitted:
-                    continue
-                await processors[message.topic].process(event)
-                await transactions.consumed(message.topic, message.partition, message.offset)
-                if transactions.pending >= max_batch or not await _more_coming(waiting):
-                    await pipeline.commit()
+    feed = pipeline.feed
+    sensors = app.sensors
+    # faust's consumer subscribes to the topics its conductor lists; no agent iterates
+    # these (the command loop takes their records from the feed), so list them here.
+    app.topics.add(pipeline.commands)
+
+    @app.task
+    async def command_loop() -> None:
+        # Commands are applied one at a time in the order of their partition; a batch
+        # ends, and its transactions commit, when no further command is waiting or the
+        # batch is full. An idle pipeline thus commits every command at once, a busy one
+        # hundreds per transaction. The lock is taken per command, so a rebalance can
+        # commit and reassign between two of them (and then clears the feed).
+        try:
+            while True:
+                generation, records = await feed.take()
+                for message in records:
+                    record = CommandRecord(message)
+                    async with transactions.lock:
+                        if feed.generation != generation:
+                            break  # a rebalance since: faust delivers them again
+                        await apply(record)
+                        if transactions.pending >= max_batch:
+                            await pipeline.commit()
+                    sensors.on_message_out(message.tp, message.offset, message)
+                async with transactions.lock:
+                    if not await feed.more_coming():
+                        await pipeline.commit()
+        except Exception as err:  # every command's own failure is handled in process()
+            log.exception("the command loop failed")
+            exit_codes.exit_without_commit(
+                f"the command loop failed ({type(err).__name__}: {err})", exit_codes.GAVE_UP
+            )
+
+    async def apply(record: CommandRecord) -> None:
+        message = record.message
+        if message.partition not in transactions.owned:
+            return  # fetched before a rebalance took it: its new owner applies it
+        if not await pipeline.guard.admit(message.topic, message.partition, message.offset, seek):
+            return
+        record.make_current()  # the tables write in the record's partition
+        await processors[message.topic].process(record)
+        await transactions.consumed(message.topic, message.partition, message.offset)
 
     async def position(tp: TopicPartition) -> int | None:
         """How far the consumer knows the partition to go: its fetch position, or the end
@@ -160,39 +183,19 @@ def register(pipeline: Pipeline) -> None:
 
     @app.timer(interval=GUARD_INTERVAL_SECONDS, name="dropped-record-check")
     async def dropped_record_check() -> None:
-        # Not under the agent's lock: the check reads from Kafka, and the agent must not
-        # wait for it; a seek racing the agent only brings records the guard drops.
+        # Not under the loop's lock: the check reads from Kafka, and the loop must not
+        # wait for it; a seek racing the loop only brings records the guard drops.
         await pipeline.guard.check_stalled(position, seek)
 
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")
     async def expiry_sweep() -> None:
-        # A timer may not write a table, so it only asks: the command agent decides. Not in
+        # A timer may not write a table, so it only asks: the command loop decides. Not in
         # a transaction: a lost or doubled request is harmless, the sweep asks again
-        # after EXPIRE_RESEND_SECONDS and the agent applies an expiry once.
+        # after EXPIRE_RESEND_SECONDS and the loop applies an expiry once.
         commands = pipeline.physical(ORDERS_COMMANDS)
         for order_id in due.due(time.time(), pipeline.deadlines, EXPIRE_RESEND_SECONDS):
             key, value, headers = signed_expiry(order_id, settings.command_signing_key)
             await app.producer.send(commands, key, value, None, None, headers)
-
-
-# Loop turns faust's fetcher takes to hand the agent a record it already holds
-# (Consumer._drain_messages: `wait_first(callback(message), ...)`, then the channel's put).
-FETCHER_TURNS = 3
-
-
-async def _more_coming(waiting: asyncio.Queue[Any] | None) -> bool:
-    """Whether a command is waiting for the agent, or the fetcher is handing one over.
-
-    The agent never yields while it applies a command, so the fetcher moves records into
-    its queue only while the agent waits; an empty queue alone would end the batch
-    whenever the agent caught up with the fetcher, not when the partition is drained."""
-    if waiting is None:
-        return False
-    for _ in range(FETCHER_TURNS):
-        if not waiting.empty():
-            return True
-        await asyncio.sleep(0)
-    return not waiting.empty()
 
 
 def _async(callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:

@@ -125,7 +125,7 @@ def stored(stock: stock_rules.Stock) -> dict[str, Any]:
     """The product's row as the table keeps it. Active reservations are stored one row
     each beside it: a row holding all of them would grow with every reservation, and the
     whole row is re-encoded and sent to the changelog on every write."""
-    return StoredRow(replace(stock, active={}))
+    return StoredRow(stock_rules.without_active(stock))
 
 
 def stock_of(row: dict[str, Any]) -> stock_rules.Stock:

@@ -5,6 +5,7 @@ No faust, no I/O: the agent loads the row, calls `decide`, stores and sends what
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from agents.domain import stock as stock_rules
 from agents.domain.errors import DomainError, InsufficientStock, OrderExists, UnknownLocation
 from agents.order_rules import allocation_bodies, allocation_models
 from agents.outcome import (
+    CarriedAlong,
     DeadlineSet,
     OrderPlaced,
     Outcome,
@@ -64,7 +66,7 @@ from topics.messages import (
     derived_id,
 )
 from topics.names import INVENTORY_COMMANDS, INVENTORY_EVENTS, ORDERS_COMMANDS
-from topics.partitioning import partition_for
+from topics.partitioning import partition_for, partition_of
 
 ENTITY = "product"
 # Derived order ids tried per reservation before giving up on creating the order here;
@@ -100,10 +102,17 @@ class Context:
 def reservation_id_of(command: InventoryCommand) -> str | None:
     """The reservation a command is about, so the agent can load its row beforehand."""
     if isinstance(command, ReserveStock):
-        return command.data.reservation_id or derived_id(command.id, "reservation")
+        return command.data.reservation_id or _derived_reservation_id(command.id)
     if isinstance(command, CommitReservation | ReleaseReservation | HoldCartLine | ReleaseCartLine):
         return command.data.reservation_id
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_reservation_id(command_id: str) -> str:
+    # Asked three times for each reservation (the worker loads its row, `decide` looks
+    # for it, `_reserved` takes it): derived once.
+    return derived_id(command_id, "reservation")
 
 
 class StoredRow(dict[str, Any]):
@@ -344,11 +353,14 @@ def _order_id(command: ReserveStock, placement: Placement | None) -> tuple[str, 
     first = derived_id(command.id, "order")
     if placement is None:
         return first, False
+    # Each try hashes the variant's bytes directly (`Placement.holds` of a str would
+    # encode it and take two calls more, for each of the ~`partitions` tries).
     stem, last = first[:-4], int(first[-4:], 16)
-    for attempt in range(ORDER_ID_ATTEMPTS_PER_PARTITION * placement.partitions):
-        candidate = first if attempt == 0 else f"{stem}{(last + attempt) & 0xFFFF:04x}"
-        if placement.holds(candidate):
-            return candidate, True
+    stem_bytes, partitions, wanted = stem.encode(), placement.partitions, placement.partition
+    for attempt in range(ORDER_ID_ATTEMPTS_PER_PARTITION * partitions):
+        digits = (last + attempt) & 0xFFFF
+        if partition_of(stem_bytes + b"%04x" % digits, partitions) == wanted:
+            return (first if attempt == 0 else f"{stem}{digits:04x}"), True
     return first, False  # vanishingly unlikely: the order agent creates it instead
 
 
@@ -360,7 +372,7 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         context.chosen_order,
     )
     d = command.data
-    reservation_id = d.reservation_id or derived_id(command.id, "reservation")
+    reservation_id = d.reservation_id or _derived_reservation_id(command.id)
     order_id, here = _order_id(command, placement)
     if here and chosen_order is not None and chosen_order["reservation_id"] != reservation_id:
         raise OrderExists(order_id)
@@ -392,14 +404,11 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         stock.product_id,
     )
     # What we know travels along, for whoever answers the caller.
-    continuation = Continuation(
-        correlation_id=command.id,
-        result={"reservation": reservation, "product": product},
-        read_after=[
-            product_token(stock),
-            VersionToken(entity="reservation", id=reservation_id, version=stock.version),
-        ],
-    )
+    result = {"reservation": reservation, "product": product}
+    read_after = [
+        product_token(stock),
+        VersionToken(entity="reservation", id=reservation_id, version=stock.version),
+    ]
     create_id = derived_id(command.id, "command:order.create")
     out.state = stored(stock)
     out.effects.append(ReservationHeld(reservation_id, taken))
@@ -419,7 +428,9 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
             command.request_id,
             taken,
         )
-        step = order_rules.OrderStep(create_id, command.request_id, command.actor, continuation)
+        # The answer is made here, so what travels along is not built into a Continuation.
+        carried = CarriedAlong(command.id, result, read_after)
+        step = order_rules.OrderStep(create_id, command.request_id, command.actor, carried)
         created = order_rules.placed(order, step, now)
         out.messages.extend(created.messages)
         [deadline] = [e.at for e in created.effects if isinstance(e, DeadlineSet)]
@@ -436,7 +447,9 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
             actor=command.actor,
             reply_to=command.reply_to,
             reply_partition=command.reply_partition,
-            continuation=continuation,
+            continuation=Continuation(
+                correlation_id=command.id, result=result, read_after=read_after
+            ),
             data=CreateOrderData(
                 order_id=order_id,
                 reservation_id=reservation_id,

@@ -15,6 +15,7 @@ from agents.domain import order_state
 from agents.domain.errors import DomainError
 from agents.domain.order_state import OrderStatus
 from agents.outcome import (
+    CarriedAlong,
     DeadlineCleared,
     DeadlineSet,
     OrderFinished,
@@ -251,7 +252,7 @@ class OrderStep:
     id: str
     request_id: str | None
     actor: Actor | None
-    continuation: Continuation | None
+    continuation: Continuation | CarriedAlong | None
 
 
 def placed(

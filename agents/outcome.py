@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel
 
+from agents.domain import order_state
 from topics.messages import (
     SCHEMA_VERSION,
     Actor,
@@ -127,11 +128,10 @@ class Outcome:
 # cost of deciding a reservation. tests/unit/test_message_bodies.py holds each to its model.
 
 
-@functools.lru_cache(maxsize=16)
-def json_time(at: datetime) -> str:
-    """A time as the messages carry it: pydantic's JSON form, ISO 8601 in UTC with Z.
-    Cached: a reservation writes its decision time five times and its deadline twice."""
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+# A time as the messages carry it: pydantic's JSON form, ISO 8601 in UTC with Z. The
+# order's row writes the same text, so one cache serves both (a reservation that creates
+# its order writes its decision time eight times, its deadline three).
+json_time = order_state.utc_text
 
 
 def json_money(amount: Decimal) -> str:
@@ -151,10 +151,9 @@ def event_json(
     actor: Actor | None,
 ) -> bytes:
     """The JSON of `event(id=..., ..., data=data)`, with `data` the JSON form of its data
-    (see above), without building the model."""
-    return envelope_json(
+    (see above), without building the model: one dump of envelope and data together."""
+    envelope = _envelope(
         event,
-        pydantic_core.to_json(data),
         id=id,
         request_id=request_id,
         occurred_at=occurred_at,
@@ -162,6 +161,8 @@ def event_json(
         causation_id=causation_id,
         actor=actor,
     )
+    envelope["data"] = data
+    return pydantic_core.to_json(envelope)
 
 
 def envelope_json(
@@ -178,18 +179,58 @@ def envelope_json(
     """The JSON of a `message` (an envelope: an event, a reply) around `data`, the JSON of
     its data already written (a reply's is kept as the applied entry has it)."""
     head: bytes = pydantic_core.to_json(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "id": id,
-            "request_id": request_id,
-            "occurred_at": json_time(occurred_at),
-            "key": key,
-            "causation_id": causation_id,
-            "actor": actor,
-            "type": message.model_fields["type"].default,
-        }
+        _envelope(
+            message,
+            id=id,
+            request_id=request_id,
+            occurred_at=occurred_at,
+            key=key,
+            causation_id=causation_id,
+            actor=actor,
+        )
     )
     return head[:-1] + b',"data":' + data + b"}"
+
+
+def _envelope(
+    message: type[BaseModel],
+    *,
+    id: str,
+    request_id: str,
+    occurred_at: datetime,
+    key: str,
+    causation_id: str | None,
+    actor: Actor | None,
+) -> dict[str, Any]:
+    """An envelope's fields but `data`, in their JSON form and the model's order."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": id,
+        "request_id": request_id,
+        "occurred_at": json_time(occurred_at),
+        "key": key,
+        "causation_id": causation_id,
+        "actor": actor,
+        "type": _type_of(message),
+    }
+
+
+@functools.cache
+def _type_of(message: type[BaseModel]) -> str:
+    # Looked up once a class: `model_fields` is a descriptor calling a classmethod.
+    type_name: str = message.model_fields["type"].default
+    return type_name
+
+
+@dataclass(frozen=True)
+class CarriedAlong:
+    """What a `Continuation` carries, for a step that answers the caller in the same
+    decision (a reservation creating its order: agents.inventory_rules): nothing is
+    sent, so the model, its validation and its copies of the result are not needed."""
+
+    correlation_id: str
+    result: dict[str, Any]
+    read_after: list[VersionToken]
 
 
 def carried_on(
@@ -219,7 +260,7 @@ def ok_reply(
     command_id: str,
     result: dict[str, Any],
     read_after: list[VersionToken],
-    continuation: Continuation | None = None,
+    continuation: Continuation | CarriedAlong | None = None,
 ) -> ReplyData:
     """A success reply, merged with what earlier steps of the same request carried along."""
     if continuation is not None:

@@ -293,14 +293,14 @@ def to_dict(order: Order) -> dict[str, Any]:
         ],
         "total": str(order.total),
         "reservation_id": order.reservation_id,
-        "expires_at": _iso(order.expires_at),
-        "created_at": _iso(order.created_at),
-        "updated_at": _iso(order.updated_at),
+        "expires_at": utc_text(order.expires_at),
+        "created_at": utc_text(order.created_at),
+        "updated_at": utc_text(order.updated_at),
         "version": order.version,
         "history": [
             {
                 "status": entry.status.value,
-                "at": _iso(entry.at),
+                "at": utc_text(entry.at),
                 "reason": entry.reason,
                 "request_id": entry.request_id,
             }
@@ -396,8 +396,10 @@ def _utc(moment: datetime, field: str) -> datetime:
 
 
 @functools.lru_cache(maxsize=16)
-def _iso(moment: datetime) -> str:
-    # Cached: a new order's row repeats its creation time three times.
+def utc_text(moment: datetime) -> str:
+    """A time as rows and messages write it: ISO 8601 in UTC with Z (pydantic's JSON form
+    of an aware datetime). Cached: a new order's row repeats its creation time three
+    times, and the messages write it again (agents.outcome.json_time is this)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

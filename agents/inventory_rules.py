@@ -25,6 +25,7 @@ from agents.outcome import (
     ReservationHeld,
     ReservationSettled,
     carried_on,
+    command_json,
     event_json,
     json_money,
     json_time,
@@ -38,9 +39,7 @@ from topics.messages import (
     CartLineAnswered,
     CartLineAnsweredData,
     CommitReservation,
-    Continuation,
     CreateOrder,
-    CreateOrderData,
     CreateProduct,
     HoldCartLine,
     InventoryCommand,
@@ -438,30 +437,39 @@ def _reserved(stock: stock_rules.Stock, command: ReserveStock, context: Context)
         out.effects.append(OrderPlaced(order_id, created.state, deadline))
         out.reply = created.reply
     else:
-        create_order = CreateOrder(
-            id=create_id,
-            request_id=command.request_id,
-            occurred_at=now,
-            key=order_id,
-            causation_id=command.id,
-            actor=command.actor,
-            reply_to=command.reply_to,
-            reply_partition=command.reply_partition,
-            continuation=Continuation(
-                correlation_id=command.id, result=result, read_after=read_after
-            ),
-            data=CreateOrderData(
-                order_id=order_id,
-                reservation_id=reservation_id,
-                product_id=stock.product_id,
-                customer_id=d.customer_id,
-                quantity=d.quantity,
-                unit_price=stock.price,
-                expires_at=expires_at,
-                allocations=allocation_models(taken),
+        # CreateOrderData's JSON form, in its field order (see agents.outcome), but for
+        # its time (see `command_json`).
+        create_order = {
+            "order_id": order_id,
+            "reservation_id": reservation_id,
+            "product_id": stock.product_id,
+            "customer_id": d.customer_id,
+            "quantity": d.quantity,
+            "unit_price": json_money(stock.price),
+            "expires_at": expires_at,
+            "allocations": reservation["allocations"],
+        }
+        out.emit_json(
+            ORDERS_COMMANDS,
+            order_id,
+            command_json(
+                CreateOrder,
+                create_order,
+                id=create_id,
+                request_id=command.request_id,
+                occurred_at=now,
+                key=order_id,
+                causation_id=command.id,
+                actor=command.actor,
+                reply_to=command.reply_to,
+                reply_partition=command.reply_partition,
+                continuation={
+                    "correlation_id": command.id,
+                    "result": result,
+                    "read_after": read_after,
+                },
             ),
         )
-        out.emit(ORDERS_COMMANDS, order_id, create_order)
         out.reply = None  # the order agent answers once the order exists
     return out
 

@@ -111,6 +111,10 @@ class Outcome:
     def emit(self, topic: str, key: str, message: BaseModel) -> None:
         self.messages.append(Outgoing(topic, key, message.model_dump_json().encode()))
 
+    def emit_json(self, topic: str, key: str, value: bytes) -> None:
+        """`emit` of a message already in JSON (`command_json`)."""
+        self.messages.append(Outgoing(topic, key, value))
+
     def emit_audited_event(self, events_topic: str, message: BaseModel, key: str) -> None:
         """An event goes to its entity's topic and, identical, to the audit topic: every
         change is on `audit` for outside consumers, so no event is emitted without it."""
@@ -190,6 +194,44 @@ def envelope_json(
         )
     )
     return head[:-1] + b',"data":' + data + b"}"
+
+
+def command_json(
+    command: type[BaseModel],
+    data: dict[str, Any],
+    *,
+    id: str,
+    request_id: str,
+    occurred_at: datetime,
+    key: str,
+    causation_id: str,
+    actor: Actor | None,
+    reply_to: str | None,
+    reply_partition: int | None,
+    continuation: dict[str, Any] | None,
+) -> bytes:
+    """The JSON of a follow-up `command(...)`, as `event_json` does an event's: `data` and
+    `continuation` (Continuation's fields) in their JSON form but for their times, which
+    stay datetimes, dumped as the model dumps them (in the offset they have; the events'
+    `json_time` writes UTC). Building and validating the model, its continuation and the
+    result it carries, then dumping them, was a third of deciding a reservation whose
+    order is created elsewhere."""
+    return pydantic_core.to_json(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "id": id,
+            "request_id": request_id,
+            "occurred_at": occurred_at,
+            "key": key,
+            "causation_id": causation_id,
+            "actor": actor,
+            "reply_to": reply_to,
+            "reply_partition": reply_partition,
+            "continuation": continuation,
+            "type": _type_of(command),
+            "data": data,
+        }
+    )
 
 
 def _envelope(

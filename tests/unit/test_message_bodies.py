@@ -16,6 +16,7 @@ from agents.domain import order_state
 from agents.domain import stock as stock_rules
 from agents.outcome import envelope_json, json_time
 from topics.messages import (
+    CreateOrder,
     CreateProduct,
     CreateProductData,
     OrderCreated,
@@ -27,7 +28,7 @@ from topics.messages import (
     ReserveStock,
     ReserveStockData,
 )
-from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_EVENTS
+from topics.names import AUDIT, INVENTORY_EVENTS, ORDERS_COMMANDS, ORDERS_EVENTS
 
 ids = st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True)
 prices = st.decimals(min_value=0, max_value=Decimal("99999.99"), places=2)
@@ -139,3 +140,30 @@ def test_a_reply_around_its_stored_data_is_the_reply_models_json() -> None:
     )
     assert spliced == model.model_dump_json().encode()
     assert Reply.model_validate_json(spliced) == model
+
+
+@settings(max_examples=50)
+@given(now=moments, offset=st.integers(-12, 12), ttl=st.integers(1, 3600))
+def test_a_reservations_create_order_is_its_models_json(now, offset, ttl) -> None:  # type: ignore[no-untyped-def]
+    # Sent when the order is created on another partition: built as JSON (outcome.command_json),
+    # it must be what CreateOrder dumps, whatever offset the decision time has.
+    at = now.astimezone(timezone(timedelta(hours=offset)))
+    row = inventory_rules.stored(stock_rules.create_product("p", "P", Decimal("2.50"), 10))
+    command = ReserveStock(
+        key="p",
+        reply_to="replies",
+        reply_partition=2,
+        data=ReserveStockData(product_id="p", quantity=2, customer_id="c"),
+    )
+    outcome = inventory_rules.decide(row, command, at, timedelta(seconds=ttl))
+    [sent] = [m for m in outcome.messages if m.topic == ORDERS_COMMANDS]
+    model = CreateOrder.model_validate_json(sent.value)
+    assert model.continuation is not None and model.continuation.correlation_id == command.id
+    # As the model writes the decision's own times (read back, they would be in UTC).
+    model = model.model_copy(
+        update={
+            "occurred_at": at,
+            "data": model.data.model_copy(update={"expires_at": at + timedelta(seconds=ttl)}),
+        }
+    )
+    assert model.model_dump_json().encode() == sent.value

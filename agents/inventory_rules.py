@@ -71,6 +71,9 @@ ENTITY = "product"
 # Derived order ids tried per reservation before giving up on creating the order here;
 # each hits the wanted partition with probability 1/partitions.
 ORDER_ID_ATTEMPTS_PER_PARTITION = 64
+# Two hex digits of each byte value, so a variant's last four are two look-ups: bytes
+# formatting (b"%04x") cost a third of each try.
+_HEX_PAIRS = [b"%02x" % byte for byte in range(256)]
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,8 @@ def _order_id(command: ReserveStock, placement: Placement | None) -> tuple[str, 
     stem_bytes, partitions, wanted = stem.encode(), placement.partitions, placement.partition
     for attempt in range(ORDER_ID_ATTEMPTS_PER_PARTITION * partitions):
         digits = (last + attempt) & 0xFFFF
-        if partition_of(stem_bytes + b"%04x" % digits, partitions) == wanted:
+        suffix = _HEX_PAIRS[digits >> 8] + _HEX_PAIRS[digits & 0xFF]
+        if partition_of(stem_bytes + suffix, partitions) == wanted:
             return (first if attempt == 0 else f"{stem}{digits:04x}"), True
     return first, False  # vanishingly unlikely: the order agent creates it instead
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import rocksdict
 from aiokafka import ConsumerRecord, TopicPartition
+from faust.stores.rocksdb import RocksDBOptions
 from faust.stores.rocksdb import Store as FaustRocksStore
 from faust.streams import current_event
 from faust.types import TP
@@ -69,6 +70,21 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
     # faust's 3 bits a key let about a fifth of them read a block anyway; 10 bits, 1%.
     "bloom_filter_size": 10,
 }
+
+
+class _TunedOptions(RocksDBOptions):  # type: ignore[misc]
+    """faust's options for a partition's database, plus a bloom filter on the memtable.
+
+    Most reads miss (a new command's applied entry, a new reservation's row), and a
+    miss searched the whole memtable's skiplist before the SST files' blooms were
+    asked: with a bloom on the memtable too, a miss cost about a third as much in a
+    microbenchmark of the worker's pattern."""
+
+    def as_options(self) -> rocksdict.Options:
+        options = super().as_options()
+        options.set_memtable_prefix_bloom_ratio(0.1)
+        options.set_memtable_whole_key_filtering(True)
+        return options
 
 
 class _Deleted:
@@ -121,6 +137,9 @@ class CommittedRocksStore(FaustRocksStore):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.rocksdb_options = _TunedOptions(
+            **(self.options or {}), use_rocksdict=self.use_rocksdict
+        )
         # key -> value (or DELETED) written since the last checkpoint: the open batch.
         self.pending: dict[Any, Any] = {}
         # partition -> its drained records, and the send of the last one (for its offset)

@@ -1,10 +1,10 @@
 """Decisions of a cart's coordinator: the order agent, on the order id's partition.
 
-A cart (`cart.reserve`) is held line by line, each line on its product's partition
-(agents.inventory_rules, `cart.hold_line`), and each product answers here
-(`cart.line_answered`). The saga's rules are pure (agents.domain.cart_saga); this module
-turns them into an Outcome: the cart's row, the commands to send, the order once every
-line is held, the caller's answer.
+A cart (`cart.reserve`) is held line by line, one at a time in product id order, each
+line on its product's partition (agents.inventory_rules, `cart.hold_line`), and each
+product answers here (`cart.line_answered`). The saga's rules are pure
+(agents.domain.cart_saga); this module turns them into an Outcome: the cart's row, the
+commands to send, the order once every line is held, the caller's answer.
 
 Every step is one command on one partition, applied with its writes and sends in one
 transaction (agents.transactions), so a worker killed between steps resumes from the
@@ -12,10 +12,11 @@ last committed one and a redelivered step decides the same again (derived ids, r
 time). The cart's row is written in the step that asks for the holds, so no line is
 ever held without a row that will give it back:
 
-    cart.reserve ──► row "holding", cart.hold_line per line ──► products
-    cart.line_answered (held | refused | unknown), one per line:
+    cart.reserve ──► row "holding", cart.hold_line for the first line ──► its product
+    cart.line_answered (held | refused | unknown), one per line asked for:
+        held, more to hold ──► row saved, cart.hold_line for the next line
         all held      ──► order created (pending, one deadline), row removed, 201
-        one refused   ──► row "releasing", cart.release_line per held line
+        refused       ──► row "releasing", cart.release_line per held line
         none held     ──► row removed, 409 / 404
     cart.line_answered (released), per held line ──► after the last: row removed, 409 / 404
 
@@ -102,26 +103,37 @@ def _start(
         out.emit(
             INVENTORY_COMMANDS,
             line.product_id,
-            HoldCartLine(
-                **carried_on(
-                    command,
-                    f"command:cart.hold_line:{line.product_id}",
-                    line.product_id,
-                    now,
-                    continuation,
-                ),
-                data=HoldCartLineData(
-                    product_id=line.product_id,
-                    quantity=line.quantity,
-                    location_id=line.location_id,
-                    reservation_id=reservation_id,
-                    order_id=d.order_id,
-                    customer_id=d.customer_id,
-                    expires_at=expires_at,
-                ),
-            ),
+            _hold(command, cart, line, expires_at, now, continuation),
         )
     return out
+
+
+def _hold(
+    command: ReserveCart | CartLineAnswered,
+    cart: cart_saga.Cart,
+    line: cart_saga.Line,
+    expires_at: datetime,
+    now: datetime,
+    continuation: Continuation | None = None,
+) -> HoldCartLine:
+    return HoldCartLine(
+        **carried_on(
+            command,
+            f"command:cart.hold_line:{line.product_id}",
+            line.product_id,
+            now,
+            continuation,
+        ),
+        data=HoldCartLineData(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            location_id=line.location_id,
+            reservation_id=cart.reservation_id,
+            order_id=cart.order_id,
+            customer_id=cart.customer_id,
+            expires_at=expires_at,
+        ),
+    )
 
 
 def _answered(cart_row: dict[str, Any] | None, command: CartLineAnswered, now: datetime) -> Outcome:
@@ -154,6 +166,8 @@ def _answered(cart_row: dict[str, Any] | None, command: CartLineAnswered, now: d
     if step.refuse:
         return _refuse(cart, tokens, command, now)
     out.effects.append(CartSaved(_row(cart, expires_at, versions)))
+    for line in step.hold:
+        out.emit(INVENTORY_COMMANDS, line.product_id, _hold(command, cart, line, expires_at, now))
     for line in step.release:
         out.emit(INVENTORY_COMMANDS, line.product_id, _release(command, line.product_id))
     return out

@@ -241,8 +241,8 @@ ROUTES: tuple[Route, ...] = (
                 409,
                 "Not enough stock (`insufficient_stock`, details: available, requested, and "
                 "location_id for a pinned line, whatever other locations hold; a cart: "
-                "details.lines, each short line with product_id, requested, available, "
-                "sent once every held line is given back).",
+                "details.lines, the first short line in product id order with product_id, "
+                "requested, available, sent once every held line is given back).",
             ),
             *_PIPELINE_ERRORS[:2],
             Response(

@@ -171,7 +171,7 @@ class ReserveRequest(_Request):
         None,
         min_length=1,
         max_length=MAX_CART_LINES,
-        description="A cart: every line is held, or none (409 names the short lines).",
+        description="A cart: every line is held, or none (409 names the first short line).",
     )
 
     @model_validator(mode="after")

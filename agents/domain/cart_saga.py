@@ -2,18 +2,22 @@
 
 Each product lives on its own partition, so a cart of several products cannot be held
 in one step. Its coordinator (the order agent, on the order's partition) asks each
-product's partition to hold its line, collects the answers, and then either creates
-the order (every line held) or gives back what was held and answers the refusal once
-every held line is released. The cart's state is written before any hold is asked for,
-so a line can never be held with nobody to release it; every step is one transaction
-on one partition, so a worker killed between steps resumes from the last one.
+product's partition to hold its line, and then either creates the order (every line
+held) or gives back what was held and answers the refusal once every held line is
+released. The cart's state is written before any hold is asked for, so a line can never
+be held with nobody to release it; every step is one transaction on one partition, so
+a worker killed between steps resumes from the last one.
 
-The rules wait for every line's answer before deciding: a line held after another was
-refused must be released too, and deciding early would lose it.
+The lines are held one at a time, in product id order, and the first refusal ends the
+cart. Every cart racing for the same products asks for them in the same order, so the
+carts that win the first product are the only ones asking for the next: racing carts
+sell the stock there is rather than each holding a different product and all giving
+theirs back (asked all at once, the partitions' arrival orders differ, and they did).
 
-    holding --all held---------------------------> held      (create the order, 201)
-       |----every line answered, one refused ----> releasing (release the held lines)
-       |----every line refused, none held -------> refused   (answer 409 / 404)
+    holding --line held, another waiting---------> holding   (hold the next line)
+       |----every line held ----------------------> held      (create the order, 201)
+       |----a line refused, some held ------------> releasing (release the held lines)
+       |----a line refused, none held ------------> refused   (answer 409 / 404)
     releasing --every held line released --------> refused   (answer 409 / 404)
 
 Pure: no faust, no Kafka. Every function returns a new Cart and what to do.
@@ -46,6 +50,7 @@ class DuplicateLine(DomainError):
 
 
 class LineState(StrEnum):
+    WAITING = "waiting"  # not asked for yet: a line before it (product id order) is first
     REQUESTED = "requested"  # its hold is asked for, no answer yet
     HELD = "held"
     REFUSED = "refused"  # not enough stock, or no such product
@@ -63,7 +68,7 @@ class Phase(StrEnum):
 class Line:
     product_id: str
     quantity: int
-    state: LineState = LineState.REQUESTED
+    state: LineState = LineState.WAITING
     unit_price: Decimal | None = None  # known once held
     available: int | None = None  # what the product had, when refused for stock
     unknown: bool = False  # refused because the product does not exist
@@ -82,7 +87,7 @@ class Cart:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What the coordinator does after a change: hold these lines, release these,
+    """What the coordinator does after a change: hold this line, release these,
     create the order, or answer the refusal. Empty: wait for more answers."""
 
     hold: tuple[Line, ...] = ()
@@ -98,9 +103,9 @@ def start(
     lines: list[tuple[str, int]],
     locations: Mapping[str, str] | None = None,
 ) -> tuple[Cart, Step]:
-    """A new cart asking for every line's hold; `locations` pins a product's line to a
-    location. Raises InvalidValue for 0 or more than MAX_LINES lines, DuplicateLine for
-    a product named twice, InvalidQuantity."""
+    """A new cart asking for its first line's hold (in product id order); `locations`
+    pins a product's line to a location. Raises InvalidValue for 0 or more than
+    MAX_LINES lines, DuplicateLine for a product named twice, InvalidQuantity."""
     if not 1 <= len(lines) <= MAX_LINES:
         raise InvalidValue("lines", f"a cart has 1 to {MAX_LINES} lines", len(lines))
     seen: set[str] = set()
@@ -123,7 +128,7 @@ def start(
         customer_id,
         tuple(Line(p, q, location_id=pins.get(p)) for p, q in lines),
     )
-    return cart, Step(hold=cart.lines)
+    return _decide(cart)
 
 
 def held(
@@ -168,17 +173,24 @@ def released(cart: Cart, product_id: str) -> tuple[Cart, Step]:
 def _decide(cart: Cart) -> tuple[Cart, Step]:
     states = [line.state for line in cart.lines]
     if LineState.REQUESTED in states:
-        return cart, Step()  # wait: an answer still to come may be a hold to release
-    if all(state is LineState.HELD for state in states):
-        return replace(cart, phase=Phase.HELD), Step(create_order=True)
-    holding = tuple(line for line in cart.lines if line.state is LineState.HELD)
-    if holding:
-        return replace(cart, phase=Phase.RELEASING), Step(release=holding)
-    return replace(cart, phase=Phase.REFUSED), Step(refuse=True)
+        # Wait: an answer still to come may be a hold to release. (A cart started before
+        # lines were held one at a time asked for all of them at once.)
+        return cart, Step()
+    if LineState.REFUSED in states:
+        holding = tuple(line for line in cart.lines if line.state is LineState.HELD)
+        if holding:
+            return replace(cart, phase=Phase.RELEASING), Step(release=holding)
+        return replace(cart, phase=Phase.REFUSED), Step(refuse=True)
+    waiting = [line for line in cart.lines if line.state is LineState.WAITING]
+    if waiting:
+        asked = replace(min(waiting, key=lambda line: line.product_id), state=LineState.REQUESTED)
+        return _with(cart, asked), Step(hold=(asked,))
+    return replace(cart, phase=Phase.HELD), Step(create_order=True)
 
 
 def unknown_products(cart: Cart) -> list[str]:
-    """The products that do not exist: a 404 names them, and wins over a 409."""
+    """The products found not to exist: a 404 names them. Lines after the first
+    refusal are never asked for, so a cart names at most one missing or short line."""
     return [line.product_id for line in cart.lines if line.unknown]
 
 

@@ -7,6 +7,9 @@ topic partition that the level's products live on (one for a single product, up 
 `--partitions` with `--products N`). It runs on topics of its own (`<prefix>` of mode a
 with a `p` before the dot, the same partition counts and changelogs), so (a) and (p)
 answer the same load with the same rules, and their ratio is the worker's own cost.
+
+Mode (q) puts bench/plain_gateway.py, the least an HTTP front can do, between (b)'s HTTP
+client and the same plain loops: the bound of (b) on this machine.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from topics.names import STOCK_TABLE, changelog_of
 from topics.partitioning import partition_for
 
 READY = "plain loop ready"
+GATEWAY_READY = "plain gateway ready at "
 
 
 class PlainLoops:
@@ -55,12 +59,7 @@ class PlainLoops:
         """One `python -m bench.plain_loop --partition P` per partition of the products;
         their partitions. Logs go to <workdir>/plain-p<P>-<phase>.log."""
         partitions = self.partitions_of(product_ids)
-        env = {
-            **os.environ,
-            **settings_env(self.settings),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = self._env()
         for partition in partitions:
             role = f"plain-p{partition}"
             log_path = self.workdir / f"{role}-{phase}.log"
@@ -75,6 +74,42 @@ class PlainLoops:
                 )
             self._running.append(Child(role, popen, log_path))
         return partitions
+
+    def start_gateway(self, phase: str) -> Child:
+        """`python -m bench.plain_gateway` on any free port, beside the running loops;
+        its log is <workdir>/plain-gateway-<phase>.log. Stopped with them."""
+        log_path = self.workdir / f"plain-gateway-{phase}.log"
+        with log_path.open("wb") as log_file:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "bench.plain_gateway", "--port", "0"],
+                cwd=self.workdir,
+                env=self._env(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        child = Child("gateway-plain", popen, log_path)
+        self._running.append(child)
+        return child
+
+    async def gateway_url(self, child: Child, deadline: float) -> str:
+        """The URL the plain gateway printed once it answers; TimeoutError at `deadline`."""
+        while True:
+            self.check_alive()
+            for line in _read(child.log_path).splitlines():
+                if line.startswith(GATEWAY_READY):
+                    return line[len(GATEWAY_READY) :].strip()
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the plain gateway did not start in time")
+            await asyncio.sleep(0.1)
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **settings_env(self.settings),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def pids(self) -> dict[str, int]:
         """Role (`plain-p<P>`) -> pid of every running plain loop."""
@@ -91,7 +126,7 @@ class PlainLoops:
     async def wait_ready(self, deadline: float) -> None:
         """Return once every plain loop has recovered its changelogs and says it reads
         its partition; TimeoutError at `deadline` (time.monotonic())."""
-        waiting = list(self._running)
+        waiting = [c for c in self._running if c.role != "gateway-plain"]
         while waiting:
             self.check_alive()
             waiting = [c for c in waiting if READY not in _read(c.log_path)]

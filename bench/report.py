@@ -14,7 +14,16 @@ BASELINE = "c"
 # reservations against (c), carts against (e), which locks the cart's rows in id order;
 # the plain aiokafka loop (p) against (c) too, and the worker (a) against the plain
 # loop (p) under the same client load: how much of a gap to (c) is the worker's own.
-COMPARISONS = (("a", "c"), ("b", "c"), ("p", "c"), ("a", "p"), ("d", "e"))
+# (q), the least HTTP front over the plain loop, bounds (b): q/c and b/q.
+COMPARISONS = (
+    ("a", "c"),
+    ("b", "c"),
+    ("p", "c"),
+    ("q", "c"),
+    ("a", "p"),
+    ("b", "q"),
+    ("d", "e"),
+)
 # The processes that apply the commands, by role prefix (bench.stack's `worker`, or
 # `worker-1`, `worker-2`; bench.plain_reserve's `plain-p<P>`).
 PROCESSOR_ROLES = ("worker", "plain")
@@ -22,7 +31,7 @@ PROCESSOR_ROLES = ("worker", "plain")
 
 @dataclass(frozen=True)
 class ModeResult:
-    key: str  # "a" to "e", or "p" (bench.reserve.MODES)
+    key: str  # "a" to "e", "p" or "q" (bench.reserve.MODES)
     label: str
     measurement: Measurement
     consistency: str  # what the system says was reserved, checked against the client's count

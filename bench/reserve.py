@@ -13,6 +13,11 @@
     implementation of the same work under the same load, p/c what that plain
     implementation does against the row lock: a target (a)/(c) out of reach for the
     worker is only out of reach for the design when p/c is short of it too.
+(q) only when asked for: (b)'s HTTP client against bench/plain_gateway.py (the least
+    an HTTP front can do: decode, send, await the reply, answer; no authentication,
+    idempotency, metrics, access log or read-model wait) in front of the same plain
+    loops. q/c bounds what (b) can reach here, b/q is what the project's gateway and
+    worker give away against it.
 
 One product per mode with stock that never runs out (or `--products N`, reserved in
 turn: a uniform load), the same number of concurrent clients and requests for each, on
@@ -51,8 +56,8 @@ from bench.sweep_report import plot_sweep, render_sweep
 from inventory.settings import Settings
 
 STOCK = 100_000_000  # never runs out: every attempt should be acknowledged
-MODES = ("a", "b", "c", "d", "e", "p")
-DEFAULT_MODES = "a,b,c,d,e"  # (p) only when asked for
+MODES = ("a", "b", "c", "d", "e", "p", "q")
+DEFAULT_MODES = "a,b,c,d,e"  # (p) and (q) only when asked for
 CART_MODES = ("d", "e")
 WARMUP_MAX_SECONDS = 15.0  # with the phase limits, keeps a default run under 5 minutes
 
@@ -62,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.reserve",
         description="Reservations/s and p50/p99 latency: (a) Kafka commands, (b) HTTP "
         "gateway, (c) PostgreSQL SELECT ... FOR UPDATE, (d, e) carts of both, and on "
-        "request (p) (a)'s client against the plain aiokafka loop, in one run.",
+        "request (p) (a)'s client against the plain aiokafka loop and (q) (b)'s against "
+        "a bare HTTP front of it, in one run.",
     )
     parser.add_argument(
         "--modes",
@@ -204,24 +210,41 @@ async def bench_plain(
     loops: PlainLoops,
     run_id: str,
     clients: int,
+    mode: str = "p",
 ) -> ModeResult:
-    ids = product_ids(args, "p", run_id, clients)
-    partitions = loops.start(ids, f"c{clients}")
+    """(p): mode (a)'s client against the plain loops; (q): mode (b)'s HTTP client
+    against the plain gateway in front of them."""
+    ids = product_ids(args, mode, run_id, clients)
+    partitions = loops.start(ids, f"{mode}{clients}")
     count = len(partitions)
-    label = f"{loops.label}, {count} process{'es' if count > 1 else ''}"
-    progress(f"(p): plain loops on partitions {','.join(map(str, partitions))}")
-    target = KafkaDirect(loops.settings, ids)
+    processes = f"{count} process{'es' if count > 1 else ''}"
+    progress(f"({mode}): plain loops on partitions {','.join(map(str, partitions))}")
+    direct = KafkaDirect(loops.settings, ids)
+    http: HttpGateway | None = None
+    target: KafkaDirect | HttpGateway
     try:
         deadline = time.monotonic() + args.startup_timeout
+        gateway = loops.start_gateway(f"{mode}{clients}") if mode == "q" else None
         await loops.wait_ready(deadline)
-        await target.start()
+        await direct.start()
         try:
-            await target.create_products(STOCK, deadline)
+            await direct.create_products(STOCK, deadline)
+            if gateway is None:
+                label, target, attempt = f"{loops.label}, {processes}", direct, direct.reserve
+            else:
+                url = await loops.gateway_url(gateway, deadline)
+                http = HttpGateway(url, ids, clients, args.request_timeout)
+                await http.start()
+                await http.wait_healthy(deadline)
+                label = f"HTTP, plain gateway over the plain loop, {processes}"
+                target, attempt = http, http.reserve
             # The idle pipeline's processes are metered too, as in the other modes.
             pids = {**stack.pids(), **loops.pids()}
-            result, cpu = await measure(args, "(p)", target.reserve, pids, clients)
+            result, cpu = await measure(args, f"({mode})", attempt, pids, clients)
         finally:
-            await target.stop()
+            if http is not None:
+                await http.stop()
+            await direct.stop()
         loops.check_alive()
         # Every acknowledged reply was sent in a committed batch with its changelog rows.
         reserved = await loops.reserved(ids)
@@ -233,7 +256,7 @@ async def bench_plain(
         else f"MISMATCH: stock changelog shows {reserved} reserved, "
         f"client saw {target.acknowledged} acknowledged"
     )
-    return ModeResult("p", label, result, check, cpu)
+    return ModeResult(mode, label, result, check, cpu)
 
 
 async def bench_http(
@@ -323,7 +346,7 @@ async def run(
     levels: list[tuple[int, list[ModeResult]]] = []
     try:
         base_url = await start_pipeline(args, stack) if uses_pipeline else None
-        if "p" in args.modes:
+        if {"p", "q"} & set(args.modes):
             progress(f"preparing topics {loops.settings.topic_prefix}* for the plain loops")
             await loops.prepare()
         for clients in args.levels:
@@ -331,8 +354,8 @@ async def run(
             for mode in args.modes:
                 if mode == "a":
                     results.append(await bench_kafka(args, stack, run_id, clients))
-                elif mode == "p":
-                    results.append(await bench_plain(args, stack, loops, run_id, clients))
+                elif mode in ("p", "q"):
+                    results.append(await bench_plain(args, stack, loops, run_id, clients, mode))
                 elif mode in ("b", "d"):
                     assert base_url is not None
                     results.append(await bench_http(args, stack, base_url, run_id, clients, mode))
@@ -342,7 +365,7 @@ async def run(
             levels.append((clients, results))
     finally:
         loops.stop()  # already stopped unless (p) failed halfway
-        if "p" in args.modes and not args.keep:
+        if {"p", "q"} & set(args.modes) and not args.keep:
             try:
                 await loops.cleanup()
             except Exception as exc:  # noqa: BLE001 - never hide the run's own error

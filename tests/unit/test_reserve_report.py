@@ -29,6 +29,18 @@ def test_ratios_compare_each_mode_to_the_row_lock_and_the_worker_to_the_plain_lo
     assert found == {"a/c": 1.25, "b/c": 0.75, "p/c": 5.0, "a/p": 0.25}
 
 
+def test_the_bare_http_front_bounds_the_gateway_mode() -> None:
+    found = ratios([result("b", 300), result("c", 400), result("q", 1000)])
+
+    assert found == {"b/c": 0.75, "q/c": 2.5, "b/q": 0.3}
+
+
+def test_the_bare_http_front_counts_as_no_processor() -> None:
+    q = result("q", 1000, {"plain-p2": 0.05, "gateway-plain": 0.04})
+
+    assert processor_cpu_ms(q) == pytest.approx(0.5)  # the loop's 50 ms over 100
+
+
 def test_no_ratio_names_a_mode_that_did_not_run() -> None:
     assert ratios([result("p", 2000), result("c", 400)]) == {"p/c": 5.0}
     assert ratios([result("a", 500), result("b", 300)]) == {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from inventory.metrics_server import DEAD_LETTERS
 
@@ -42,7 +42,13 @@ PER_EVENT_FAUST_METRICS = (
 
 class CachedLabels:
     """A labelled metric whose children are looked up once per set of label values.
-    prometheus_client's `labels()` takes a lock and checks its arguments every time."""
+    prometheus_client's `labels()` takes a lock and checks its arguments every time.
+
+    Everything else faust's sensor calls goes to the metric itself. At a rebalance's
+    start faust collects and removes the per-partition series from inside the consumer's
+    revoke listener: without `collect` it raised there, and the worker's commit before
+    the revoke never ran. The cache is dropped with a series, or later counts would go
+    to a child no longer exported."""
 
     def __init__(self, metric: Any) -> None:
         self.metric = metric
@@ -55,8 +61,20 @@ class CachedLabels:
             child = self._children[key] = self.metric.labels(*values, **labels)
         return child
 
+    def remove(self, *values: Any) -> None:
+        self.metric.remove(*values)
+        # Removals come at rebalances only: look every child up afresh after one.
+        self._children.clear()
 
-def install_faust_sensor(app: Any) -> None:
+    def clear(self) -> None:
+        self.metric.clear()
+        self._children.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.metric, name)
+
+
+def install_faust_sensor(app: Any, registry: CollectorRegistry = REGISTRY) -> None:
     """faust's own agent, stream, table, commit and send metrics (faust_*), in the same
     registry as ours. faust serves them only through its web server, which the worker
     does not run: inventory.metrics_server serves the registry instead.
@@ -80,4 +98,4 @@ def install_faust_sensor(app: Any) -> None:
                 label = self._stream_labels[id(stream)] = super()._stream_label(stream)
             return label
 
-    app.monitor = Monitor(FaustMetrics.create(REGISTRY, "faust"))
+    app.monitor = Monitor(FaustMetrics.create(registry, "faust"))

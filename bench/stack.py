@@ -73,8 +73,10 @@ class Stack:
             await engine.dispose()
 
     def start(self, role: str) -> Child:
-        """Start `inventory <role>`, output to <workdir>/<role>.log."""
-        log_path = self.workdir / f"{role}.log"
+        """Start `inventory <role>`, output to <workdir>/<role>.log (<role>-2.log for the
+        second process of a role, and so on: two writers of one file garble it)."""
+        started = sum(1 for c in self.children if c.role == role)
+        log_path = self.workdir / (f"{role}-{started + 1}.log" if started else f"{role}.log")
         env = {
             **os.environ,
             **settings_env(self.settings),

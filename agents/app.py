@@ -165,7 +165,11 @@ def build_app(settings: Settings) -> Pipeline:
         return table
 
     offsets = KafkaOffsets(settings.kafka_bootstrap_list, settings.app_id)
-    feed = CommandFeed(commands.topics, app.conf.stream_buffer_maxsize)
+    feed = CommandFeed(
+        commands.topics,
+        app.conf.stream_buffer_maxsize,
+        on_dropped=lambda m: app.sensors.on_message_out(m.tp, m.offset, m),
+    )
     setattr(app, FEED_ATTRIBUTE, feed)  # the fetcher's cue (agents.faust_patches)
     pipeline = Pipeline(
         settings=settings,

@@ -67,11 +67,21 @@ class CommandFeed:
     """Fetched command records waiting for the command loop, in fetch order.
 
     Bounded: past `limit` records the fetcher waits for room, as it would on a full
-    faust stream buffer, so a slow worker does not pull a whole topic into memory."""
+    faust stream buffer, so a slow worker does not pull a whole topic into memory.
 
-    def __init__(self, topics: Iterable[str], limit: int) -> None:
+    `on_dropped` is told of every record fetched but never applied (dropped by `clear`,
+    or by the command loop through `dropped`): faust's sensor counts a record in flight
+    from its fetch until it is done with, and would count these for ever."""
+
+    def __init__(
+        self,
+        topics: Iterable[str],
+        limit: int,
+        on_dropped: Callable[[Any], None] | None = None,
+    ) -> None:
         self.topics = frozenset(topics)
         self.limit = limit
+        self._on_dropped = on_dropped
         self._records: deque[Any] = deque()
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
@@ -111,10 +121,17 @@ class CommandFeed:
         """Drop what is waiting, and what was taken but not applied yet (a rebalance:
         faust seeks every partition it assigns back to its committed offset, so these
         records come again to whoever owns them then)."""
+        self.dropped(self._records)
         self._records.clear()
         self._ready.clear()
         self._room.set()
         self.generation += 1
+
+    def dropped(self, records: Iterable[Any]) -> None:
+        """Records taken from the feed that will not be applied (a rebalance since)."""
+        if self._on_dropped is not None:
+            for message in records:
+                self._on_dropped(message)
 
     async def more_coming(self) -> bool:
         """Whether a record is waiting, or the fetcher is handing one over: the command

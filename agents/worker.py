@@ -134,10 +134,11 @@ def register(pipeline: Pipeline) -> None:
         try:
             while True:
                 generation, records = await feed.take()
-                for message in records:
+                for i, message in enumerate(records):
                     record = CommandRecord(message)
                     async with transactions.lock:
                         if feed.generation != generation:
+                            feed.dropped(records[i:])
                             break  # a rebalance since: faust delivers them again
                         await apply(record)
                         if transactions.pending >= max_batch:

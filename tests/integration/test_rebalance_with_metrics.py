@@ -11,7 +11,9 @@ The other tests run their workers without metrics (port 0), so none of them saw 
 from __future__ import annotations
 
 import asyncio
+import re
 
+import aiohttp
 import pytest
 
 from inventory.settings import Settings
@@ -19,6 +21,7 @@ from tests.integration.test_standby_replicas import one_product_per_partition, s
 from tests.integration.test_table_store import worker_of
 from tests.support.pipeline import isolated, own_pipeline
 from tests.support.ports import free_ports
+from tests.support.waiting import eventually
 from topics.messages import ReserveStock, ReserveStockData
 
 pytestmark = pytest.mark.integration
@@ -68,3 +71,22 @@ async def test_a_worker_serving_metrics_hands_its_partitions_over_under_load(
         table = await pipeline.stock_table()
         assert sum(table[p]["reserved"] for p in products) == len(answered)
         await pipeline.assert_invariants(products)
+        # Idle again, the first worker has no record in flight: any the rebalance dropped
+        # were reported done with (agents.command_feed; tests/unit/test_command_feed.py).
+        await eventually(
+            lambda: active_messages(port),
+            lambda n: n == 0,
+            within=30,
+            what="faust_active_messages back to 0",
+        )
+
+
+async def active_messages(port: int) -> float:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    match = re.search(r"^faust_active_messages (\S+)$", text, re.MULTILINE)
+    assert match, "faust_active_messages not exported"
+    return float(match.group(1))

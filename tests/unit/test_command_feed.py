@@ -65,6 +65,20 @@ async def test_clear_drops_waiting_records_and_moves_the_generation_on() -> None
     assert [m.offset for m in records] == [3]
 
 
+async def test_records_never_applied_are_reported_done_with() -> None:
+    """faust's sensor counts a record in flight until it is done with: a record a
+    rebalance drops is done with too, or the in-flight gauge only ever grows."""
+    done: list[int] = []
+    feed = CommandFeed(["commands"], limit=10, on_dropped=lambda m: done.append(m.offset))
+    _, taken = await _put_and_take(feed, 0)
+    feed.put(_message(1))
+    feed.put(_message(2))
+    feed.clear()
+    assert done == [1, 2]
+    feed.dropped(taken)  # the command loop, finding the generation moved on
+    assert done == [1, 2, 0]
+
+
 async def test_more_coming_sees_a_record_put_while_it_yields() -> None:
     feed = CommandFeed(["commands"], limit=100)
     assert not await feed.more_coming()

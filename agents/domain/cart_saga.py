@@ -50,7 +50,7 @@ class DuplicateLine(DomainError):
 
 
 class LineState(StrEnum):
-    WAITING = "waiting"  # not asked for yet: a line before it (product id order) is first
+    WAITING = "waiting"  # not asked for yet: the lines before it (product id order) go first
     REQUESTED = "requested"  # its hold is asked for, no answer yet
     HELD = "held"
     REFUSED = "refused"  # not enough stock, or no such product

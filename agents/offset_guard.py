@@ -63,6 +63,15 @@ class OffsetGuard:
         self._expected, self._rewound = dict(expected), {}
         self._last_seen, self._cleared = {}, {}
 
+    def flow_stopped(self) -> None:
+        """faust delivers no record while its flow is stopped (a rebalance, a table
+        recovery), so none is late then: forget the last look, and count a stall again
+        from the first look after the flow resumes. Looking meanwhile found "fetched but
+        not delivered" on every partition of a worker recovering for seconds, and sent
+        its consumer back once a second until the recovery ended (a takeover under load
+        in `make bench-reserve-products`; the fault campaign, inside a rebalance)."""
+        self._last_seen = {}
+
     async def check_stalled(
         self, position: Callable[[TopicPartition], Awaitable[int | None]], seek: Seek
     ) -> None:

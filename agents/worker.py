@@ -186,6 +186,11 @@ def register(pipeline: Pipeline) -> None:
     async def dropped_record_check() -> None:
         # Not under the loop's lock: the check reads from Kafka, and the loop must not
         # wait for it; a seek racing the loop only brings records the guard drops.
+        # Rebalancing or recovering, faust delivers nothing: no record is late. (Its
+        # Consumer has the flag; the ConsumerT interface does not declare it.)
+        if not app.consumer.flow_active:  # type: ignore[attr-defined]
+            pipeline.guard.flow_stopped()
+            return
         await pipeline.guard.check_stalled(position, seek)
 
     @app.timer(interval=settings.expiry_interval_seconds, name="expiry-sweep")

@@ -97,6 +97,24 @@ async def test_a_dropped_last_record_is_fetched_again_once_the_partition_stalls(
     assert await guard.admit(TOPIC, 0, 6, log.seek)
 
 
+async def test_no_stall_is_counted_across_a_stopped_flow() -> None:
+    """A look while faust's flow was stopped (a recovery) is no look: the stall takes
+    two looks after the flow resumes, as at the start."""
+    log = Log([5, 6])
+    guard = guard_over(log, 5)
+    assert await guard.admit(TOPIC, 0, 5, log.seek)
+
+    async def fetched_to(tp: TopicPartition) -> int:
+        return 7
+
+    await guard.check_stalled(fetched_to, log.seek)  # a look before the flow stopped
+    guard.flow_stopped()  # the worker skips its looks while faust delivers nothing
+    await guard.check_stalled(fetched_to, log.seek)  # first look after: no verdict yet
+    assert log.seeks == []
+    await guard.check_stalled(fetched_to, log.seek)  # still nothing delivered: go back
+    assert log.seeks == [(TP, 6)]
+
+
 async def test_an_idle_or_progressing_partition_is_left_alone() -> None:
     log = Log([5, 6, 7])
     guard = guard_over(log, 5)

@@ -51,7 +51,7 @@ from aiokafka import AIOKafkaProducer
 from agents.app import APPLIED_PREFIX
 from api.bus import CommandBus
 from bench.plots import log_x_panel
-from bench.stack import delete_run_topics
+from bench.stack import delete_run_topics, settings_env
 from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import Settings
 from topics.messages import ReserveStock, ReserveStockData
@@ -240,7 +240,9 @@ def _run_start(
 ) -> tuple[Start, subprocess.Popen[bytes]]:
     env = {
         **os.environ,
-        **settings.child_environment(),
+        # As every bench child: development, so the derived internal command key is
+        # accepted (a worker refuses it otherwise, and this bench could not start one).
+        **settings_env(settings),
         "TABLE_STORE": store,
         "STATE_DIR": str(state),
         "STANDBY_REPLICAS": "0",

@@ -24,14 +24,20 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.stack import ROOT, Child, delete_run_topics, settings_env, stop_children
+from bench.stack import (
+    ROOT,
+    Child,
+    delete_run_topics,
+    listening_url,
+    settings_env,
+    stop_children,
+)
 from inventory.kafka_admin import create_topics, wait_for_topics
 from inventory.settings import Settings
 from topics.names import STOCK_TABLE, changelog_of
 from topics.partitioning import partition_for
 
 READY = "plain loop ready"
-GATEWAY_READY = "plain gateway ready at "
 
 
 class PlainLoops:
@@ -94,14 +100,7 @@ class PlainLoops:
 
     async def gateway_url(self, child: Child, deadline: float) -> str:
         """The URL the plain gateway printed once it answers; TimeoutError at `deadline`."""
-        while True:
-            self.check_alive()
-            for line in _read(child.log_path).splitlines():
-                if line.startswith(GATEWAY_READY):
-                    return line[len(GATEWAY_READY) :].strip()
-            if time.monotonic() >= deadline:
-                raise TimeoutError("the plain gateway did not start in time")
-            await asyncio.sleep(0.1)
+        return await listening_url(child, deadline, self.check_alive)
 
     def _env(self) -> dict[str, str]:
         return {

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,13 +122,7 @@ class Stack:
 
     async def gateway_url(self, gateway: Child, deadline: float) -> str:
         """The base URL from the gateway's `gateway listening on` line."""
-        while time.monotonic() < deadline:
-            match = LISTENING.search(gateway.log_path.read_text(errors="replace"))
-            if match:
-                return match.group(1)
-            self.check_alive()
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"gateway did not print its address:\n{gateway.tail()}")
+        return await listening_url(gateway, deadline, self.check_alive)
 
     async def wait_reserved(self, product_ids: list[str], expected: int, seconds: float) -> str:
         """Poll the read model until the products show `expected` reserved units between
@@ -166,6 +161,18 @@ class Stack:
                 await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         finally:
             await engine.dispose()
+
+
+async def listening_url(child: Child, deadline: float, check_alive: Callable[[], None]) -> str:
+    """The base URL from a gateway's `gateway listening on` line (the project's, or
+    bench/plain_gateway.py's); `check_alive` raises if a process it watches exited."""
+    while time.monotonic() < deadline:
+        match = LISTENING.search(child.log_path.read_text(errors="replace"))
+        if match:
+            return match.group(1)
+        check_alive()
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{child.role} did not print its address:\n{child.tail()}")
 
 
 def stop_children(children: list[Child]) -> None:
